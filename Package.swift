@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout mirrors the data flow (see README "Architecture"): store → chunks → windows → network → outputs → analysis.
+let package = Package(
+    name: "brainmap",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "brainmap", targets: ["brainmap"]),
+        .library(name: "VolumeStore", targets: ["VolumeStore"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet"]),
+        .library(name: "Phantom", targets: ["Phantom"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries from Debian, found through pkg-config.
+        .systemLibrary(name: "CBlosc", pkgConfig: "blosc", providers: [.apt(["libblosc-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CTiff", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "NeuralNet", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "Phantom", dependencies: ["VolumeStore"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .executableTarget(name: "brainmap", dependencies: [
+            "VolumeStore", "NeuralNet", "Phantom",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "VolumeStoreTests", dependencies: ["VolumeStore"]),
+        .testTarget(name: "PhantomTests", dependencies: ["Phantom", "VolumeStore"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
+    ]
+)

@@ -1,0 +1,58 @@
+import Foundation
+
+/// Per-area texture parameters, calibrated by eye and by statistics against the real slice 309 of the paper's
+/// sample (see tools/calibrate_phantom.py): tissue gray ~120–150, myelin bright, cell bodies and vessels dark.
+struct AreaTexture {
+    /// Neuropil gray level before cells, fibres and vessels.
+    var base: Double
+    /// Probability that a 12-voxel cell-grid site holds a cell body (1 ≈ 5.8e-4 cells/voxel).
+    var cellP: Double
+    /// Cell-body radius, mean and sd (voxels of 1.17 µm).
+    var cellR: Double, cellRsd: Double
+    /// Probability that a 10-voxel fibre-grid site holds a myelinated axon segment.
+    var axonP: Double
+    /// Axon direction: in-plane angle (radians from +x toward +y), spread (radians), and how far out of plane it tilts.
+    var axonAngle: Double, axonSpread: Double, axonTilt: Double
+    /// Axon direction follows the cortex (radial) or the band (tangential) instead of a fixed angle.
+    var axonFrame: AxonFrame = .fixed
+    var axonBright: Double
+
+    enum AxonFrame { case fixed, radial, tangential, random }
+
+    static func forArea(_ a: PhantomArea) -> AreaTexture {
+        switch a {
+        case .background:
+            return AreaTexture(base: 6, cellP: 0, cellR: 0, cellRsd: 0, axonP: 0, axonAngle: 0, axonSpread: 0, axonTilt: 0, axonBright: 0)
+        case .ctx:
+            return AreaTexture(base: 128, cellP: 0.2, cellR: 4.2, cellRsd: 0.8, axonP: 0.1, axonAngle: 0, axonSpread: 0.25,
+                               axonTilt: 0.25, axonFrame: .radial, axonBright: 24)
+        case .hyp:
+            return AreaTexture(base: 124, cellP: 0.09, cellR: 4.0, cellRsd: 1.3, axonP: 0.06, axonAngle: 0, axonSpread: 3,
+                               axonTilt: 0.8, axonFrame: .random, axonBright: 22)
+        case .str:
+            return AreaTexture(base: 130, cellP: 0.2, cellR: 3.8, cellRsd: 0.7, axonP: 0.06, axonAngle: 0, axonSpread: 3,
+                               axonTilt: 0.8, axonFrame: .random, axonBright: 24)
+        case .vp:
+            return AreaTexture(base: 136, cellP: 0.24, cellR: 5.0, cellRsd: 0.9, axonP: 0.42, axonAngle: 0.95, axonSpread: 0.35,
+                               axonTilt: 0.4, axonBright: 28)
+        case .wm:
+            return AreaTexture(base: 160, cellP: 0.04, cellR: 2.6, cellRsd: 0.5, axonP: 0.9, axonAngle: 0, axonSpread: 0.12,
+                               axonTilt: 0.2, axonFrame: .tangential, axonBright: 26)
+        case .zi:
+            return AreaTexture(base: 134, cellP: 0.13, cellR: 4.2, cellRsd: 0.8, axonP: 0.38, axonAngle: -0.17, axonSpread: 0.12,
+                               axonTilt: 0.15, axonBright: 30)
+        }
+    }
+
+    /// Cortical layers change cell and fibre density and cell size.
+    mutating func applyLayer(_ l: PhantomLayer) {
+        switch l {
+        case .l1: cellP = 0.04; axonP = 0.04; axonFrame = .tangential; axonSpread = 0.4
+        case .l23: cellP = 0.26; axonP = 0.05
+        case .l4: cellP = 0.2; cellR = 3.6; axonP = 0.08
+        case .l5: cellP = 0.15; cellR = 5.4; cellRsd = 1.1; axonP = 0.14
+        case .l6: cellP = 0.22; cellR = 4.0; axonP = 0.24
+        case .none: break
+        }
+    }
+}

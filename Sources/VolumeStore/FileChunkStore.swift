@@ -1,0 +1,108 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// A chunk store on a local directory. Writes go to a temporary file in the same directory and are renamed into
+/// place, so a process killed at any instant leaves either the old chunk or the new one.
+public struct FileChunkStore: ChunkStore {
+    public let root: String
+    public var location: String { root }
+
+    public init(root: String) {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    }
+
+    private func path(_ key: String) -> String { key.isEmpty ? root : root + "/" + key }
+
+    public func get(_ key: String) async throws -> [UInt8]? { try getSync(key) }
+
+    public func put(_ key: String, _ value: [UInt8]) async throws { try putSync(key, value) }
+
+    /// Synchronous read, for callers outside async contexts (TIFF import, tests).
+    public func getSync(_ key: String) throws -> [UInt8]? {
+        let p = path(key)
+        let fd = open(p, O_RDONLY)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw VolumeError.io(path: p, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VolumeError.io(path: p, reason: String(cString: strerror(errno))) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return nil }
+        let size = Int(st.st_size)
+        var out = [UInt8](repeating: 0, count: size)
+        var done = 0
+        try out.withUnsafeMutableBytes { buf in
+            while done < size {
+                let n = read(fd, buf.baseAddress! + done, size - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw VolumeError.io(path: p, reason: String(cString: strerror(errno)))
+                }
+                if n == 0 { break }
+                done += n
+            }
+        }
+        if done != size { throw VolumeError.io(path: p, reason: "file shrank while reading (\(done) of \(size) bytes)") }
+        return out
+    }
+
+    public func putSync(_ key: String, _ value: [UInt8]) throws {
+        let p = path(key)
+        let dir = (p as NSString).deletingLastPathComponent
+        try makeDirectories(dir)
+        let tmp = dir + "/.tmp-" + ((p as NSString).lastPathComponent) + "-\(getpid())-\(UInt64.random(in: 0..<UInt64.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw VolumeError.io(path: tmp, reason: String(cString: strerror(errno))) }
+        var done = 0
+        let failure: String? = value.withUnsafeBytes { buf -> String? in
+            while done < buf.count {
+                let n = write(fd, buf.baseAddress! + done, buf.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return String(cString: strerror(errno))
+                }
+                done += n
+            }
+            return nil
+        }
+        close(fd)
+        if let failure {
+            unlink(tmp)
+            throw VolumeError.io(path: p, reason: failure + (failure.contains("space") ? " — free some disk space and re-run; finished chunks are kept" : ""))
+        }
+        guard rename(tmp, p) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            throw VolumeError.io(path: p, reason: reason)
+        }
+    }
+
+    /// Whether a key exists (a file or a directory).
+    public func exists(_ key: String) -> Bool {
+        var st = stat()
+        return stat(path(key), &st) == 0
+    }
+
+    /// Removes the value under `key` if present.
+    public func delete(_ key: String) throws {
+        if unlink(path(key)) != 0 && errno != ENOENT {
+            throw VolumeError.io(path: path(key), reason: String(cString: strerror(errno)))
+        }
+    }
+
+    private func makeDirectories(_ dir: String) throws {
+        var st = stat()
+        if stat(dir, &st) == 0 { return }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            if stat(dir, &st) == 0 { return }  // created concurrently by another writer
+            throw VolumeError.io(path: dir, reason: "cannot create directory: \(error.localizedDescription)")
+        }
+    }
+}

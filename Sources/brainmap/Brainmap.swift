@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Brainmap: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "brainmap",
+        abstract: "Map brain microarchitecture from chunked microscopy volumes with a CNN.",
+        subcommands: [Info.self, ImportTiff.self, ExportTiff.self, PhantomCommand.self, Demo.self, Bench.self])
+}

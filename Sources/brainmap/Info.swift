@@ -1,0 +1,33 @@
+import ArgumentParser
+import VolumeStore
+
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print an array's shape, dtype, chunks, codec and attributes.")
+
+    @Argument(help: "An array: a local Zarr array path such as vol.zarr/raw.")
+    var source: String
+
+    func run() async throws {
+        let a = try await VolumeSource.open(source)
+        let md = a.metadata
+        print("source:      \(source)")
+        print("shape:       \(md.shape)")
+        print("dtype:       \(md.dtype) (\(md.dtype.v3Name))")
+        print("chunks:      \(md.chunks)  grid \(md.grid)")
+        print("order:       \(md.order.rawValue)")
+        print("codec:       \(md.codec.map { "\($0.zarrV2Config)" } ?? "none")")
+        print("fill_value:  \(md.fillValue)")
+        print("size:        \(formatBytes(md.shape.reduce(1, *) * md.dtype.size)) uncompressed")
+        let attrs = try await a.attributes()
+        if !attrs.isEmpty {
+            print("attributes:  " + String(decoding: jsonBytes(attrs), as: UTF8.self).replacingOccurrences(of: "\n", with: "\n             "))
+        }
+    }
+}
+
+func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n), i = 0
+    while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+    return i == 0 ? "\(n) B" : String(format: "%.2f %@", v, units[i])
+}

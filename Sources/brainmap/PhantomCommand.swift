@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import Phantom
+import VolumeStore
+
+struct PhantomCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "phantom",
+        abstract: "Write a deterministic synthetic thalamocortical volume (raw, areas, layers) as a Zarr group.")
+
+    @Argument(help: "Output group, e.g. phantom.zarr.") var out: String
+    @Option(help: "Volume shape z,y,x (the real sample is 720,1420,5805).") var shape = "8,512,2048"
+    @Option(help: "Random seed; the same seed gives the same bytes.") var seed: UInt64 = 1
+    @Option(help: "Chunk shape z,y,x.") var chunks = "1,512,512"
+    @Option(help: "Codec for all three arrays (see import-tiff).") var codec = "blosc:lz4:5:shuffle"
+
+    func run() async throws {
+        let s = try parseInts(shape, count: 3, name: "--shape")
+        let bar = ProgressBar("phantom", total: 1)
+        let start = Date()
+        let counter = Counter()
+        try await PhantomWriter.write(to: out, shape: s, seed: seed, chunks: try parseInts(chunks, count: 3, name: "--chunks"),
+                                      codec: try parseCodec(codec)) { done, total in counter.bar(total).update(done) }
+        (counter.current ?? bar).finish()
+        let secs = Date().timeIntervalSince(start)
+        let voxels = s.reduce(1, *)
+        print(String(format: "wrote %@: shape %@, seed %llu, %@ of raw in %.1f s (%.1f Mvoxel/s)",
+                     out, "\(s)", seed, formatBytes(voxels), secs, Double(voxels) / secs / 1e6))
+        try await printPhantomSummary(out)
+    }
+}
+
+/// Lazily creates the progress bar once the total is known.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var current: ProgressBar?
+    func bar(_ total: Int) -> ProgressBar {
+        lock.lock(); defer { lock.unlock() }
+        if let current { return current }
+        let b = ProgressBar("phantom", total: total); current = b; return b
+    }
+}
+
+/// Prints the class and layer make-up of the middle slice of a phantom group.
+func printPhantomSummary(_ group: String) async throws {
+    let areas = try await VolumeSource.open(group + "/areas"), layers = try await VolumeSource.open(group + "/layers")
+    let raw = try await VolumeSource.open(group + "/raw")
+    let z = areas.shape[0] / 2
+    let box = Box(start: [z, 0, 0], size: [1, areas.shape[1], areas.shape[2]])
+    let a = try await areas.read(box), l = try await layers.read(box), r = try await raw.read(box)
+    var count = [Int](repeating: 0, count: 7), sum = [Double](repeating: 0, count: 7)
+    for i in a.indices { count[Int(a[i])] += 1; sum[Int(a[i])] += Double(r[i]) }
+    print("slice z=\(z): area      fraction  mean gray")
+    for k in 0..<7 {
+        print("  " + PhantomArea.names[k].padding(toLength: 18, withPad: " ", startingAt: 0)
+              + String(format: "%6.1f%%  %8.1f", 100 * Double(count[k]) / Double(a.count), count[k] > 0 ? sum[k] / Double(count[k]) : 0))
+    }
+    var lc = [Int](repeating: 0, count: 6)
+    for v in l { lc[Int(v)] += 1 }
+    print("  cortical layers: " + (1..<6).map { "\(PhantomLayer.names[$0]) \(String(format: "%.1f%%", 100 * Double(lc[$0]) / Double(l.count)))" }.joined(separator: ", "))
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import VolumeStore
+
+/// Parses "A:B" (either side optional) into a range inside 0..<limit.
+func parseRange(_ s: String?, limit: Int, axis: String) throws -> Range<Int> {
+    guard let s else { return 0..<limit }
+    let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count == 2 else { throw ValidationError("--\(axis) must look like A:B, got '\(s)'") }
+    let a = parts[0].isEmpty ? 0 : Int(parts[0]), b = parts[1].isEmpty ? limit : Int(parts[1])
+    guard let a, let b, a >= 0, b <= limit, a < b else {
+        throw ValidationError("--\(axis) \(s) is not a non-empty range inside 0:\(limit)")
+    }
+    return a..<b
+}
+
+func parseInts(_ s: String, count: Int, name: String) throws -> [Int] {
+    let v = s.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard v.count == count, v.allSatisfy({ $0 > 0 }) else { throw ValidationError("\(name) must be \(count) positive integers separated by commas, got '\(s)'") }
+    return v
+}
+
+/// Parses a codec spec: "none", "blosc", "blosc:zstd", "blosc:lz4:5:shuffle" (shuffle, bitshuffle, noshuffle).
+func parseCodec(_ s: String) throws -> (any Codec)? {
+    if s == "none" || s == "raw" { return nil }
+    let p = s.split(separator: ":").map(String.init)
+    guard p.first == "blosc" else { throw ValidationError("--codec must be 'none' or 'blosc[:CNAME[:CLEVEL[:SHUFFLE]]]', got '\(s)'") }
+    let shuffles = ["noshuffle": 0, "shuffle": 1, "bitshuffle": 2, "auto": -1]
+    guard p.count < 4 || shuffles[p[3]] != nil else { throw ValidationError("shuffle must be one of \(shuffles.keys.sorted())") }
+    do {
+        return try BloscCodec(cname: p.count > 1 ? p[1] : "lz4", clevel: p.count > 2 ? Int(p[2]) ?? -1 : 5,
+                              shuffle: p.count > 3 ? shuffles[p[3]]! : 1)
+    } catch { throw ValidationError("\(error)") }
+}
+
+struct ImportTiff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "import-tiff",
+        abstract: "Import TIFF pages (one or many files) as a (z, y, x) Zarr v2 array, streamed band by band.")
+
+    @Argument(help: "TIFF files, in z order; each may hold many pages.") var files: [String]
+    @Option(help: "Output array, OUT.zarr/NAME.") var out: String
+    @Option(help: "Chunk shape z,y,x.") var chunks = "1,512,512"
+    @Option(help: "none | blosc[:lz4|lz4hc|zstd|zlib|blosclz[:CLEVEL[:shuffle|bitshuffle|noshuffle]]]") var codec = "blosc:lz4:5:shuffle"
+
+    func run() async throws {
+        let (group, name) = VolumeSource.splitArrayPath(out)
+        let store = FileChunkStore(root: group)
+        try await ZarrGroup.create(store: store)
+        let bar = ProgressBar("import", total: 1)
+        var barRef: ProgressBar? = nil
+        let a = try await TiffTransfer.importStack(files: files, into: store, path: name,
+            chunks: try parseInts(chunks, count: 3, name: "--chunks"), codec: try parseCodec(codec)) { done, total in
+                if barRef == nil { barRef = ProgressBar("import", total: total) }
+                barRef?.update(done)
+            }
+        (barRef ?? bar).finish()
+        print("wrote \(out): shape \(a.shape), dtype \(a.dtype), chunks \(a.metadata.chunks)")
+    }
+}
+
+struct ExportTiff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export-tiff",
+        abstract: "Export a region of a (z, y, x) array to a TIFF, one page per z.")
+
+    @Argument(help: "A source array, e.g. vol.zarr/raw.") var source: String
+    @Option(help: "Output TIFF file.") var out: String
+    @Option(help: "z range A:B (default: all).") var z: String?
+    @Option(help: "y range A:B (default: all).") var y: String?
+    @Option(help: "x range A:B (default: all).") var x: String?
+
+    func run() async throws {
+        let a = try await VolumeSource.open(source)
+        guard a.shape.count == 3 else { throw ValidationError("\(source) has \(a.shape.count) axes; export-tiff needs (z, y, x)") }
+        let box = Box([try parseRange(z, limit: a.shape[0], axis: "z"), try parseRange(y, limit: a.shape[1], axis: "y"),
+                       try parseRange(x, limit: a.shape[2], axis: "x")])
+        let bar = ProgressBar("export", total: box.size[0])
+        try await TiffTransfer.exportStack(a, box: box, to: out) { done, _ in bar.update(done) }
+        bar.finish()
+        print("wrote \(out): \(box.size[0]) page(s) of \(box.size[2])×\(box.size[1]) \(a.dtype.native)")
+    }
+}
