@@ -162,8 +162,8 @@ public struct PhantomVolume: Sendable {
             splatTube(&c, center: (z, y, x), dir: dir, length: len, r: r, bright: Float(t.axonBright * h.range(0.7, 1.3)))
         }
         // Striatal fascicles: thick bright bundles, mostly in-plane and diagonal, some through-plane.
-        forEachCandidate(c, spacing: 90, zSpacing: 90, reach: 240, zReach: 240, salt: 103) { h, z, y, x in
-            guard h.next() < 0.6, site(z, y, x).area == .str else { return }
+        forEachCandidate(c, spacing: 70, zSpacing: 70, reach: 240, zReach: 240, salt: 103) { h, z, y, x in
+            guard h.next() < 0.7, site(z, y, x).area == .str else { return }
             let angle = -0.4 + 0.35 * h.normal(), tilt = 0.3 * h.normal()
             splatTube(&c, center: (z, y, x), dir: unit(tilt, sin(angle), cos(angle)), length: h.range(180, 460),
                       r: h.range(4, 9), bright: Float(h.range(38, 58)))

@@ -27,10 +27,10 @@ struct AreaTexture {
             return AreaTexture(base: 128, cellP: 0.2, cellR: 4.2, cellRsd: 0.8, axonP: 0.1, axonAngle: 0, axonSpread: 0.25,
                                axonTilt: 0.25, axonFrame: .radial, axonBright: 24)
         case .hyp:
-            return AreaTexture(base: 124, cellP: 0.09, cellR: 4.0, cellRsd: 1.3, axonP: 0.06, axonAngle: 0, axonSpread: 3,
+            return AreaTexture(base: 121, cellP: 0.09, cellR: 4.0, cellRsd: 1.3, axonP: 0.06, axonAngle: 0, axonSpread: 3,
                                axonTilt: 0.8, axonFrame: .random, axonBright: 22)
         case .str:
-            return AreaTexture(base: 130, cellP: 0.2, cellR: 3.8, cellRsd: 0.7, axonP: 0.06, axonAngle: 0, axonSpread: 3,
+            return AreaTexture(base: 131, cellP: 0.3, cellR: 3.3, cellRsd: 0.5, axonP: 0.1, axonAngle: 0, axonSpread: 3,
                                axonTilt: 0.8, axonFrame: .random, axonBright: 24)
         case .vp:
             return AreaTexture(base: 136, cellP: 0.24, cellR: 5.0, cellRsd: 0.9, axonP: 0.42, axonAngle: 0.95, axonSpread: 0.35,
@@ -48,7 +48,7 @@ struct AreaTexture {
     mutating func applyLayer(_ l: PhantomLayer) {
         switch l {
         case .l1: cellP = 0.04; axonP = 0.04; axonFrame = .tangential; axonSpread = 0.4
-        case .l23: cellP = 0.26; axonP = 0.05
+        case .l23: cellP = 0.24; cellR = 4.6; axonP = 0.05
         case .l4: cellP = 0.2; cellR = 3.6; axonP = 0.08
         case .l5: cellP = 0.15; cellR = 5.4; cellRsd = 1.1; axonP = 0.14
         case .l6: cellP = 0.22; cellR = 4.0; axonP = 0.24

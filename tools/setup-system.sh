@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the Debian packages brainmap builds against (idempotent; needs root or sudo).
+set -euo pipefail
+pkgs=(pkg-config libopenblas-dev libblosc-dev libcurl4-openssl-dev libtiff-dev)
+pkgs+=("$@")
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
