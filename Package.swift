@@ -34,6 +34,5 @@ let package = Package(
 
         .testTarget(name: "VolumeStoreTests", dependencies: ["VolumeStore"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "VolumeStore"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
     ]
 )
