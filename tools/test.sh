@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite: installs system libraries and the Python reference tools, then runs swift test.
+# The whole test suite: installs system libraries and the Python reference tools, then runs swift test (XCTest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup-system.sh
 tools/setup-python.sh
 swift build --build-tests -c debug
-swift test --skip-build "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# A plain closing line: "N passed, N failed" from XCTest's last summary.
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)
+if [ -n "$summary" ]; then
+  n=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<< "$summary")
+  f=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<< "$summary")
+  echo "tests: $((n - f)) passed, $f failed"
+fi
+exit "$rc"
