@@ -32,7 +32,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "VolumeStoreTests", dependencies: ["VolumeStore"]),
+        // Shared by the test targets: runs the Python reference implementations.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "VolumeStoreTests", dependencies: ["VolumeStore", "TestSupport"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "VolumeStore"]),
     ]
 )

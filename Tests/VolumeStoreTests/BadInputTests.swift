@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import VolumeStore
 
 /// Bad input gets a clear error naming the array and chunk key, and nothing is filled in silently.

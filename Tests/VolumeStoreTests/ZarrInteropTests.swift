@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import VolumeStore
 
 /// Zarr v2 interop both ways with zarr-python and numcodecs.

@@ -1,19 +1,18 @@
 import Foundation
-import XCTest
 
 /// Runs the Python reference tools (zarr-python, numcodecs, tifffile) that `tools/setup-python.sh` installs into
 /// `.venv`. Tests fail, not skip, when they are missing: a reference check that silently does not run is a defect.
-enum PythonReference {
-    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+public enum PythonReference {
+    public static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static var python: String {
+    public static var python: String {
         if let p = ProcessInfo.processInfo.environment["BRAINMAP_PYTHON"] { return p }
         return packageRoot.appendingPathComponent(".venv/bin/python").path
     }
 
     /// Runs a script under tools/ with arguments; returns stdout, throws with stderr on failure.
     @discardableResult
-    static func run(_ script: String, _ args: [String]) throws -> String {
+    public static func run(_ script: String, _ args: [String]) throws -> String {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw NSError(domain: "PythonReference", code: 1, userInfo: [NSLocalizedDescriptionKey:
                 "reference Python not found at \(python); run tools/setup-python.sh (tools/test.sh does it)"])
@@ -34,7 +33,7 @@ enum PythonReference {
         return so
     }
 
-    static func tempDir(_ name: String) -> String {
+    public static func tempDir(_ name: String) -> String {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-\(name)-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d

@@ -1,0 +1,141 @@
+import Foundation
+
+/// `dense` mode: the classifier as a stride-1 fully convolutional net with dilations 1, 2, 4, 8, 16 (each maxpool
+/// becomes a stride-1 pool; later layers dilate by the product of the strides skipped; fc1 becomes a 6×6 conv of
+/// dilation 16; fc2/fc3 1×1 convs). Output (i, j) of a tile equals the pad-0 net on the 134×134 window whose
+/// top-left corner is input (S·i, S·j), i.e. the window of pixel (S·i + 67, S·j + 67) of the tile.
+///
+/// An output stride S = 2^k keeps the first k pools strided (as in the original net) and dilates the rest, giving
+/// the same values on an S-spaced grid for 1/S² of the work; S = 16 is the plain fully-convolutional net.
+public struct DenseEvaluator: Sendable {
+    public let model: AreaClassifier
+    public static let halo = 67
+    public static let strides = [1, 2, 4, 8, 16]
+    /// Floats of im2col workspace per band (bounds the engine's memory; 8 Mi floats = 32 MiB).
+    public var workspaceFloats = 8 << 20
+
+    public init(model: AreaClassifier) { self.model = model }
+
+    /// Input tile side needed for `outputs` output pixels along an axis at stride `s`.
+    public static func inputSize(outputs n: Int, stride s: Int) -> Int { s * (n - 1) + AreaClassifier.windowSize }
+
+    public struct Output: Sendable {
+        public var height: Int, width: Int
+        /// [64, height, width]
+        public var latents: [Float]
+        /// [6, height, width]
+        public var logits: [Float]
+    }
+
+    /// Runs the dense net on one tile (single channel, gray/255, CHW with C = 1) of `th × tw` pixels.
+    /// `th` and `tw` must be S·(n−1) + 134 for some n ≥ 1.
+    public func forward(tile: [Float], th: Int, tw: Int, stride S: Int) throws -> Output {
+        guard Self.strides.contains(S) else { throw NeuralNetError.input("output stride \(S) is not one of \(Self.strides)") }
+        guard th >= 134, tw >= 134, (th - 134) % S == 0, (tw - 134) % S == 0, tile.count == th * tw else {
+            throw NeuralNetError.input("dense tile \(th)×\(tw) is not S·(n−1)+134 for stride \(S)")
+        }
+        let m = model
+        var strided = S.trailingZeroBitCount   // pools that keep stride 2
+        var dil = 1
+        var h = th, w = tw
+        var x = tile
+        var col = [Float]()
+        for layer in [m.conv1, m.conv2, m.conv3, m.conv4] {
+            let (ho, wo) = layer.outputSize(h, w, dilation: dil, padding: 0)
+            var y = [Float](repeating: 0, count: layer.cout * ho * wo)
+            x.withUnsafeBufferPointer { xi in y.withUnsafeMutableBufferPointer { yo in
+                layer.forward(xi.baseAddress!, h: h, w: w, dilation: dil, padding: 0, relu: false, out: yo.baseAddress!,
+                              workspace: &col, workspaceFloats: workspaceFloats)
+            } }
+            let s = strided > 0 ? 2 : 1
+            let (hp, wp) = MaxPool.outputSize(ho, wo, stride: s, dilation: dil)
+            x = [Float](repeating: 0, count: layer.cout * hp * wp)
+            y.withUnsafeBufferPointer { yi in x.withUnsafeMutableBufferPointer { xo in
+                MaxPool.forward(yi.baseAddress!, channels: layer.cout, h: ho, w: wo, stride: s, dilation: dil, relu: true, out: xo.baseAddress!)
+            } }
+            if strided > 0 { strided -= 1 } else { dil *= 2 }
+            h = hp; w = wp
+        }
+        func conv(_ layer: ConvLayer, _ input: [Float], relu: Bool) -> [Float] {
+            let (ho, wo) = layer.outputSize(h, w, dilation: dil, padding: 0)
+            var y = [Float](repeating: 0, count: layer.cout * ho * wo)
+            input.withUnsafeBufferPointer { xi in y.withUnsafeMutableBufferPointer { yo in
+                layer.forward(xi.baseAddress!, h: h, w: w, dilation: dil, padding: 0, relu: relu, out: yo.baseAddress!,
+                              workspace: &col, workspaceFloats: workspaceFloats)
+            } }
+            return y
+        }
+        let hidden = conv(m.fc1, x, relu: true)
+        h -= dil * 5; w -= dil * 5
+        let latents = conv(m.fc2, hidden, relu: false)
+        let logits = conv(m.fc3, latents, relu: false)
+        return Output(height: h, width: w, latents: latents, logits: logits)
+    }
+
+    /// Evaluates an in-memory uint8 plane at the pixels rows r0, r0+S, … < r1 and cols likewise, tile by tile
+    /// (`tile` output pixels per side), zero outside the image. `parallelTiles` tiles run at once, each with
+    /// single-threaded BLAS; with 1, BLAS uses `blasThreads`.
+    public func evaluate(plane: [UInt8], height: Int, width: Int, rows: Range<Int>, cols: Range<Int>, stride S: Int,
+                         tile: Int = 128, parallelTiles: Int = 1, blasThreads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> Output {
+        let oh = (rows.count + S - 1) / S, ow = (cols.count + S - 1) / S
+        let collector = Collector(Output(height: oh, width: ow, latents: .init(repeating: 0, count: 64 * oh * ow),
+                                         logits: .init(repeating: 0, count: 6 * oh * ow)))
+        // Output origin and size of every tile.
+        let tiles: [(Int, Int, Int, Int)] = stride(from: 0, to: oh, by: tile).flatMap { ty in
+            stride(from: 0, to: ow, by: tile).map { tx in (ty, tx, min(tile, oh - ty), min(tile, ow - tx)) }
+        }
+        let workers = max(1, min(parallelTiles, tiles.count))
+        BLAS.setThreads(workers > 1 ? 1 : blasThreads)
+        defer { BLAS.setThreads(blasThreads) }
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var i = worker
+            while i < tiles.count {
+                let (ty, tx, nh, nw) = tiles[i]
+                let th = Self.inputSize(outputs: nh, stride: S), tw = Self.inputSize(outputs: nw, stride: S)
+                let y0 = rows.lowerBound + ty * S - Self.halo, x0 = cols.lowerBound + tx * S - Self.halo
+                let input = Self.extract(plane: plane, height: height, width: width, y0: y0, x0: x0, th: th, tw: tw)
+                do { collector.place(try forward(tile: input, th: th, tw: tw, stride: S), at: ty, tx) }
+                catch { collector.fail(error) }
+                i += workers
+            }
+        }
+        if let failure = collector.failure { throw failure }
+        return collector.out
+    }
+
+    /// Gathers tiles from concurrent workers.
+    final class Collector: @unchecked Sendable {
+        private let lock = NSLock()
+        var out: Output
+        var failure: Error?
+        init(_ o: Output) { out = o }
+        func place(_ r: Output, at ty: Int, _ tx: Int) { lock.lock(); DenseEvaluator.place(r, into: &out, at: ty, tx); lock.unlock() }
+        func fail(_ e: Error) { lock.lock(); failure = e; lock.unlock() }
+    }
+
+    /// A th×tw window of a plane as gray/255, zero outside the image.
+    public static func extract(plane: [UInt8], height: Int, width: Int, y0: Int, x0: Int, th: Int, tw: Int) -> [Float] {
+        var t = [Float](repeating: 0, count: th * tw)
+        plane.withUnsafeBufferPointer { src in
+            for y in 0..<th {
+                let iy = y0 + y
+                guard iy >= 0 && iy < height else { continue }
+                let xa = max(0, -x0), xb = min(tw, width - x0)
+                guard xa < xb else { continue }
+                for x in xa..<xb { t[y * tw + x] = Float(src[iy * width + x0 + x]) * (1 / 255) }
+            }
+        }
+        return t
+    }
+
+    static func place(_ r: Output, into out: inout Output, at ty: Int, _ tx: Int) {
+        for (src, dst, ch) in [(r.latents, \Output.latents, 64), (r.logits, \Output.logits, 6)] {
+            for c in 0..<ch { for y in 0..<r.height {
+                let so = (c * r.height + y) * r.width, d = (c * out.height + ty + y) * out.width + tx
+                out[keyPath: dst].withUnsafeMutableBufferPointer { o in
+                    src.withUnsafeBufferPointer { s in (o.baseAddress! + d).update(from: s.baseAddress! + so, count: r.width) }
+                }
+            } }
+        }
+    }
+}
