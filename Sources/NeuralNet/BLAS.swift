@@ -14,3 +14,12 @@ public enum BLAS {
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
 }
+
+/// A plain C = A·B on arrays, for benchmarks and callers outside the engine.
+public enum Sgemm {
+    public static func run(m: Int, n: Int, k: Int, a: [Float], b: [Float], c: inout [Float]) {
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            BLAS.gemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
+        } } }
+    }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import NeuralNet
+import Phantom
+import VolumeStore
+
+/// Multiply-accumulates per output pixel of each evaluation mode (conv1 folded to one input channel).
+enum CNNCost {
+    /// Padded-128 net on one patch.
+    static let exactMACs = 124 * 124 * 16 * 49 + 60 * 60 * 32 * 400 + 28 * 28 * 64 * 288 + 12 * 12 * 128 * 576 + 4608 * 1024 + 1024 * 64 + 64 * 6
+    /// Dense net per output pixel at stride 1 (every layer evaluated once per pixel).
+    static let denseMACs = 16 * 49 + 32 * 400 + 64 * 288 + 128 * 576 + 4608 * 1024 + 1024 * 64 + 64 * 6
+    /// Dense net per output pixel at stride S: layers before the k-th strided pool run on a grid S/2^j finer.
+    static func denseMACs(stride S: Int) -> Int {
+        let per = [16 * 49, 32 * 400, 64 * 288, 128 * 576]
+        var total = 4608 * 1024 + 1024 * 64 + 64 * 6
+        var scale = S
+        for (i, m) in per.enumerated() {
+            total += m * scale * scale
+            if i < S.trailingZeroBitCount { scale /= 2 }
+        }
+        return total
+    }
+}
+
+struct BenchGEMM: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gemm",
+        abstract: "sgemm GFLOP/s (OpenBLAS) at the shapes the dense net uses, next to numpy's matmul in the same run.")
+    @Option(help: "Seconds per measurement.") var seconds = 2.0
+
+    func run() async throws {
+        print("sgemm, GFLOP/s (brainmap = OpenBLAS via cblas; peer = numpy float32 matmul):")
+        print("  shape (M×K · K×N)          threads   brainmap      numpy   ratio")
+        for (m, n, k) in [(1024, 2048, 4608), (2048, 2048, 2048), (128, 4096, 576)] {
+            for t in [1, 2] {
+                let g = measureSgemm(m: m, n: n, k: k, threads: t, seconds: seconds)
+                let peer = runPeer("cnn_peer.py", ["gemm", "\(m)", "\(n)", "\(k)", "\(seconds)", "\(t)"])
+                    .flatMap { Double($0.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                print("  " + "\(m)×\(k) · \(k)×\(n)".padding(toLength: 27, withPad: " ", startingAt: 0)
+                      + pad("\(t)", 7) + pad(String(format: "%.1f", g), 11) + pad(peer.map { String(format: "%.1f", $0) } ?? "–", 11)
+                      + pad(peer.map { String(format: "%.2f", g / $0) } ?? "–", 8))
+            }
+        }
+    }
+}
+
+/// Times C = A·B with OpenBLAS on `threads` threads; GFLOP/s.
+func measureSgemm(m: Int, n: Int, k: Int, threads: Int, seconds: Double) -> Double {
+    let a = (0..<(m * k)).map { Float($0 % 17) / 17 }, b = (0..<(k * n)).map { Float($0 % 13) / 13 }
+    var c = [Float](repeating: 0, count: m * n)
+    NeuralNet.BLAS.setThreads(threads)
+    defer { NeuralNet.BLAS.setThreads(ProcessInfo.processInfo.activeProcessorCount) }
+    let flops = 2.0 * Double(m * n * k)
+    let rate = throughput(seconds: seconds) {
+        Sgemm.run(m: m, n: n, k: k, a: a, b: b, c: &c)
+        return 1
+    }
+    return rate * flops / 1e9
+}
+
+struct BenchCNN: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cnn",
+        abstract: "Dense and exact px/s on a phantom slice, GFLOP/s and % of measured sgemm peak, onnxruntime as peer.")
+    @Option(help: "Seconds per measurement.") var seconds = 3.0
+    @Option(help: "Threads (cores) to use.") var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-cnn-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let params = AreaClassifier.randomParameters(seed: 1)
+        try Safetensors.save(params, path: dir + "/w.safetensors")
+        let model = try AreaClassifier(parameters: params)
+        let H = 512, W = 1024
+        let plane = PhantomVolume(shape: [1, 1420, 5805], seed: 1).render(Box([0..<1, 400..<(400 + H), 2000..<(2000 + W)])).raw
+
+        let peak = measureSgemm(m: 1024, n: 2048, k: 4608, threads: threads, seconds: seconds)
+        print(String(format: "sgemm peak (1024×4608 · 4608×2048, %d threads): %.1f GFLOP/s", threads, peak))
+        print("mode                                   px/s     GFLOP/s   % of sgemm peak")
+        func row(_ name: String, _ pxs: Double, _ macs: Int) {
+            let gf = pxs * Double(macs) * 2 / 1e9
+            print(name.padding(toLength: 36, withPad: " ", startingAt: 0) + pad(String(format: "%.0f", pxs), 9)
+                  + pad(String(format: "%.1f", gf), 12) + pad(String(format: "%.0f%%", 100 * gf / peak), 12))
+        }
+        let dense = DenseEvaluator(model: model)
+        var best = 0.0
+        for (tile, parallel) in [(128, 1), (256, 1), (128, threads)] where parallel <= threads {
+            let rows = 0..<256, cols = 0..<512
+            let pxs = try throughput(seconds: seconds) {
+                _ = try dense.evaluate(plane: plane, height: H, width: W, rows: rows, cols: cols, stride: 1, tile: tile,
+                                       parallelTiles: parallel, blasThreads: threads)
+                return rows.count * cols.count
+            }
+            best = max(best, pxs)
+            row("dense S=1 tile \(tile), \(parallel == 1 ? "BLAS×\(threads)" : "\(parallel) tiles×BLAS1")", pxs, CNNCost.denseMACs)
+        }
+        for S in [2, 4, 16] {
+            let pxs = try throughput(seconds: seconds) {
+                let o = try dense.evaluate(plane: plane, height: H, width: W, rows: 0..<H, cols: 0..<W, stride: S, tile: 128, blasThreads: threads)
+                return o.height * o.width
+            }
+            row("dense S=\(S) (output px)", pxs, CNNCost.denseMACs(stride: S))
+        }
+        let exact = PatchEvaluator(model: model, threads: threads)
+        let pixels = (0..<64).map { (100 + ($0 / 8) * 37, 200 + ($0 % 8) * 61) }
+        let exactPxs = throughput(seconds: seconds) {
+            _ = exact.evaluate(plane: plane, height: H, width: W, pixels: pixels)
+            return pixels.count
+        }
+        row("exact (padded 128, batch 64)", exactPxs, CNNCost.exactMACs)
+        print(String(format: "dense/exact speed-up: %.1f×", best / exactPxs))
+        if let out = runPeer("cnn_peer.py", ["cnn", dir + "/w.safetensors", "\(seconds)", "\(threads)"]) {
+            var peer: [String: Double] = [:]
+            for l in out.split(separator: "\n") { let p = l.split(separator: " "); if p.count == 2 { peer[String(p[0])] = Double(p[1]) } }
+            if let d = peer["dense"] { row("onnxruntime dense S=1 (128² tile)", d, CNNCost.denseMACs); print(String(format: "  brainmap/onnxruntime dense: %.2f×", best / d)) }
+            if let e = peer["exact"] { row("onnxruntime exact (3-ch, batch 32)", e, CNNCost.exactMACs + 124 * 124 * 16 * 98); print(String(format: "  brainmap/onnxruntime exact: %.2f×", exactPxs / e)) }
+        }
+    }
+}
