@@ -121,22 +121,22 @@ public struct PhantomVolume: Sendable {
         } else if s.area == .hyp {
             // Hypothalamus is heterogeneous: patches look like ZI (one fibre direction), others like VP.
             let p = valueNoise(seed, 31, x / 260, y / 260, z / 150)
-            if p > 0.25 { t.axonP = 0.26; t.axonFrame = .fixed; t.axonAngle = -0.17; t.axonSpread = 0.15; t.axonTilt = 0.15 }
-            else if p < -0.3 { t.cellP = 0.22; t.cellR = 4.9; t.axonP = 0.28; t.axonFrame = .fixed; t.axonAngle = 0.95; t.axonSpread = 0.4 }
+            if p > 0.25 { t.axonP = 0.3; t.axonFrame = .fixed; t.axonAngle = -0.17; t.axonSpread = 0.15; t.axonTilt = 0.15 }
+            else if p < -0.3 { t.cellP = 0.42; t.cellR = 3.5; t.axonP = 0.3; t.axonFrame = .fixed; t.axonAngle = 0.95; t.axonSpread = 0.4 }
         }
         return t
     }
 
     private func paintObjects(_ c: inout Canvas) {
         // Cell bodies: dark ellipsoids.
-        forEachCandidate(c, spacing: 12, zSpacing: 12, reach: 10, zReach: 10, salt: 101) { h, z, y, x in
+        forEachCandidate(c, spacing: 10, zSpacing: 10, reach: 8, zReach: 8, salt: 101) { h, z, y, x in
             let u = h.next()
-            guard u < 0.62 else { return }
+            guard u < 0.95 else { return }
             let s = site(z, y, x)
             guard s.area != .background else { return }
             let t = texture(s, z, y, x)
             guard u < t.cellP else { return }
-            let r = max(1.6, t.cellR + t.cellRsd * h.normal())
+            let r = max(1.5, t.cellR + t.cellRsd * h.normal())
             let e = h.range(1.0, 1.35), th = h.range(0, .pi)
             splatBlob(&c, z, y, x, r: r, elong: e, angle: th, alpha: Float(h.range(0.55, 0.85)), target: Float(h.range(25, 50)))
         }
@@ -162,11 +162,11 @@ public struct PhantomVolume: Sendable {
             splatTube(&c, center: (z, y, x), dir: dir, length: len, r: r, bright: Float(t.axonBright * h.range(0.7, 1.3)))
         }
         // Striatal fascicles: thick bright bundles, mostly in-plane and diagonal, some through-plane.
-        forEachCandidate(c, spacing: 70, zSpacing: 70, reach: 240, zReach: 240, salt: 103) { h, z, y, x in
-            guard h.next() < 0.7, site(z, y, x).area == .str else { return }
+        forEachCandidate(c, spacing: 60, zSpacing: 60, reach: 240, zReach: 240, salt: 103) { h, z, y, x in
+            guard h.next() < 0.75, site(z, y, x).area == .str else { return }
             let angle = -0.4 + 0.35 * h.normal(), tilt = 0.3 * h.normal()
             splatTube(&c, center: (z, y, x), dir: unit(tilt, sin(angle), cos(angle)), length: h.range(180, 460),
-                      r: h.range(4, 9), bright: Float(h.range(38, 58)))
+                      r: h.range(4, 9), bright: Float(h.range(45, 65)))
         }
         // Capillaries: short thin dark tubes everywhere in tissue.
         forEachCandidate(c, spacing: 36, zSpacing: 36, reach: 30, zReach: 30, salt: 104) { h, z, y, x in
