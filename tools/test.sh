@@ -2,7 +2,7 @@
 # The whole test suite: installs system libraries and the Python reference tools, then runs swift test (XCTest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup-system.sh
+tools/setup-system.sh nginx
 tools/setup-python.sh
 swift build --build-tests -c debug
 log=$(mktemp)

@@ -3,6 +3,8 @@
 public protocol ChunkStore: Sendable {
     /// The value stored under `key`, or nil when there is none (a missing chunk or metadata file).
     func get(_ key: String) async throws -> [UInt8]?
+    /// Part of the value under `key` (used for shard indexes and inner chunks), or nil when there is no value.
+    func get(_ key: String, range: ByteRange) async throws -> [UInt8]?
     /// Stores `value` under `key` atomically: a reader sees the old value or the new one, never a mix.
     func put(_ key: String, _ value: [UInt8]) async throws
     /// A human-readable location for error messages ("/data/vol.zarr", "https://host/vol.zarr").
@@ -13,5 +15,24 @@ extension ChunkStore {
     /// Joins path components with "/", skipping empty ones.
     public static func join(_ parts: String...) -> String {
         parts.filter { !$0.isEmpty }.joined(separator: "/")
+    }
+}
+
+/// A byte range of a stored value: `length` bytes from `offset`, or the last `length` bytes when `offset` is nil.
+public struct ByteRange: Sendable, Equatable {
+    public var offset: Int?
+    public var length: Int
+    public init(offset: Int?, length: Int) { self.offset = offset; self.length = length }
+}
+
+extension ChunkStore {
+    /// Part of a value. Stores that can read ranges natively (files, HTTP) override this.
+    public func get(_ key: String, range: ByteRange) async throws -> [UInt8]? {
+        guard let all = try await get(key) else { return nil }
+        let start = range.offset ?? max(0, all.count - range.length)
+        guard start >= 0, start + range.length <= all.count else {
+            throw VolumeError.io(path: location + "/" + key, reason: "range \(start)+\(range.length) is beyond the value's \(all.count) bytes")
+        }
+        return Array(all[start..<(start + range.length)])
     }
 }

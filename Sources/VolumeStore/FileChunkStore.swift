@@ -21,6 +21,27 @@ public struct FileChunkStore: ChunkStore {
 
     public func put(_ key: String, _ value: [UInt8]) async throws { try putSync(key, value) }
 
+    public func get(_ key: String, range: ByteRange) async throws -> [UInt8]? {
+        let p = path(key)
+        let fd = open(p, O_RDONLY)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw VolumeError.io(path: p, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VolumeError.io(path: p, reason: String(cString: strerror(errno))) }
+        let size = Int(st.st_size)
+        let start = range.offset ?? size - range.length
+        guard start >= 0, start + range.length <= size else {
+            throw VolumeError.io(path: p, reason: "range \(start)+\(range.length) is beyond the file's \(size) bytes (truncated?)")
+        }
+        var out = [UInt8](repeating: 0, count: range.length)
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, range.length, off_t(start)) }
+        guard n == range.length else { throw VolumeError.io(path: p, reason: "short read (\(n) of \(range.length) bytes)") }
+        return out
+    }
+
     /// Synchronous read, for callers outside async contexts (TIFF import, tests).
     public func getSync(_ key: String) throws -> [UInt8]? {
         let p = path(key)

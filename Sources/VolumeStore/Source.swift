@@ -1,15 +1,25 @@
 import Foundation
 
-/// Opens an array from a source string: a local Zarr array directory (`vol.zarr/raw`).
-/// Remote kinds (`http(s)://`, `bossdb://`) plug in here as their stores land.
+/// How to reach remote sources.
+public struct SourceOptions: Sendable {
+    /// A header line sent with every HTTP request, e.g. "Authorization: Bearer …".
+    public var authHeader: String?
+    public var fetcher = RemoteFetcher()
+    public init(authHeader: String? = nil) { self.authHeader = authHeader }
+}
+
+/// Opens an array from a source string: a local Zarr array directory (`vol.zarr/raw`) or the same layout over
+/// HTTP(S) (`https://host/vol.zarr/raw`).
 public enum VolumeSource {
-    public static func open(_ source: String) async throws -> ZarrArray {
-        if source.hasPrefix("http://") || source.hasPrefix("https://") || source.hasPrefix("bossdb://") {
-            throw VolumeError.unsupported(path: source, what: "remote sources (HTTP Zarr, BossDB) in this build")
+    public static func open(_ source: String, options: SourceOptions = SourceOptions()) async throws -> ZarrArray {
+        let store: any ChunkStore
+        if source.hasPrefix("http://") || source.hasPrefix("https://") {
+            store = HTTPChunkStore(base: source, authHeader: options.authHeader, fetcher: options.fetcher)
+        } else {
+            store = FileChunkStore(root: source)
         }
-        let store = FileChunkStore(root: source)
-        if store.exists(".zarray") { return try await ZarrArray.open(store: store, path: "") }
-        if store.exists(".zgroup") {
+        if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "") }
+        if try await store.get(".zgroup") != nil {
             throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr group, not an array; name one of its arrays, e.g. \(source)/raw")
         }
         throw VolumeError.notFound(path: source)

@@ -1,0 +1,122 @@
+import Foundation
+
+/// Counts of what the remote layer did, for the closing report of a run.
+public final class TransferStats: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) public var requests = 0, retries = 0, failures = 0, bytes = 0
+    private(set) public var retryReasons: [String: Int] = [:]
+
+    func record(request bytes: Int) { lock.lock(); requests += 1; self.bytes += bytes; lock.unlock() }
+    func record(retry reason: String) { lock.lock(); retries += 1; retryReasons[reason, default: 0] += 1; lock.unlock() }
+    func recordFailure() { lock.lock(); failures += 1; lock.unlock() }
+
+    public var summary: String {
+        lock.lock(); defer { lock.unlock() }
+        let reasons = retryReasons.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        return "\(requests) requests, \(String(format: "%.1f", Double(bytes) / 1e6)) MB, \(retries) retries\(reasons.isEmpty ? "" : " (\(reasons))"), \(failures) failures"
+    }
+
+    public static let shared = TransferStats()
+}
+
+/// Errors of remote stores; each names the URL and what to do.
+public enum RemoteError: Error, CustomStringConvertible, Sendable {
+    case unauthorized(url: String, status: Int, hint: String)
+    case notFound(url: String)
+    case http(url: String, status: Int, body: String)
+    case gaveUp(url: String, attempts: Int, last: String)
+
+    public var description: String {
+        switch self {
+        case let .unauthorized(url, status, hint): return "\(url): HTTP \(status) (access denied). \(hint)"
+        case let .notFound(url): return "\(url): HTTP 404, not found. Check the URL or path."
+        case let .http(url, status, body): return "\(url): HTTP \(status)\(body.isEmpty ? "" : ": \(body.prefix(200))")"
+        case let .gaveUp(url, attempts, last):
+            return "\(url): still failing after \(attempts) attempts (last: \(last)). The run can be resumed once the server is reachable."
+        }
+    }
+}
+
+/// GETs with the retry policy every remote store shares: exponential backoff with full jitter on transport errors,
+/// short bodies, 408/425/429/5xx (honouring Retry-After); 404/410 → nil where the caller says missing is allowed;
+/// 401/403 → an error with a hint, never "missing".
+public struct RemoteFetcher: Sendable {
+    public var client: HTTPClient
+    public var stats: TransferStats
+    public var maxAttempts = 8
+    public var baseDelay = 0.1, maxDelay = 20.0
+    public var authHint = "Check your credentials (an auth header or token) and permissions."
+
+    public init(client: HTTPClient = .shared, stats: TransferStats = .shared) { self.client = client; self.stats = stats }
+
+    static let retryable: Set<Int> = [408, 425, 429, 500, 502, 503, 504]
+
+    /// The body, or nil for 404/410 when `missingAllowed`.
+    public func get(_ request: HTTPRequest, missingAllowed: Bool) async throws -> [UInt8]? {
+        var last = ""
+        for attempt in 1...maxAttempts {
+            let r = await client.perform(request)
+            stats.record(request: r.body.count)
+            var retryAfter: Double? = nil
+            if let e = r.transportError {
+                last = e
+                stats.record(retry: e.contains("(curl 18)") ? "truncated body" : e.contains("(curl 28)") ? "timeout" : "transport error")
+            } else {
+                switch r.status {
+                case 200, 206:
+                    if let problem = shortBody(r, request) {
+                        last = problem; stats.record(retry: "short body")
+                    } else {
+                        return try sliceIfWholeBody(r, request)
+                    }
+                case 404, 410:
+                    if missingAllowed { return nil }
+                    stats.recordFailure(); throw RemoteError.notFound(url: request.url)
+                case 401, 403:
+                    stats.recordFailure(); throw RemoteError.unauthorized(url: request.url, status: r.status, hint: authHint)
+                case let s where Self.retryable.contains(s):
+                    last = "HTTP \(s)"; stats.record(retry: "HTTP \(s)")
+                    retryAfter = r.headers["retry-after"].flatMap(Self.parseRetryAfter)
+                default:
+                    stats.recordFailure()
+                    throw RemoteError.http(url: request.url, status: r.status, body: String(decoding: r.body.prefix(300), as: UTF8.self))
+                }
+            }
+            guard attempt < maxAttempts else { break }
+            let backoff = min(maxDelay, baseDelay * pow(2, Double(attempt - 1)))
+            let delay = retryAfter.map { min($0, 120) } ?? Double.random(in: 0...backoff)   // full jitter
+            try await Task.sleep(nanoseconds: UInt64(delay * 1e9))
+        }
+        stats.recordFailure()
+        throw RemoteError.gaveUp(url: request.url, attempts: maxAttempts, last: last)
+    }
+
+    /// A body shorter than Content-Length (curl usually reports this itself) or than the range asked for.
+    private func shortBody(_ r: HTTPResponse, _ req: HTTPRequest) -> String? {
+        if r.headers["content-encoding"] == nil, let cl = r.headers["content-length"].flatMap({ Int($0) }), cl != r.body.count {
+            return "body of \(r.body.count) bytes, Content-Length \(cl)"
+        }
+        if r.status == 206, let range = req.range, r.body.count != range.length, range.offset != nil {
+            return "range body of \(r.body.count) bytes, asked for \(range.length)"
+        }
+        return nil
+    }
+
+    /// A server that ignores Range answers 200 with the whole object: cut the asked-for range out of it.
+    private func sliceIfWholeBody(_ r: HTTPResponse, _ req: HTTPRequest) throws -> [UInt8] {
+        guard r.status == 200, let range = req.range else { return r.body }
+        let start = range.offset ?? max(0, r.body.count - range.length)
+        guard start + range.length <= r.body.count else {
+            throw RemoteError.http(url: req.url, status: 200, body: "object of \(r.body.count) bytes is shorter than the range asked for")
+        }
+        return Array(r.body[start..<(start + range.length)])
+    }
+
+    static func parseRetryAfter(_ s: String) -> Double? {
+        if let v = Double(s.trimmingCharacters(in: .whitespaces)) { return max(0, v) }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return f.date(from: s).map { max(0, $0.timeIntervalSinceNow) }
+    }
+}
