@@ -12,13 +12,30 @@ public struct ArrayMetadata: Sendable {
     public var fillValue: Double
     public var order: Order
     public var codec: (any Codec)?
-    /// Zarr v2 `dimension_separator`: "." or "/".
+    /// Zarr v2 `dimension_separator` ("." or "/"), or the separator of v3's chunk key encoding.
     public var separator: String
+    /// 2 or 3.
+    public var zarrFormat: Int
+    /// Zarr v3 "default" chunk keys ("c/0/1/2"); false for v2-style keys ("0.1.2"), in either format.
+    public var defaultKeyEncoding: Bool
+    /// Zarr v3 sharding: `chunks` is then the inner chunk shape (the unit of reading), shards hold many of them.
+    public var sharding: ShardingSpec?
+    public var dimensionNames: [String]?
 
     public init(shape: [Int], chunks: [Int], dtype: DataType, fillValue: Double = 0, order: Order = .c,
-                codec: (any Codec)? = nil, separator: String = ".") {
+                codec: (any Codec)? = nil, separator: String = ".", zarrFormat: Int = 2, sharding: ShardingSpec? = nil,
+                dimensionNames: [String]? = nil) {
         self.shape = shape; self.chunks = chunks; self.dtype = dtype; self.fillValue = fillValue
         self.order = order; self.codec = codec; self.separator = separator
+        self.zarrFormat = zarrFormat; self.defaultKeyEncoding = zarrFormat == 3; self.sharding = sharding
+        self.dimensionNames = dimensionNames
+    }
+
+    /// A Zarr v3 array description (default "c/" keys with "/").
+    public static func v3(shape: [Int], chunks: [Int], dtype: DataType, fillValue: Double = 0, codec: (any Codec)? = nil,
+                          sharding: ShardingSpec? = nil, dimensionNames: [String]? = nil) -> ArrayMetadata {
+        ArrayMetadata(shape: shape, chunks: chunks, dtype: dtype, fillValue: fillValue, codec: codec, separator: "/",
+                      zarrFormat: 3, sharding: sharding, dimensionNames: dimensionNames)
     }
 
     public var rank: Int { shape.count }
@@ -27,10 +44,14 @@ public struct ArrayMetadata: Sendable {
     public var chunkElements: Int { chunks.reduce(1, *) }
     public var chunkBytes: Int { chunkElements * dtype.size }
 
-    /// The key of a chunk, relative to the array's path.
-    public func chunkKey(_ index: [Int]) -> String {
-        index.isEmpty ? "0" : index.map(String.init).joined(separator: separator)
+    /// The key of a stored object (a chunk, or a shard when sharded) by its grid index, relative to the array's path.
+    public func storedKey(_ index: [Int]) -> String {
+        if defaultKeyEncoding { return (["c"] + index.map(String.init)).joined(separator: separator) }
+        return index.isEmpty ? "0" : index.map(String.init).joined(separator: separator)
     }
+
+    /// The grid of stored objects: shards when sharded, else chunks.
+    public var storedShape: [Int] { sharding?.shardShape ?? chunks }
 
     /// Checks the grid is consistent; `path` names the array in the error.
     func validate(path: String) throws {
@@ -42,6 +63,11 @@ public struct ArrayMetadata: Sendable {
         }
         guard separator == "." || separator == "/" else {
             throw VolumeError.malformedMetadata(path: path, reason: "dimension_separator '\(separator)' is not '.' or '/'")
+        }
+        if let s = sharding {
+            guard s.shardShape.count == chunks.count, zip(s.shardShape, chunks).allSatisfy({ $0 > 0 && $0 % $1 == 0 }) else {
+                throw VolumeError.malformedMetadata(path: path, reason: "shard shape \(s.shardShape) is not a multiple of the inner chunk shape \(chunks)")
+            }
         }
     }
 }

@@ -19,6 +19,11 @@ public enum VolumeSource {
             store = FileChunkStore(root: source)
         }
         if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "") }
+        if let doc = try await store.get("zarr.json") {
+            let o = try jsonObject(doc, path: source + "/zarr.json")
+            if o["node_type"] as? String == "array" { return try await ZarrArray.open(store: store, path: "") }
+            throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr v3 group, not an array; name one of its arrays")
+        }
         if try await store.get(".zgroup") != nil {
             throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr group, not an array; name one of its arrays, e.g. \(source)/raw")
         }

@@ -16,37 +16,50 @@ public final class ZarrArray: Sendable {
         self.store = store; self.path = path; self.metadata = metadata; self.concurrency = max(1, concurrency)
     }
 
-    /// Opens an existing Zarr v2 array.
+    /// Opens an existing Zarr v2 (`.zarray`) or v3 (`zarr.json`) array.
     public static func open(store: any ChunkStore, path: String) async throws -> ZarrArray {
-        let key = ZarrV2.key(path, ".zarray")
-        guard let doc = try await store.get(key) else {
-            throw VolumeError.notFound(path: store.location + "/" + path)
+        let v2 = ZarrV2.key(path, ".zarray")
+        if let doc = try await store.get(v2) {
+            return ZarrArray(store: store, path: path, metadata: try ArrayMetadata.zarrV2(json: doc, path: store.location + "/" + v2))
         }
-        let md = try ArrayMetadata.zarrV2(json: doc, path: store.location + "/" + key)
-        return ZarrArray(store: store, path: path, metadata: md)
+        let v3 = ZarrV2.key(path, "zarr.json")
+        if let doc = try await store.get(v3) {
+            return ZarrArray(store: store, path: path, metadata: try ArrayMetadata.zarrV3(json: doc, path: store.location + "/" + v3))
+        }
+        throw VolumeError.notFound(path: store.location + (path.isEmpty ? "" : "/" + path))
     }
 
-    /// Creates (or overwrites the metadata of) a Zarr v2 array; `attributes` go to `.zattrs`.
+    /// Creates (or overwrites the metadata of) an array in the metadata's format; `attributes` go to `.zattrs` (v2)
+    /// or into `zarr.json` (v3).
     public static func create(store: any ChunkStore, path: String, metadata: ArrayMetadata,
                               attributes: [String: Any]? = nil) async throws -> ZarrArray {
         try metadata.validate(path: store.location + "/" + path)
-        try await store.put(ZarrV2.key(path, ".zarray"), metadata.zarrV2JSON())
-        if let attributes { try await store.put(ZarrV2.key(path, ".zattrs"), jsonBytes(attributes)) }
+        if metadata.zarrFormat == 3 {
+            try await store.put(ZarrV2.key(path, "zarr.json"), metadata.zarrV3JSON(attributes: attributes ?? [:]))
+        } else {
+            try await store.put(ZarrV2.key(path, ".zarray"), metadata.zarrV2JSON())
+            if let attributes { try await store.put(ZarrV2.key(path, ".zattrs"), jsonBytes(attributes)) }
+        }
         return ZarrArray(store: store, path: path, metadata: metadata)
     }
 
-    /// The array's `.zattrs` (empty when absent).
+    /// The array's attributes (`.zattrs` in v2, `attributes` of `zarr.json` in v3; empty when absent).
     public func attributes() async throws -> [String: Any] {
-        let key = ZarrV2.key(path, ".zattrs")
+        let key = ZarrV2.key(path, metadata.zarrFormat == 3 ? "zarr.json" : ".zattrs")
         guard let b = try await store.get(key) else { return [:] }
-        return try jsonObject(b, path: store.location + "/" + key)
+        let o = try jsonObject(b, path: store.location + "/" + key)
+        return metadata.zarrFormat == 3 ? (o["attributes"] as? [String: Any] ?? [:]) : o
     }
 
     public var fullBox: Box { Box(start: .init(repeating: 0, count: shape.count), size: shape) }
 
     // MARK: chunks
 
-    public func chunkKey(_ index: [Int]) -> String { ZarrV2.key(path, metadata.chunkKey(index)) }
+    /// The key of the object holding a chunk: the chunk itself, or its shard.
+    public func chunkKey(_ index: [Int]) -> String {
+        guard let s = metadata.sharding else { return ZarrV2.key(path, metadata.storedKey(index)) }
+        return ZarrV2.key(path, metadata.storedKey(s.locate(index, inner: metadata.chunks).shard))
+    }
 
     /// The box a chunk covers in array coordinates, clipped to the array (edge chunks are stored full size).
     public func chunkBox(_ index: [Int]) -> Box {
@@ -113,17 +126,70 @@ public final class ZarrArray: Sendable {
 
     /// One whole chunk, decoded, or nil when it was never written.
     public func readChunkIfPresent(_ index: [Int]) async throws -> [UInt8]? {
+        if metadata.sharding != nil { return try await readShardedChunks([index])[0].1 }
         let key = chunkKey(index)
         guard let stored = try await store.get(key) else { return nil }
         return try decodeChunk(stored, key: key)
     }
 
+    /// Inner chunks of one shard (all `indices` must share it), decoded; nil where absent. Reads the shard index,
+    /// then the chunks' byte ranges, coalescing adjacent ranges into one request each.
+    func readShardedChunks(_ indices: [[Int]]) async throws -> [([Int], [UInt8]?)] {
+        let s = metadata.sharding!
+        let key = chunkKey(indices[0])
+        let ib = s.indexBytes(metadata.chunks)
+        let indexRange = s.indexLocation == .end ? ByteRange(offset: nil, length: ib) : ByteRange(offset: 0, length: ib)
+        let indexBytes: [UInt8]?
+        do { indexBytes = try await store.get(key, range: indexRange) }
+        catch let e as VolumeError { throw VolumeError.corruptChunk(array: name, key: key, reason: "cannot read the shard index: \(e)") }
+        guard let indexBytes else { return indices.map { ($0, nil) } }
+        let entries: [(offset: Int, length: Int)?]
+        do { entries = try s.parseIndex(indexBytes, inner: metadata.chunks, shardSize: nil) }
+        catch let e as CodecError { throw VolumeError.corruptChunk(array: name, key: key, reason: e.reason) }
+        let wanted = indices.map { entries[s.locate($0, inner: metadata.chunks).position] }
+        var blobs: [Int: [UInt8]] = [:]   // by offset
+        for r in ShardingSpec.coalesce(wanted.compactMap { $0 }) {
+            guard let bytes = try await store.get(key, range: ByteRange(offset: r.offset, length: r.length)) else {
+                throw VolumeError.corruptChunk(array: name, key: key, reason: "shard vanished while reading it")
+            }
+            for w in wanted.compactMap({ $0 }) where w.offset >= r.offset && w.offset + w.length <= r.offset + r.length {
+                blobs[w.offset] = Array(bytes[(w.offset - r.offset)..<(w.offset - r.offset + w.length)])
+            }
+        }
+        return try zip(indices, wanted).map { idx, w in
+            guard let w else { return (idx, nil) }
+            return (idx, try decodeChunk(blobs[w.offset]!, key: key + "[inner \(idx)]"))
+        }
+    }
+
     /// Writes one whole chunk (native-endian, C order, full chunk size even at the array's edge).
+    /// In a sharded array this rewrites the chunk's shard (read, replace, write).
     public func writeChunk(_ index: [Int], _ chunk: [UInt8]) async throws {
         guard chunk.count == metadata.chunkBytes else {
             throw VolumeError.sizeMismatch(array: name, expected: metadata.chunkBytes, got: chunk.count)
         }
+        if metadata.sharding != nil { return try await writeShard(containing: index, [index: chunk]) }
         try await store.put(chunkKey(index), try encodeChunk(chunk))
+    }
+
+    /// Rewrites the shard holding `updates`' chunks: existing inner chunks are kept, the given ones replaced.
+    func writeShard(containing any: [Int], _ updates: [[Int]: [UInt8]]) async throws {
+        let s = metadata.sharding!
+        let per = s.chunksPerShard(metadata.chunks)
+        let shard = s.locate(any, inner: metadata.chunks).shard
+        var members: [[Int]] = [[]]
+        for d in 0..<per.count {
+            members = members.flatMap { p in (0..<per[d]).map { p + [shard[d] * per[d] + $0] } }
+        }
+        let inGrid = members.filter { zip($0, metadata.grid).allSatisfy { $0 < $1 } }
+        let missing = inGrid.filter { updates[$0] == nil }
+        var existing: [[Int]: [UInt8]] = [:]
+        if !missing.isEmpty { for (i, c) in try await readShardedChunks(missing) { if let c { existing[i] = c } } }
+        let encoded: [[UInt8]?] = try members.map { m in
+            if let c = updates[m] ?? existing[m] { return try encodeChunk(c) }
+            return nil
+        }
+        try await store.put(chunkKey(any), s.assemble(encoded, inner: metadata.chunks))
     }
 
     // MARK: regions
@@ -139,20 +205,35 @@ public final class ZarrArray: Sendable {
         try checkBounds(box)
         let es = metadata.dtype.size
         var out = [UInt8](repeating: 0, count: box.count * es)
-        let indices = chunks(overlapping: box)
-        try await withThrowingTaskGroup(of: ([Int], [UInt8]).self) { group in
+        let units = workUnits(chunks(overlapping: box))
+        try await withThrowingTaskGroup(of: [([Int], [UInt8])].self) { group in
             var next = 0
             func launch() {
-                let idx = indices[next]; next += 1
-                group.addTask { (idx, try await self.readChunk(idx)) }
+                let unit = units[next]; next += 1
+                group.addTask {
+                    if self.metadata.sharding == nil { return [(unit[0], try await self.readChunk(unit[0]))] }
+                    return try await self.readShardedChunks(unit).map { ($0.0, $0.1 ?? self.fillChunk()) }
+                }
             }
-            while next < min(concurrency, indices.count) { launch() }
-            while let (idx, chunk) = try await group.next() {
-                place(chunk, index: idx, into: &out, box: box)
-                if next < indices.count { launch() }
+            while next < min(concurrency, units.count) { launch() }
+            while let done = try await group.next() {
+                for (idx, chunk) in done { place(chunk, index: idx, into: &out, box: box) }
+                if next < units.count { launch() }
             }
         }
         return out
+    }
+
+    /// Chunks grouped into units of work: one chunk each, or all chunks of one shard (read or written together).
+    func workUnits(_ indices: [[Int]]) -> [[[Int]]] {
+        guard let s = metadata.sharding else { return indices.map { [$0] } }
+        var order: [[Int]] = [], groups: [[Int]: [[Int]]] = [:]
+        for i in indices {
+            let shard = s.locate(i, inner: metadata.chunks).shard
+            if groups[shard] == nil { order.append(shard) }
+            groups[shard, default: []].append(i)
+        }
+        return order.map { groups[$0]! }
     }
 
     private func place(_ chunk: [UInt8], index: [Int], into out: inout [UInt8], box: Box) {
@@ -174,29 +255,42 @@ public final class ZarrArray: Sendable {
         try checkBounds(box)
         let es = metadata.dtype.size
         guard data.count == box.count * es else { throw VolumeError.sizeMismatch(array: name, expected: box.count * es, got: data.count) }
-        let indices = chunks(overlapping: box)
+        let units = workUnits(chunks(overlapping: box))
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func launch() {
-                let idx = indices[next]; next += 1
+                let unit = units[next]; next += 1
                 group.addTask {
-                    let cb = self.chunkBox(idx)
-                    let part = cb.intersection(box)!
-                    var chunk = part == cb && cb.size == self.metadata.chunks
-                        ? [UInt8](repeating: 0, count: self.metadata.chunkBytes)
-                        : try await self.readChunk(idx)
-                    data.withUnsafeBytes { src in
-                        chunk.withUnsafeMutableBytes { dst in
-                            copyBlock(from: src.baseAddress!, shape: box.size, at: zip(part.start, box.start).map { $0 - $1 },
-                                      to: dst.baseAddress!, shape: self.metadata.chunks, at: zip(part.start, cb.start).map { $0 - $1 },
-                                      extent: part.size, elementSize: es)
-                        }
+                    // Chunks only partly covered by the box start from their current contents.
+                    let partial = unit.filter { idx in
+                        let cb = self.chunkBox(idx)
+                        return !(box.contains(cb) && cb.size == self.metadata.chunks)
                     }
-                    try await self.writeChunk(idx, chunk)
+                    var current: [[Int]: [UInt8]] = [:]
+                    if self.metadata.sharding != nil, !partial.isEmpty {
+                        for (i, c) in try await self.readShardedChunks(partial) { current[i] = c ?? self.fillChunk() }
+                    } else {
+                        for i in partial { current[i] = try await self.readChunk(i) }
+                    }
+                    var updates: [[Int]: [UInt8]] = [:]
+                    for idx in unit {
+                        var chunk = current[idx] ?? [UInt8](repeating: 0, count: self.metadata.chunkBytes)
+                        let cb = self.chunkBox(idx), part = cb.intersection(box)!
+                        data.withUnsafeBytes { src in
+                            chunk.withUnsafeMutableBytes { dst in
+                                copyBlock(from: src.baseAddress!, shape: box.size, at: zip(part.start, box.start).map { $0 - $1 },
+                                          to: dst.baseAddress!, shape: self.metadata.chunks, at: zip(part.start, cb.start).map { $0 - $1 },
+                                          extent: part.size, elementSize: es)
+                            }
+                        }
+                        updates[idx] = chunk
+                    }
+                    if self.metadata.sharding != nil { try await self.writeShard(containing: unit[0], updates) }
+                    else { try await self.store.put(self.chunkKey(unit[0]), try self.encodeChunk(updates[unit[0]]!)) }
                 }
             }
-            while next < min(concurrency, indices.count) { launch() }
-            while try await group.next() != nil { if next < indices.count { launch() } }
+            while next < min(concurrency, units.count) { launch() }
+            while try await group.next() != nil { if next < units.count { launch() } }
         }
     }
 }

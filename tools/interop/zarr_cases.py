@@ -3,6 +3,8 @@
 
   zarr_cases.py write DIR   write arrays with zarr-python/numcodecs into DIR/py.zarr and their expected contents
                             (native byte order, C order) into DIR/expected/NAME.bin; list them in DIR/manifest.json
+  zarr_cases.py write3 DIR  the same for Zarr v3 (zarr-python): blosc, sharding_indexed (index at end and start,
+                            crc32c), partly written (missing inner chunks and shards), v2 key encoding, big-endian
   zarr_cases.py check DIR   read every array brainmap wrote into DIR/sw.zarr with zarr-python and compare it to
                             DIR/sw_expected/NAME.bin; print one line per case, exit 1 on any mismatch
 """
@@ -106,6 +108,48 @@ def write(d):
     print(f"wrote {len(cases)} cases")
 
 
+def write3(d):
+    import zarr.codecs as zc
+    os.makedirs(os.path.join(d, "expected"), exist_ok=True)
+    cases = []
+    shape = (5, 70, 90)
+    box = [[1, 5], [3, 61], [7, 88]]
+    blosc = zc.BloscCodec(cname="zstd", clevel=3, shuffle=zc.BloscShuffle.bitshuffle)
+
+    def add(name, expected):
+        expected.astype(expected.dtype.newbyteorder("=")).tofile(os.path.join(d, "expected", name + ".bin"))
+        cases.append({"name": name, "dtype": expected.dtype.str, "shape": list(expected.shape), "box": box})
+
+    specs = [
+        ("plain_u2", "<u2", dict(chunks=(2, 32, 32), compressors=blosc)),
+        ("plain_u1_nocomp", "|u1", dict(chunks=(3, 16, 40), compressors=None)),
+        ("plain_be_i4", ">i4", dict(chunks=(2, 32, 32), compressors=blosc, serializer=zc.BytesCodec(endian="big"))),
+        ("shard_end_u2", "<u2", dict(shards=(4, 64, 64), chunks=(2, 16, 32), compressors=blosc)),
+        ("shard_start_f4", "<f4", dict(shards=(2, 32, 64), chunks=(1, 16, 16), compressors=blosc)),
+        ("plain_v2keys_u1", "|u1", dict(chunks=(1, 32, 32), compressors=blosc, chunk_key_encoding={"name": "v2", "separator": "."})),
+    ]
+    for i, (name, dt, kw) in enumerate(specs):
+        a = data_for(dt, shape, 100 + i)
+        fill = 5 if dt != "<f4" else float("nan")
+        z = zarr.create_array(store=os.path.join(d, "py3.zarr", name), shape=shape, dtype=np.dtype(dt), zarr_format=3,
+                              fill_value=fill, overwrite=True, **kw)
+        if name == "shard_start_f4":
+            # zarr-python writes the index at the end by default; rewrite metadata-compatible shards with index first
+            z = zarr.create_array(store=os.path.join(d, "py3.zarr", name), shape=shape, dtype=np.dtype(dt), zarr_format=3,
+                                  fill_value=fill, overwrite=True, chunks=(2, 32, 64), compressors=None,
+                                  serializer=zc.ShardingCodec(chunk_shape=(1, 16, 16), codecs=[zc.BytesCodec(), blosc],
+                                                              index_location=zc.sharding.ShardingCodecIndexLocation.start))
+        # leave part unwritten: whole shards and inner chunks missing
+        exp = np.full(shape, fill, dtype=np.dtype(dt))
+        region = (slice(0, 4), slice(0, 50), slice(0, 90))
+        z[region] = a[region]
+        exp[region] = a[region]
+        add(name, exp)
+    with open(os.path.join(d, "manifest.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+    print(f"wrote {len(cases)} v3 cases")
+
+
 def check(d):
     bad = 0
     manifest = json.load(open(os.path.join(d, "sw_manifest.json")))
@@ -122,4 +166,4 @@ def check(d):
 
 
 if __name__ == "__main__":
-    {"write": write, "check": check}[sys.argv[1]](sys.argv[2])
+    {"write": write, "write3": write3, "check": check}[sys.argv[1]](sys.argv[2])
