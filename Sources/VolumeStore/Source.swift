@@ -5,6 +5,8 @@ public struct SourceOptions: Sendable {
     /// A header line sent with every HTTP request, e.g. "Authorization: Bearer …".
     public var authHeader: String?
     public var fetcher = RemoteFetcher()
+    /// Decoded chunks are cached here (process-wide by default; nil to read uncached).
+    public var cache: ChunkCache? = .shared
     public init(authHeader: String? = nil) { self.authHeader = authHeader }
 }
 
@@ -18,10 +20,10 @@ public enum VolumeSource {
         } else {
             store = FileChunkStore(root: source)
         }
-        if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "") }
+        if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "").cached(options.cache) }
         if let doc = try await store.get("zarr.json") {
             let o = try jsonObject(doc, path: source + "/zarr.json")
-            if o["node_type"] as? String == "array" { return try await ZarrArray.open(store: store, path: "") }
+            if o["node_type"] as? String == "array" { return try await ZarrArray.open(store: store, path: "").cached(options.cache) }
             throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr v3 group, not an array; name one of its arrays")
         }
         if try await store.get(".zgroup") != nil {

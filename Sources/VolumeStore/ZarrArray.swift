@@ -7,13 +7,30 @@ public final class ZarrArray: Sendable {
     public let metadata: ArrayMetadata
     /// How many chunks one region read or write decodes or encodes at once.
     public let concurrency: Int
+    /// Decoded chunks are kept here (shared with other readers) when set.
+    public let cache: ChunkCache?
 
     public var shape: [Int] { metadata.shape }
     public var dtype: DataType { metadata.dtype }
     public var name: String { store.location + (path.isEmpty ? "" : "/" + path) }
 
-    public init(store: any ChunkStore, path: String, metadata: ArrayMetadata, concurrency: Int = 4) {
-        self.store = store; self.path = path; self.metadata = metadata; self.concurrency = max(1, concurrency)
+    public init(store: any ChunkStore, path: String, metadata: ArrayMetadata, concurrency: Int = 4, cache: ChunkCache? = nil) {
+        self.store = store; self.path = path; self.metadata = metadata; self.concurrency = max(1, concurrency); self.cache = cache
+    }
+
+    /// The same array read through a chunk cache, `concurrency` chunks at a time.
+    public func cached(_ cache: ChunkCache?, concurrency: Int? = nil) -> ZarrArray {
+        ZarrArray(store: store, path: path, metadata: metadata, concurrency: concurrency ?? self.concurrency, cache: cache)
+    }
+
+    /// The cache key of a chunk: unique per array and chunk index.
+    func cacheKey(_ index: [Int]) -> String { name + "#" + index.map(String.init).joined(separator: ",") }
+
+    /// Read-ahead: starts loading the chunks of `box` into the cache without waiting for them.
+    public func prefetch(_ box: Box) async {
+        guard let cache else { return }
+        let items = chunks(overlapping: box).map { idx in (cacheKey(idx), { @Sendable in try await self.loadChunk(idx) }) }
+        await cache.prefetch(items)
     }
 
     /// Opens an existing Zarr v2 (`.zarray`) or v3 (`zarr.json`) array.
@@ -126,6 +143,12 @@ public final class ZarrArray: Sendable {
 
     /// One whole chunk, decoded, or nil when it was never written.
     public func readChunkIfPresent(_ index: [Int]) async throws -> [UInt8]? {
+        guard let cache else { return try await loadChunk(index) }
+        return try await cache.value(cacheKey(index)) { try await self.loadChunk(index) }
+    }
+
+    /// Fetches and decodes one chunk, bypassing the cache.
+    func loadChunk(_ index: [Int]) async throws -> [UInt8]? {
         if metadata.sharding != nil { return try await readShardedChunks([index])[0].1 }
         let key = chunkKey(index)
         guard let stored = try await store.get(key) else { return nil }
@@ -168,8 +191,9 @@ public final class ZarrArray: Sendable {
         guard chunk.count == metadata.chunkBytes else {
             throw VolumeError.sizeMismatch(array: name, expected: metadata.chunkBytes, got: chunk.count)
         }
-        if metadata.sharding != nil { return try await writeShard(containing: index, [index: chunk]) }
-        try await store.put(chunkKey(index), try encodeChunk(chunk))
+        if metadata.sharding != nil { try await writeShard(containing: index, [index: chunk]) }
+        else { try await store.put(chunkKey(index), try encodeChunk(chunk)) }
+        await cache?.insert(cacheKey(index), chunk)
     }
 
     /// Rewrites the shard holding `updates`' chunks: existing inner chunks are kept, the given ones replaced.
@@ -212,7 +236,7 @@ public final class ZarrArray: Sendable {
                 let unit = units[next]; next += 1
                 group.addTask {
                     if self.metadata.sharding == nil { return [(unit[0], try await self.readChunk(unit[0]))] }
-                    return try await self.readShardedChunks(unit).map { ($0.0, $0.1 ?? self.fillChunk()) }
+                    return try await self.readShardUnit(unit)
                 }
             }
             while next < min(concurrency, units.count) { launch() }
@@ -220,6 +244,20 @@ public final class ZarrArray: Sendable {
                 for (idx, chunk) in done { place(chunk, index: idx, into: &out, box: box) }
                 if next < units.count { launch() }
             }
+        }
+        return out
+    }
+
+    /// The chunks of one shard, from the cache where present, the rest in one coalesced fetch.
+    private func readShardUnit(_ unit: [[Int]]) async throws -> [([Int], [UInt8])] {
+        var out: [([Int], [UInt8])] = [], todo: [[Int]] = []
+        for idx in unit {
+            if let c = await cache?.peek(cacheKey(idx)) { out.append((idx, c ?? fillChunk())) } else { todo.append(idx) }
+        }
+        guard !todo.isEmpty else { return out }
+        for (idx, c) in try await readShardedChunks(todo) {
+            await cache?.insert(cacheKey(idx), c)
+            out.append((idx, c ?? fillChunk()))
         }
         return out
     }
@@ -287,6 +325,7 @@ public final class ZarrArray: Sendable {
                     }
                     if self.metadata.sharding != nil { try await self.writeShard(containing: unit[0], updates) }
                     else { try await self.store.put(self.chunkKey(unit[0]), try self.encodeChunk(updates[unit[0]]!)) }
+                    for (idx, c) in updates { await self.cache?.insert(self.cacheKey(idx), c) }   // write-through
                 }
             }
             while next < min(concurrency, units.count) { launch() }
