@@ -5,17 +5,22 @@ public struct SourceOptions: Sendable {
     /// A header line sent with every HTTP request, e.g. "Authorization: Bearer …".
     public var authHeader: String?
     public var fetcher = RemoteFetcher()
+    /// BossDB API host (else BOSSDB_HOST, else api.bossdb.io) and token (else BOSSDB_TOKEN).
+    public var bossdbHost: String?
+    public var bossdbToken: String?
     /// Decoded chunks are cached here (process-wide by default; nil to read uncached).
     public var cache: ChunkCache? = .shared
     public init(authHeader: String? = nil) { self.authHeader = authHeader }
 }
 
-/// Opens an array from a source string: a local Zarr array directory (`vol.zarr/raw`) or the same layout over
-/// HTTP(S) (`https://host/vol.zarr/raw`).
+/// Opens an array from a source string: a local Zarr array directory (`vol.zarr/raw`), the same layout over
+/// HTTP(S) (`https://host/vol.zarr/raw`), or a BossDB channel (`bossdb://collection/experiment/channel?res=N`).
 public enum VolumeSource {
     public static func open(_ source: String, options: SourceOptions = SourceOptions()) async throws -> ZarrArray {
         let store: any ChunkStore
-        if source.hasPrefix("http://") || source.hasPrefix("https://") {
+        if source.hasPrefix("bossdb://") {
+            store = try await BossDBStore.open(source, host: options.bossdbHost, token: options.bossdbToken, fetcher: options.fetcher)
+        } else if source.hasPrefix("http://") || source.hasPrefix("https://") {
             store = HTTPChunkStore(base: source, authHeader: options.authHeader, fetcher: options.fetcher)
         } else {
             store = FileChunkStore(root: source)

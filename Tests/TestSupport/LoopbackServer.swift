@@ -59,9 +59,19 @@ public final class LoopbackServer {
 
     /// tools/fault_proxy.py in front of `upstream`, with extra flags.
     public static func faultProxy(upstream: String, _ flags: [String]) throws -> LoopbackServer {
+        try python("tools/fault_proxy.py", [upstream] + flags)
+    }
+
+    /// tools/fake_bossdb.py serving a Zarr array as a BossDB channel.
+    public static func fakeBossDB(array: String, _ flags: [String]) throws -> LoopbackServer {
+        try python("tools/fake_bossdb.py", [array] + flags)
+    }
+
+    /// A Python server script from tools/ that prints "PORT n" once listening and stops when stdin closes.
+    static func python(_ script: String, _ args: [String]) throws -> LoopbackServer {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: PythonReference.python)
-        p.arguments = [PythonReference.packageRoot.appendingPathComponent("tools/fault_proxy.py").path, upstream] + flags
+        p.arguments = [PythonReference.packageRoot.appendingPathComponent(script).path] + args
         let inPipe = Pipe(), outPipe = Pipe()
         p.standardInput = inPipe; p.standardOutput = outPipe
         try p.run()
@@ -72,7 +82,7 @@ public final class LoopbackServer {
             line += d
         }
         guard let port = Int(String(decoding: line, as: UTF8.self).replacingOccurrences(of: "PORT ", with: "")) else {
-            throw NSError(domain: "LoopbackServer", code: 2, userInfo: [NSLocalizedDescriptionKey: "fault proxy did not start"])
+            throw NSError(domain: "LoopbackServer", code: 2, userInfo: [NSLocalizedDescriptionKey: "\(script) did not start"])
         }
         return LoopbackServer(port: port, process: p, stdin: inPipe, scratch: nil)
     }
