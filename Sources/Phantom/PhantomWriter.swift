@@ -18,15 +18,17 @@ public enum PhantomWriter {
         ]
     }
 
+    /// `raw` is an OME-Zarr 0.4 multiscale image (levels 0…`pyramidLevels`, 2× in y and x each); `areas` and
+    /// `layers` are plain arrays at full resolution.
     public static func write(to root: String, shape: [Int], seed: UInt64, chunks: [Int] = [1, 512, 512],
-                             codec: (any Codec)? = nil, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                             codec: (any Codec)? = nil, pyramidLevels: Int = 3, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                              progress: (@Sendable (Int, Int) -> Void)? = nil) async throws {
         let store = FileChunkStore(root: root)
         try await ZarrGroup.create(store: store, attributes: groupAttributes(shape: shape, seed: seed))
         let codec = try codec ?? BloscCodec(cname: "lz4", clevel: 5, shuffle: 1)
         let md = ArrayMetadata(shape: shape, chunks: chunks, dtype: .uint8, codec: codec)
         let dims: [String: Any] = ["_ARRAY_DIMENSIONS": ["z", "y", "x"]]
-        let raw = try await ZarrArray.create(store: store, path: "raw", metadata: md, attributes: dims)
+        let raw = try await ZarrArray.create(store: store, path: "raw/0", metadata: md, attributes: dims)
         let areas = try await ZarrArray.create(store: store, path: "areas", metadata: md, attributes: dims)
         let layers = try await ZarrArray.create(store: store, path: "layers", metadata: md, attributes: dims)
         let volume = PhantomVolume(shape: shape, seed: seed)
@@ -50,6 +52,9 @@ public enum PhantomWriter {
                 if next < indices.count { launch() }
             }
         }
+        let v = voxelSizeMicrons
+        try await OMEZarr.buildPyramid(store: store, path: "raw", levels: pyramidLevels, axes: [("z", "space"), ("y", "space"), ("x", "space")],
+                                       scale: [v, v, v], name: "phantom raw")
     }
 
     /// Edge chunks are stored full size: place the clipped block at the chunk's origin, zeros elsewhere.

@@ -17,6 +17,14 @@ public struct SourceOptions: Sendable {
 /// HTTP(S) (`https://host/vol.zarr/raw`), or a BossDB channel (`bossdb://collection/experiment/channel?res=N`).
 public enum VolumeSource {
     public static func open(_ source: String, options: SourceOptions = SourceOptions()) async throws -> ZarrArray {
+        // "?level=N" picks a level of an OME-Zarr multiscale image (default 0); bossdb:// has its own "?res=N".
+        var source = source, level = 0
+        if !source.hasPrefix("bossdb://"), let r = source.range(of: "?level=") {
+            guard let l = Int(source[r.upperBound...]), l >= 0 else {
+                throw VolumeError.malformedMetadata(path: source, reason: "?level= needs a non-negative integer")
+            }
+            level = l; source = String(source[..<r.lowerBound])
+        }
         let store: any ChunkStore
         if source.hasPrefix("bossdb://") {
             store = try await BossDBStore.open(source, host: options.bossdbHost, token: options.bossdbToken, fetcher: options.fetcher)
@@ -25,6 +33,14 @@ public enum VolumeSource {
         } else {
             store = FileChunkStore(root: source)
         }
+        if let ms = try await OMEZarr.multiscales(store: store) {
+            let paths = try OMEZarr.levelPaths(ms, location: source)
+            guard level < paths.count else {
+                throw VolumeError.malformedMetadata(path: source, reason: "level \(level) requested, the image has levels 0…\(paths.count - 1)")
+            }
+            return try await ZarrArray.open(store: store, path: paths[level]).cached(options.cache)
+        }
+        if level > 0 { throw VolumeError.malformedMetadata(path: source, reason: "?level=\(level) given, but this is not an OME-Zarr multiscale image") }
         if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "").cached(options.cache) }
         if let doc = try await store.get("zarr.json") {
             let o = try jsonObject(doc, path: source + "/zarr.json")

@@ -59,7 +59,7 @@ struct BenchIO: AsyncParsableCommand {
         let regionMBps = Double(bytes) / Date().timeIntervalSince(start) / 1e6
         var peerRegion: Double?
         let spec = boxes.map { b in b.ranges.map { "\($0.lowerBound):\($0.upperBound)" }.joined(separator: ",") }.joined(separator: ";")
-        if let out = runPeer("io_peer.py", ["region", root + "/raw", spec, String(seconds)]),
+        if let out = runPeer("io_peer.py", ["region", root + "/raw/0", spec, String(seconds)]),
            let v = out.split(separator: " ").last.flatMap({ Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) { peerRegion = v }
         print("region read, local store, unaligned 4×700×900 boxes of 1×512×512 lz4 chunks (MB/s):")
         print(String(format: "  brainmap %.0f   zarr-python %@   ratio %@", regionMBps, peerRegion.map { String(format: "%.0f", $0) } ?? "–",

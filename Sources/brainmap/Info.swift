@@ -4,16 +4,18 @@ import VolumeStore
 struct Info: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print an array's shape, dtype, chunks, codec and attributes.")
 
-    @Argument(help: "An array: a local Zarr array path such as vol.zarr/raw.")
+    @Argument(help: "An array: vol.zarr/raw, https://host/vol.zarr/raw, or bossdb://collection/experiment/channel[?res=N].")
     var source: String
+    @OptionGroup var sourceFlags: SourceFlags
 
     func run() async throws {
-        let a = try await VolumeSource.open(source)
+        let a = try await sourceFlags.open(source)
         let md = a.metadata
         print("source:      \(source)")
         print("shape:       \(md.shape)")
         print("dtype:       \(md.dtype) (\(md.dtype.v3Name))")
         print("chunks:      \(md.chunks)  grid \(md.grid)")
+        print("format:      Zarr v\(md.zarrFormat)\(md.sharding.map { ", sharded \($0.shardShape) (index at \($0.indexLocation.rawValue))" } ?? "")")
         print("order:       \(md.order.rawValue)")
         print("codec:       \(md.codec.map { "\($0.zarrV2Config)" } ?? "none")")
         print("fill_value:  \(md.fillValue)")
@@ -22,6 +24,7 @@ struct Info: AsyncParsableCommand {
         if !attrs.isEmpty {
             print("attributes:  " + String(decoding: jsonBytes(attrs), as: UTF8.self).replacingOccurrences(of: "\n", with: "\n             "))
         }
+        sourceFlags.report()
     }
 }
 

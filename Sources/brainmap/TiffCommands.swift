@@ -61,14 +61,15 @@ struct ExportTiff: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export-tiff",
         abstract: "Export a region of a (z, y, x) array to a TIFF, one page per z.")
 
-    @Argument(help: "A source array, e.g. vol.zarr/raw.") var source: String
+    @Argument(help: "A source array: vol.zarr/raw, https://…/vol.zarr/raw or bossdb://coll/exp/chan[?res=N].") var source: String
+    @OptionGroup var sourceFlags: SourceFlags
     @Option(help: "Output TIFF file.") var out: String
     @Option(help: "z range A:B (default: all).") var z: String?
     @Option(help: "y range A:B (default: all).") var y: String?
     @Option(help: "x range A:B (default: all).") var x: String?
 
     func run() async throws {
-        let a = try await VolumeSource.open(source)
+        let a = try await sourceFlags.open(source)
         guard a.shape.count == 3 else { throw ValidationError("\(source) has \(a.shape.count) axes; export-tiff needs (z, y, x)") }
         let box = Box([try parseRange(z, limit: a.shape[0], axis: "z"), try parseRange(y, limit: a.shape[1], axis: "y"),
                        try parseRange(x, limit: a.shape[2], axis: "x")])
@@ -76,5 +77,6 @@ struct ExportTiff: AsyncParsableCommand {
         try await TiffTransfer.exportStack(a, box: box, to: out) { done, _ in bar.update(done) }
         bar.finish()
         print("wrote \(out): \(box.size[0]) page(s) of \(box.size[2])×\(box.size[1]) \(a.dtype.native)")
+        sourceFlags.report()
     }
 }
