@@ -2,6 +2,7 @@ import Foundation
 
 /// Counts of what the remote layer did, for the closing report of a run.
 public final class TransferStats: @unchecked Sendable {
+    public init() {}
     private let lock = NSLock()
     private(set) public var requests = 0, retries = 0, failures = 0, bytes = 0
     private(set) public var retryReasons: [String: Int] = [:]

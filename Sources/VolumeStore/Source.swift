@@ -26,6 +26,9 @@ public enum VolumeSource {
             level = l; source = String(source[..<r.lowerBound])
         }
         let store: any ChunkStore
+        // Remote reads keep the HTTP pool busy; local reads are bounded by decoding on the cores.
+        let remote = source.hasPrefix("bossdb://") || source.hasPrefix("http://") || source.hasPrefix("https://")
+        let concurrency = remote ? 2 * HTTPSettings().maxConnections : 4
         if source.hasPrefix("bossdb://") {
             store = try await BossDBStore.open(source, host: options.bossdbHost, token: options.bossdbToken, fetcher: options.fetcher)
         } else if source.hasPrefix("http://") || source.hasPrefix("https://") {
@@ -38,13 +41,13 @@ public enum VolumeSource {
             guard level < paths.count else {
                 throw VolumeError.malformedMetadata(path: source, reason: "level \(level) requested, the image has levels 0…\(paths.count - 1)")
             }
-            return try await ZarrArray.open(store: store, path: paths[level]).cached(options.cache)
+            return try await ZarrArray.open(store: store, path: paths[level]).cached(options.cache, concurrency: concurrency)
         }
         if level > 0 { throw VolumeError.malformedMetadata(path: source, reason: "?level=\(level) given, but this is not an OME-Zarr multiscale image") }
-        if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "").cached(options.cache) }
+        if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "").cached(options.cache, concurrency: concurrency) }
         if let doc = try await store.get("zarr.json") {
             let o = try jsonObject(doc, path: source + "/zarr.json")
-            if o["node_type"] as? String == "array" { return try await ZarrArray.open(store: store, path: "").cached(options.cache) }
+            if o["node_type"] as? String == "array" { return try await ZarrArray.open(store: store, path: "").cached(options.cache, concurrency: concurrency) }
             throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr v3 group, not an array; name one of its arrays")
         }
         if try await store.get(".zgroup") != nil {

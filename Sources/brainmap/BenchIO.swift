@@ -9,8 +9,11 @@ struct BenchIO: AsyncParsableCommand {
 
     @Option(help: "Seconds per measurement.") var seconds = 2.0
     @Option(help: "Scratch directory (default: a temporary one).") var scratch: String?
+    @Option(help: "Measure region reads from this source (e.g. http://127.0.0.1:8080/phantom.zarr/raw) instead.") var source: String?
+    @Option(help: "With --source: the same store on local disk, measured next to it.") var local: String?
 
     func run() async throws {
+        if let source { return try await remote(source) }
         let dir = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-io-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir + "/chunks", withIntermediateDirectories: true)
         defer { if scratch == nil { try? FileManager.default.removeItem(atPath: dir) } }
@@ -64,6 +67,40 @@ struct BenchIO: AsyncParsableCommand {
         print("region read, local store, unaligned 4×700×900 boxes of 1×512×512 lz4 chunks (MB/s):")
         print(String(format: "  brainmap %.0f   zarr-python %@   ratio %@", regionMBps, peerRegion.map { String(format: "%.0f", $0) } ?? "–",
                      peerRegion.map { String(format: "%.2f", regionMBps / $0) } ?? "–"))
+    }
+}
+
+extension BenchIO {
+    /// Region reads from a (remote) source, uncached, next to the same store on disk and next to zarr-python.
+    func remote(_ source: String) async throws {
+        var opts = SourceOptions(); opts.cache = nil
+        let stats = TransferStats()
+        opts.fetcher = RemoteFetcher(client: .shared, stats: stats)
+        let a = try await VolumeSource.open(source, options: opts)
+        let s = a.shape
+        let size = [min(4, s[0]), min(700, s[1]), min(900, s[2])]
+        let boxes = (0..<4).map { i in
+            Box(start: (0..<3).map { d in (s[d] - size[d]) * i / 4 }, size: size)
+        }
+        func measure(_ arr: ZarrArray) async throws -> (Double, Double) {
+            let start = Date(); var bytes = 0; let r0 = stats.requests
+            repeat { for b in boxes { bytes += try await arr.read(b).count } } while Date().timeIntervalSince(start) < seconds
+            let t = Date().timeIntervalSince(start)
+            return (Double(bytes) / t / 1e6, Double(stats.requests - r0) / t)
+        }
+        let (mbps, rps) = try await measure(a)
+        print("region read, \(boxes.count) unaligned \(size.map(String.init).joined(separator: "×")) boxes of \(a.dtype) (uncached):")
+        print(String(format: "  brainmap %@: %.0f MB/s, %.0f requests/s (%d retries)", source, mbps, rps, stats.retries))
+        if let local {
+            let l = try await VolumeSource.open(local, options: opts)
+            let (lm, _) = try await measure(l)
+            print(String(format: "  brainmap local %@: %.0f MB/s  (remote/local %.2f)", local, lm, mbps / lm))
+        }
+        let spec = boxes.map { b in b.ranges.map { "\($0.lowerBound):\($0.upperBound)" }.joined(separator: ",") }.joined(separator: ";")
+        if let out = runPeer("io_peer.py", ["region", source, spec, String(seconds)]),
+           let v = out.split(separator: " ").last.flatMap({ Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+            print(String(format: "  zarr-python (fsspec HTTP): %.0f MB/s  (brainmap/zarr-python %.2f)", v, mbps / v))
+        }
     }
 }
 
