@@ -16,6 +16,7 @@ final class ZarrV3Tests: XCTestCase {
         let nginx = try LoopbackServer.nginx(root: dir)
         defer { nginx.stop() }
         var opts = SourceOptions(); let stats = TransferStats(); opts.fetcher = RemoteFetcher(client: .shared, stats: stats)
+        opts.cache = nil   // count real requests
         try await checkPythonCases(dir: dir, root: nginx.url + "/py3.zarr", options: opts)
         let a = try await VolumeSource.open(nginx.url + "/py3.zarr/shard_end_u2", options: opts)
         let before = stats.requests
