@@ -23,10 +23,11 @@ let package = Package(
 
         .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff", "CCurl"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // The numeric kernels are optimised in debug builds too: the test suite runs them on real sizes.
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Phantom", dependencies: ["VolumeStore"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "brainmap", dependencies: [
             "VolumeStore", "NeuralNet", "Phantom",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

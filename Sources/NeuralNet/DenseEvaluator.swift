@@ -14,7 +14,16 @@ public struct DenseEvaluator: Sendable {
     /// Floats of im2col workspace per band (bounds the engine's memory; 8 Mi floats = 32 MiB).
     public var workspaceFloats = 8 << 20
 
-    public init(model: AreaClassifier) { self.model = model }
+    /// How fc1 (96% of the work) is computed: one sgemm over im2col bands, or polyphase 16×16 FFTs (default:
+    /// 3.4× faster here at stride 1, equal to the reference within the same 1e-4 tolerance; costs 151 MB of weights).
+    public enum FC1Algorithm: String, Sendable, CaseIterable { case gemm, fft }
+    public let fc1Algorithm: FC1Algorithm
+    let fc1FFT: PolyphaseFFTConv?
+
+    public init(model: AreaClassifier, fc1: FC1Algorithm = .fft) {
+        self.model = model; self.fc1Algorithm = fc1
+        fc1FFT = fc1 == .fft ? PolyphaseFFTConv(model.fc1) : nil
+    }
 
     /// Input tile side needed for `outputs` output pixels along an axis at stride `s`.
     public static func inputSize(outputs n: Int, stride s: Int) -> Int { s * (n - 1) + AreaClassifier.windowSize }
@@ -65,7 +74,15 @@ public struct DenseEvaluator: Sendable {
             } }
             return y
         }
-        let hidden = conv(m.fc1, x, relu: true)
+        var hidden: [Float]
+        if let fft = fc1FFT {
+            hidden = [Float](repeating: 0, count: m.fc1.cout * (h - dil * 5) * (w - dil * 5))
+            x.withUnsafeBufferPointer { xi in hidden.withUnsafeMutableBufferPointer { ho in
+                fft.forward(xi.baseAddress!, h: h, w: w, dilation: dil, out: ho.baseAddress!)
+            } }
+        } else {
+            hidden = conv(m.fc1, x, relu: true)
+        }
         h -= dil * 5; w -= dil * 5
         let latents = conv(m.fc2, hidden, relu: false)
         let logits = conv(m.fc3, latents, relu: false)

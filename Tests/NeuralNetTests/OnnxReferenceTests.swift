@@ -70,8 +70,9 @@ final class OnnxReferenceTests: XCTestCase {
         let scale = ref.dense.1.map { abs($0) }.max()!
         XCTAssertGreaterThan(zip(ref.exact.1, ref.dense.1).map { abs($0 - $1) }.max()! / scale, 1e-3)
 
-        let dense = DenseEvaluator(model: model)
-        for (S, tile, parallel) in [(1, 40, 2), (1, 256, 1), (2, 23, 2), (4, 16, 1), (8, 5, 2), (16, 3, 1)] {
+        let gemm = DenseEvaluator(model: model, fc1: .gemm), fft = DenseEvaluator(model: model, fc1: .fft)
+        for (S, tile, parallel, dense) in [(1, 40, 2, gemm), (1, 256, 1, gemm), (2, 23, 2, gemm), (4, 16, 1, gemm), (8, 5, 2, gemm),
+                                           (16, 3, 1, gemm), (1, 176, 1, fft), (1, 37, 2, fft), (2, 50, 1, fft), (8, 7, 2, fft), (16, 4, 1, fft)] {
             let out = try dense.evaluate(plane: img, height: H, width: W, rows: 0..<H, cols: 0..<W, stride: S, tile: tile, parallelTiles: parallel)
             XCTAssertEqual(out.height, (H + S - 1) / S); XCTAssertEqual(out.width, (W + S - 1) / S)
             var checked = 0
@@ -79,8 +80,8 @@ final class OnnxReferenceTests: XCTestCase {
                 let oy = r / S, ox = c / S, plane = out.height * out.width
                 let lat = (0..<64).map { out.latents[$0 * plane + oy * out.width + ox] }
                 let log = (0..<6).map { out.logits[$0 * plane + oy * out.width + ox] }
-                assertClose(lat[...], ref.dense.0[(i * 64)..<((i + 1) * 64)], "dense S=\(S) tile \(tile) latents at \((r, c))")
-                assertClose(log[...], ref.dense.1[(i * 6)..<((i + 1) * 6)], "dense S=\(S) tile \(tile) logits at \((r, c))")
+                assertClose(lat[...], ref.dense.0[(i * 64)..<((i + 1) * 64)], "dense \(dense.fc1Algorithm) S=\(S) tile \(tile) latents at \((r, c))")
+                assertClose(log[...], ref.dense.1[(i * 6)..<((i + 1) * 6)], "dense \(dense.fc1Algorithm) S=\(S) tile \(tile) logits at \((r, c))")
                 checked += 1
             }
             XCTAssertGreaterThanOrEqual(checked, 6, "stride \(S) must have test pixels")
