@@ -78,10 +78,10 @@ struct BenchCNN: AsyncParsableCommand {
         print(String(format: "sgemm peak (1024×4608 · 4608×2048, %d threads): %.1f GFLOP/s", threads, peak))
         print("GFLOP/s counts the direct network's FLOPs (9.8 MFLOP per dense pixel, 176 per exact patch); the FFT path")
         print("does fewer, so its \"% of sgemm peak\" can pass 100%.")
-        print("mode                                   px/s     GFLOP/s   % of sgemm peak")
+        print("mode                                           px/s     GFLOP/s   % of sgemm peak")
         func row(_ name: String, _ pxs: Double, _ macs: Int) {
             let gf = pxs * Double(macs) * 2 / 1e9
-            print(name.padding(toLength: 36, withPad: " ", startingAt: 0) + pad(String(format: "%.0f", pxs), 9)
+            print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + pad(String(format: "%.0f", pxs), 9)
                   + pad(String(format: "%.1f", gf), 12) + pad(String(format: "%.0f%%", 100 * gf / peak), 12))
         }
         let gemm = DenseEvaluator(model: model, fc1: .gemm), fft = DenseEvaluator(model: model, fc1: .fft)
