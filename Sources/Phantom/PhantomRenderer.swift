@@ -130,24 +130,14 @@ public struct PhantomVolume: Sendable {
     private func paintObjects(_ c: inout Canvas) {
         // Cell bodies: dark ellipsoids.
         forEachCandidate(c, spacing: 10, zSpacing: 10, reach: 8, zReach: 8, salt: 101) { h, z, y, x in
-            let u = h.next()
-            guard u < 0.95 else { return }
-            let s = site(z, y, x)
-            guard s.area != .background else { return }
-            let t = texture(s, z, y, x)
-            guard u < t.cellP else { return }
+            guard let (_, t) = accepted(&h, z, y, x, maxP: 0.95, \.cellP) else { return }
             let r = max(1.5, t.cellR + t.cellRsd * h.normal())
             let e = h.range(1.0, 1.35), th = h.range(0, .pi)
             splatBlob(&c, z, y, x, r: r, elong: e, angle: th, alpha: Float(h.range(0.55, 0.85)), target: Float(h.range(25, 50)))
         }
         // Myelinated axons: thin bright tubes, direction by area.
         forEachCandidate(c, spacing: 10, zSpacing: 10, reach: 50, zReach: 50, salt: 102) { h, z, y, x in
-            let u = h.next()
-            guard u < 0.9 else { return }
-            let s = site(z, y, x)
-            guard s.area != .background else { return }
-            let t = texture(s, z, y, x)
-            guard u < t.axonP else { return }
+            guard let (s, t) = accepted(&h, z, y, x, maxP: 0.9, \.axonP) else { return }
             var angle: Double
             switch t.axonFrame {
             case .fixed: angle = t.axonAngle
@@ -182,6 +172,18 @@ public struct PhantomVolume: Sendable {
             splatTube(&c, center: (z, y, x), dir: unit(1, spread * sin(angle), spread * cos(angle)), length: 420,
                       r: h.range(6, 14), alpha: 1, target: 4)
         }
+    }
+
+    /// Whether a candidate becomes an object: a uniform draw against the texture's probability at its site.
+    /// The draw is tested against `maxP` first so most rejections skip the (costly) site evaluation.
+    private func accepted(_ h: inout HashStream, _ z: Double, _ y: Double, _ x: Double, maxP: Double,
+                          _ p: KeyPath<AreaTexture, Double>) -> (PhantomLayout.Site, AreaTexture)? {
+        let u = h.next()
+        guard u < maxP else { return nil }
+        let s = site(z, y, x)
+        guard s.area != .background else { return nil }
+        let t = texture(s, z, y, x)
+        return u < t[keyPath: p] ? (s, t) : nil
     }
 
     private func unit(_ z: Double, _ y: Double, _ x: Double) -> (Double, Double, Double) {

@@ -21,7 +21,9 @@ public struct FileChunkStore: ChunkStore {
 
     public func put(_ key: String, _ value: [UInt8]) async throws { try putSync(key, value) }
 
-    public func get(_ key: String, range: ByteRange) async throws -> [UInt8]? {
+    /// Opens the file of `key` and passes its descriptor and size to `body`; nil when there is no such file
+    /// (or it is a directory).
+    private func withFile<T>(_ key: String, _ body: (Int32, Int, String) throws -> T) throws -> T? {
         let p = path(key)
         let fd = open(p, O_RDONLY)
         if fd < 0 {
@@ -31,7 +33,15 @@ public struct FileChunkStore: ChunkStore {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw VolumeError.io(path: p, reason: String(cString: strerror(errno))) }
-        let size = Int(st.st_size)
+        if (st.st_mode & S_IFMT) == S_IFDIR { return nil }
+        return try body(fd, Int(st.st_size), p)
+    }
+
+    public func get(_ key: String, range: ByteRange) async throws -> [UInt8]? {
+        try withFile(key) { fd, size, p in try readRange(fd, size, p, range) }
+    }
+
+    private func readRange(_ fd: Int32, _ size: Int, _ p: String, _ range: ByteRange) throws -> [UInt8] {
         let start = range.offset ?? size - range.length
         guard start >= 0, start + range.length <= size else {
             throw VolumeError.io(path: p, reason: "range \(start)+\(range.length) is beyond the file's \(size) bytes (truncated?)")
@@ -44,17 +54,10 @@ public struct FileChunkStore: ChunkStore {
 
     /// Synchronous read, for callers outside async contexts (TIFF import, tests).
     public func getSync(_ key: String) throws -> [UInt8]? {
-        let p = path(key)
-        let fd = open(p, O_RDONLY)
-        if fd < 0 {
-            if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw VolumeError.io(path: p, reason: String(cString: strerror(errno)))
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw VolumeError.io(path: p, reason: String(cString: strerror(errno))) }
-        if (st.st_mode & S_IFMT) == S_IFDIR { return nil }
-        let size = Int(st.st_size)
+        try withFile(key) { fd, size, p in try readAll(fd, size, p) }
+    }
+
+    private func readAll(_ fd: Int32, _ size: Int, _ p: String) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
         var done = 0
         try out.withUnsafeMutableBytes { buf in
