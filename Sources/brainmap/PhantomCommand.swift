@@ -15,28 +15,16 @@ struct PhantomCommand: AsyncParsableCommand {
 
     func run() async throws {
         let s = try parseInts(shape, count: 3, name: "--shape")
-        let bar = ProgressBar("phantom", total: 1)
         let start = Date()
-        let counter = Counter()
+        let bar = LazyProgressBar("phantom")
         try await PhantomWriter.write(to: out, shape: s, seed: seed, chunks: try parseInts(chunks, count: 3, name: "--chunks"),
-                                      codec: try parseCodec(codec)) { done, total in counter.bar(total).update(done) }
-        (counter.current ?? bar).finish()
+                                      codec: try parseCodec(codec)) { done, total in bar.update(done, of: total) }
+        bar.finish()
         let secs = Date().timeIntervalSince(start)
         let voxels = s.reduce(1, *)
         print(String(format: "wrote %@: shape %@, seed %llu, %@ of raw in %.1f s (%.1f Mvoxel/s)",
                      out, "\(s)", seed, formatBytes(voxels), secs, Double(voxels) / secs / 1e6))
         try await printPhantomSummary(out)
-    }
-}
-
-/// Lazily creates the progress bar once the total is known.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var current: ProgressBar?
-    func bar(_ total: Int) -> ProgressBar {
-        lock.lock(); defer { lock.unlock() }
-        if let current { return current }
-        let b = ProgressBar("phantom", total: total); current = b; return b
     }
 }
 

@@ -38,3 +38,21 @@ final class ProgressBar: @unchecked Sendable {
         return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
 }
+
+/// A progress bar for work whose total is only known once it starts reporting.
+final class LazyProgressBar: @unchecked Sendable {
+    private let label: String
+    private let lock = NSLock()
+    private var bar: ProgressBar?
+    init(_ label: String) { self.label = label }
+
+    func update(_ done: Int, of total: Int) {
+        lock.lock()
+        if bar == nil { bar = ProgressBar(label, total: total) }
+        let b = bar!
+        lock.unlock()
+        b.update(done)
+    }
+
+    func finish() { lock.withLock { bar }?.finish() }
+}

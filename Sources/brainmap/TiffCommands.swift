@@ -45,14 +45,12 @@ struct ImportTiff: AsyncParsableCommand {
         let (group, name) = VolumeSource.splitArrayPath(out)
         let store = FileChunkStore(root: group)
         try await ZarrGroup.create(store: store)
-        let bar = ProgressBar("import", total: 1)
-        var barRef: ProgressBar? = nil
+        let bar = LazyProgressBar("import")
         let a = try await TiffTransfer.importStack(files: files, into: store, path: name,
             chunks: try parseInts(chunks, count: 3, name: "--chunks"), codec: try parseCodec(codec)) { done, total in
-                if barRef == nil { barRef = ProgressBar("import", total: total) }
-                barRef?.update(done)
+                bar.update(done, of: total)
             }
-        (barRef ?? bar).finish()
+        bar.finish()
         print("wrote \(out): shape \(a.shape), dtype \(a.dtype), chunks \(a.metadata.chunks)")
     }
 }
