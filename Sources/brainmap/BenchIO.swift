@@ -54,7 +54,8 @@ struct BenchIO: AsyncParsableCommand {
         // Region reads from a local phantom store: unaligned 4×700×900 boxes.
         let root = dir + "/phantom.zarr"
         try await PhantomWriter.write(to: root, shape: [16, 1420, 5805], seed: 1, chunks: [1, 512, 512])
-        let a = try await VolumeSource.open(root + "/raw")
+        var uncached = SourceOptions(); uncached.cache = nil   // measure decoding, not the cache
+        let a = try await VolumeSource.open(root + "/raw", options: uncached)
         let boxes = (0..<4).map { i in Box([(3 * i)..<(3 * i + 4), (100 + 90 * i)..<(800 + 90 * i), (300 + 1200 * i)..<(1200 + 1200 * i)]) }
         let start = Date()
         var bytes = 0
@@ -64,7 +65,7 @@ struct BenchIO: AsyncParsableCommand {
         let spec = boxes.map { b in b.ranges.map { "\($0.lowerBound):\($0.upperBound)" }.joined(separator: ",") }.joined(separator: ";")
         if let out = runPeer("io_peer.py", ["region", root + "/raw/0", spec, String(seconds)]),
            let v = out.split(separator: " ").last.flatMap({ Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) { peerRegion = v }
-        print("region read, local store, unaligned 4×700×900 boxes of 1×512×512 lz4 chunks (MB/s):")
+        print("region read, local store, uncached, unaligned 4×700×900 boxes of 1×512×512 lz4 chunks (MB/s):")
         print(String(format: "  brainmap %.0f   zarr-python %@   ratio %@", regionMBps, peerRegion.map { String(format: "%.0f", $0) } ?? "–",
                      peerRegion.map { String(format: "%.2f", regionMBps / $0) } ?? "–"))
     }
