@@ -91,9 +91,14 @@ public struct DenseEvaluator: Sendable {
 
     /// Evaluates an in-memory uint8 plane at the pixels rows r0, r0+S, … < r1 and cols likewise, tile by tile
     /// (`tile` output pixels per side), zero outside the image. `parallelTiles` tiles run at once, each with
-    /// single-threaded BLAS; with 1, BLAS uses `blasThreads`.
+    /// single-threaded BLAS; with 1, BLAS uses `blasThreads`. Defaults are what measured fastest here
+    /// (`brainmap bench cnn`): FFT fc1 → 176-pixel tiles (16 × 11, whole FFT blocks), one per core (21.9k px/s vs
+    /// 17.3k with 2 BLAS threads); sgemm fc1 → 128-pixel tiles, BLAS threads (6.2k vs 6.1k).
     public func evaluate(plane: [UInt8], height: Int, width: Int, rows: Range<Int>, cols: Range<Int>, stride S: Int,
-                         tile: Int = 128, parallelTiles: Int = 1, blasThreads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> Output {
+                         tile: Int? = nil, parallelTiles: Int? = nil,
+                         blasThreads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> Output {
+        let tile = tile ?? (fc1Algorithm == .fft ? 176 : 128)
+        let parallelTiles = parallelTiles ?? (fc1Algorithm == .fft ? blasThreads : 1)
         let oh = (rows.count + S - 1) / S, ow = (cols.count + S - 1) / S
         let collector = Collector(Output(height: oh, width: ow, latents: .init(repeating: 0, count: 64 * oh * ow),
                                          logits: .init(repeating: 0, count: 6 * oh * ow)))
