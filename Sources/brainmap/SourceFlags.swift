@@ -5,7 +5,7 @@ import VolumeStore
 struct SourceFlags: ParsableArguments {
     @Option(help: "Header sent with HTTP requests, e.g. 'Authorization: Bearer TOKEN'.") var authHeader: String?
     @Option(help: "BossDB API host (default: $BOSSDB_HOST or api.bossdb.io; the token comes from $BOSSDB_TOKEN).") var bossdbHost: String?
-    @Option(help: "Decoded-chunk cache size in MiB, shared by all reads of this process.") var cacheMiB = 512
+    @Option(name: .customLong("cache-mib"), help: "Decoded-chunk cache size in MiB, shared by all reads of this process.") var cacheMiB = 512
 
     var options: SourceOptions {
         var o = SourceOptions(authHeader: authHeader)
