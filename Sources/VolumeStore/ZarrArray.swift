@@ -191,9 +191,24 @@ public final class ZarrArray: Sendable {
         guard chunk.count == metadata.chunkBytes else {
             throw VolumeError.sizeMismatch(array: name, expected: metadata.chunkBytes, got: chunk.count)
         }
-        if metadata.sharding != nil { try await writeShard(containing: index, [index: chunk]) }
-        else { try await store.put(chunkKey(index), try encodeChunk(chunk)) }
-        await cache?.insert(cacheKey(index), chunk)
+        try await storeUnit([index: chunk])
+    }
+
+    /// Encodes and stores whole chunks of one unit of work (one chunk, or chunks of one shard), writing through to
+    /// the cache.
+    func storeUnit(_ updates: [[Int]: [UInt8]]) async throws {
+        guard let any = updates.keys.first else { return }
+        if metadata.sharding != nil { try await writeShard(containing: any, updates) }
+        else { try await store.put(chunkKey(any), try encodeChunk(updates[any]!)) }
+        for (idx, c) in updates { await cache?.insert(cacheKey(idx), c) }
+    }
+
+    /// The decoded chunks of one unit of work (fill value where missing), through the cache.
+    func readUnit(_ unit: [[Int]]) async throws -> [([Int], [UInt8])] {
+        if metadata.sharding != nil { return try await readShardUnit(unit) }
+        var out: [([Int], [UInt8])] = []
+        for idx in unit { out.append((idx, try await readChunk(idx))) }
+        return out
     }
 
     /// Rewrites the shard holding `updates`' chunks: existing inner chunks are kept, the given ones replaced.
@@ -234,10 +249,7 @@ public final class ZarrArray: Sendable {
             var next = 0
             func launch() {
                 let unit = units[next]; next += 1
-                group.addTask {
-                    if self.metadata.sharding == nil { return [(unit[0], try await self.readChunk(unit[0]))] }
-                    return try await self.readShardUnit(unit)
-                }
+                group.addTask { try await self.readUnit(unit) }
             }
             while next < min(concurrency, units.count) { launch() }
             while let done = try await group.next() {
@@ -305,11 +317,7 @@ public final class ZarrArray: Sendable {
                         return !(box.contains(cb) && cb.size == self.metadata.chunks)
                     }
                     var current: [[Int]: [UInt8]] = [:]
-                    if self.metadata.sharding != nil, !partial.isEmpty {
-                        for (i, c) in try await self.readShardedChunks(partial) { current[i] = c ?? self.fillChunk() }
-                    } else {
-                        for i in partial { current[i] = try await self.readChunk(i) }
-                    }
+                    if !partial.isEmpty { for (i, c) in try await self.readUnit(partial) { current[i] = c } }
                     var updates: [[Int]: [UInt8]] = [:]
                     for idx in unit {
                         var chunk = current[idx] ?? [UInt8](repeating: 0, count: self.metadata.chunkBytes)
@@ -323,9 +331,7 @@ public final class ZarrArray: Sendable {
                         }
                         updates[idx] = chunk
                     }
-                    if self.metadata.sharding != nil { try await self.writeShard(containing: unit[0], updates) }
-                    else { try await self.store.put(self.chunkKey(unit[0]), try self.encodeChunk(updates[unit[0]]!)) }
-                    for (idx, c) in updates { await self.cache?.insert(self.cacheKey(idx), c) }   // write-through
+                    try await self.storeUnit(updates)
                 }
             }
             while next < min(concurrency, units.count) { launch() }
