@@ -25,35 +25,36 @@ public enum VolumeSource {
             }
             level = l; source = String(source[..<r.lowerBound])
         }
-        let store: any ChunkStore
         // Remote reads keep the HTTP pool busy; local reads are bounded by decoding on the cores.
-        let remote = source.hasPrefix("bossdb://") || source.hasPrefix("http://") || source.hasPrefix("https://")
-        let concurrency = remote ? 2 * HTTPSettings().maxConnections : 4
+        let store: any ChunkStore, concurrency: Int
         if source.hasPrefix("bossdb://") {
             store = try await BossDBStore.open(source, host: options.bossdbHost, token: options.bossdbToken, fetcher: options.fetcher)
+            concurrency = 2 * HTTPSettings().maxConnections
         } else if source.hasPrefix("http://") || source.hasPrefix("https://") {
             store = HTTPChunkStore(base: source, authHeader: options.authHeader, fetcher: options.fetcher)
+            concurrency = 2 * HTTPSettings().maxConnections
         } else {
             store = FileChunkStore(root: source)
+            concurrency = 4
         }
+        var path = ""
         if let ms = try await OMEZarr.multiscales(store: store) {
             let paths = try OMEZarr.levelPaths(ms, location: source)
             guard level < paths.count else {
                 throw VolumeError.malformedMetadata(path: source, reason: "level \(level) requested, the image has levels 0…\(paths.count - 1)")
             }
-            return try await ZarrArray.open(store: store, path: paths[level]).cached(options.cache, concurrency: concurrency)
+            path = paths[level]
+        } else if level > 0 {
+            throw VolumeError.malformedMetadata(path: source, reason: "?level=\(level) given, but this is not an OME-Zarr multiscale image")
         }
-        if level > 0 { throw VolumeError.malformedMetadata(path: source, reason: "?level=\(level) given, but this is not an OME-Zarr multiscale image") }
-        if try await store.get(".zarray") != nil { return try await ZarrArray.open(store: store, path: "").cached(options.cache, concurrency: concurrency) }
-        if let doc = try await store.get("zarr.json") {
-            let o = try jsonObject(doc, path: source + "/zarr.json")
-            if o["node_type"] as? String == "array" { return try await ZarrArray.open(store: store, path: "").cached(options.cache, concurrency: concurrency) }
-            throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr v3 group, not an array; name one of its arrays")
+        do {
+            return try await ZarrArray.open(store: store, path: path).cached(options.cache, concurrency: concurrency)
+        } catch VolumeError.notFound {
+            if try await store.get(".zgroup") != nil {
+                throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr group, not an array; name one of its arrays, e.g. \(source)/raw")
+            }
+            throw VolumeError.notFound(path: source)
         }
-        if try await store.get(".zgroup") != nil {
-            throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr group, not an array; name one of its arrays, e.g. \(source)/raw")
-        }
-        throw VolumeError.notFound(path: source)
     }
 
     /// Splits "OUT.zarr/NAME" into the group directory and the array name, for commands that create arrays.

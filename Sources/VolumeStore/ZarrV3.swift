@@ -6,7 +6,9 @@ extension ArrayMetadata {
     public static func zarrV3(json data: [UInt8], path: String) throws -> ArrayMetadata {
         let obj = try jsonObject(data, path: path)
         guard (obj["zarr_format"] as? NSNumber)?.intValue == 3 else { throw VolumeError.malformedMetadata(path: path, reason: "zarr_format must be 3") }
-        guard obj["node_type"] as? String == "array" else { throw VolumeError.malformedMetadata(path: path, reason: "node_type is not \"array\"") }
+        guard obj["node_type"] as? String == "array" else {
+            throw VolumeError.malformedMetadata(path: path, reason: "node_type is not \"array\": this is a Zarr v3 group, not an array; name one of its arrays")
+        }
         guard let shape = (obj["shape"] as? [NSNumber])?.map(\.intValue) else {
             throw VolumeError.malformedMetadata(path: path, reason: "'shape' must be a list of integers")
         }
