@@ -33,7 +33,7 @@ public struct PatchEvaluator: Sendable {
     }
 
     struct Workspace {
-        var a = [Float](), b = [Float](), col = [Float]()
+        var a = [Float](), col = [Float]()
     }
 
     /// conv1…conv4 with pooling on one patch; writes the 4608 flattened features (C, H, W order).

@@ -106,12 +106,6 @@ public struct FileChunkStore: ChunkStore {
         }
     }
 
-    /// Whether a key exists (a file or a directory).
-    public func exists(_ key: String) -> Bool {
-        var st = stat()
-        return stat(path(key), &st) == 0
-    }
-
     /// Removes the value under `key` if present.
     public func delete(_ key: String) throws {
         if unlink(path(key)) != 0 && errno != ENOENT {

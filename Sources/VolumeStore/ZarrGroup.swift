@@ -14,8 +14,6 @@ public struct ZarrGroup: Sendable {
         return g
     }
 
-    public func isGroup() async throws -> Bool { try await store.get(ZarrV2.key(path, ".zgroup")) != nil }
-
     public func attributes() async throws -> [String: Any] {
         let key = ZarrV2.key(path, ".zattrs")
         guard let b = try await store.get(key) else { return [:] }
