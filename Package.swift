@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "VolumeStore", targets: ["VolumeStore"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "Phantom", targets: ["Phantom"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,8 +29,11 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Phantom", dependencies: ["VolumeStore"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // Composes VolumeStore and NeuralNet: plans, windows, bounded stages, journal, run outputs.
+        .target(name: "Pipeline", dependencies: ["VolumeStore", "NeuralNet"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "brainmap", dependencies: [
-            "VolumeStore", "NeuralNet", "Phantom",
+            "VolumeStore", "NeuralNet", "Phantom", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -38,5 +42,6 @@ let package = Package(
         .testTarget(name: "VolumeStoreTests", dependencies: ["VolumeStore", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "VolumeStore"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
     ]
 )

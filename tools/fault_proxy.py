@@ -3,13 +3,15 @@
 
   fault_proxy.py UPSTREAM_URL [--port 0] [--faults 503,429,reset,truncate,stall,gzip] [--per-path 2]
                  [--forbid SUBSTRING] [--always-truncate SUBSTRING] [--stall-seconds 4]
+                 [--forbid-while PATH] [--latency SECONDS]
 
 Each path's first --per-path requests get a fault, chosen deterministically from --faults by the path and the
 request number; later requests pass through (so a client that retries gets exactly the upstream bytes). Paths
-containing --forbid always get 403; paths containing --always-truncate always get a truncated body. Range headers
+containing --forbid always get 403 (while the file --forbid-while names exists, if given: a permanent fault
+that an operator can lift); every response waits --latency seconds first (a distant server); paths containing --always-truncate always get a truncated body. Range headers
 are forwarded. Prints "PORT <n>" once listening; exits when stdin closes or after --lifetime seconds.
 """
-import argparse, gzip, http.server, socket, sys, threading, time, urllib.request, urllib.error, zlib
+import argparse, gzip, http.server, os, socket, sys, threading, time, urllib.request, urllib.error, zlib
 
 args = None
 counts, lock = {}, threading.Lock()
@@ -43,7 +45,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with lock:
             n = counts.get(self.path, 0)
             counts[self.path] = n + 1
-        if args.forbid and args.forbid in self.path:
+        if args.latency > 0:
+            time.sleep(args.latency)
+        if args.forbid and args.forbid in self.path and (not args.forbid_while or os.path.exists(args.forbid_while)):
             return self.send(403, b"forbidden")
         status, body, hdrs = self.upstream()
         passthrough = {k: v for k, v in hdrs.items() if k.lower() in ("content-range", "content-type")}
@@ -87,6 +91,7 @@ def main():
     p.add_argument("--faults", default="503,429,reset,truncate,stall,gzip"); p.add_argument("--per-path", type=int, default=2)
     p.add_argument("--forbid"); p.add_argument("--always-truncate"); p.add_argument("--stall-seconds", type=float, default=4)
     p.add_argument("--lifetime", type=float, default=600)
+    p.add_argument("--forbid-while"); p.add_argument("--latency", type=float, default=0)
     args = p.parse_args()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True

@@ -25,6 +25,33 @@ public struct DenseEvaluator: Sendable {
         fc1FFT = fc1 == .fft ? PolyphaseFFTConv(model.fc1) : nil
     }
 
+    /// Peak bytes one `forward` call holds for a tile of `outputs`² output pixels at stride `S`: at every layer the
+    /// input, the output and the im2col band are alive together (then the pooled copy replaces the input), and
+    /// fc1's output (1024 channels) sits beside fc2's. Counted by replaying the forward pass's shapes; the
+    /// pipeline's memory budget uses it and its test checks it against the process's measured peak RSS.
+    public func workspaceBytes(outputs n: Int, stride S: Int) -> Int {
+        let m = model
+        var side = Self.inputSize(outputs: n, stride: S)
+        let tile = side * side   // the caller's tile stays alive throughout
+        var strided = S.trailingZeroBitCount, dil = 1
+        var peak = 0, live = tile, col = 0   // the im2col workspace is kept at its largest size
+        for layer in [m.conv1, m.conv2, m.conv3, m.conv4] {
+            let o = side - dil * (layer.k - 1)
+            col = max(col, min(workspaceFloats, layer.cin * layer.k * layer.k * o * o))
+            let y = layer.cout * o * o
+            let (p, _) = MaxPool.outputSize(o, o, stride: strided > 0 ? 2 : 1, dilation: dil)
+            let pooled = layer.cout * p * p
+            peak = max(peak, live + y, y + pooled)
+            live = pooled; side = p
+            if strided > 0 { strided -= 1 } else { dil *= 2 }
+        }
+        let o = side - dil * 5
+        let hidden = 1024 * o * o
+        if fc1FFT != nil { col = max(col, PolyphaseFFTConv.scratchFloats) } else { col = max(col, min(workspaceFloats, 128 * 36 * o * o)) }
+        peak = max(peak, live + hidden, hidden + 70 * o * o)
+        return 4 * (tile + col + peak)
+    }
+
     /// Input tile side needed for `outputs` output pixels along an axis at stride `s`.
     public static func inputSize(outputs n: Int, stride s: Int) -> Int { s * (n - 1) + AreaClassifier.windowSize }
 

@@ -32,6 +32,19 @@ public struct PatchEvaluator: Sendable {
         return fullyConnected(features, n: n)
     }
 
+    /// The same on the calling thread, leaving the BLAS thread count alone: for callers that own the threading
+    /// (the prediction pipeline runs one of these per worker thread, with BLAS set to one thread).
+    public func evaluateOnThisThread(plane: [UInt8], height: Int, width: Int, pixels: [(Int, Int)]) -> ClassifierOutput {
+        var features = [Float](repeating: 0, count: pixels.count * 4608)
+        var ws = Workspace()
+        features.withUnsafeMutableBufferPointer { feat in
+            for (i, px) in pixels.enumerated() {
+                convStages(plane: plane, height: height, width: width, pixel: px, ws: &ws, out: feat.baseAddress! + i * 4608)
+            }
+        }
+        return fullyConnected(features, n: pixels.count)
+    }
+
     struct Workspace {
         var a = [Float](), col = [Float]()
     }

@@ -14,6 +14,10 @@ public final class PolyphaseFFTConv: Sendable {
     let bias: [Float]
     /// Blocks transformed and multiplied together (bounds the spectra buffers: ~1.2 MB per block).
     let group = 32
+    /// Bytes of the transformed weights.
+    public static let weightBytes = bins * 128 * 1024 * 2 * 4
+    /// Floats of spectra one `forward` call allocates.
+    public static let scratchFloats = bins * 32 * (128 + 1024) * 2
 
     public init(_ layer: ConvLayer) {
         precondition(layer.k == 6 && layer.cin % 8 == 0 && layer.cout % 8 == 0)

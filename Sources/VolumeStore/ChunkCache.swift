@@ -1,20 +1,24 @@
 import Foundation
 
-/// A byte-bounded LRU cache of decoded chunks, shared by every array reader of a process. Concurrent requests for
-/// one chunk are coalesced into one load; `prefetch` lets the pipeline ask for chunks it will need next.
+/// A byte-bounded LRU cache of decoded chunks, shared by the readers of one context (`SourceOptions`). Concurrent
+/// requests for one chunk are coalesced into one load; `prefetch` lets a reader ask for chunks it will need next,
+/// within a bound on bytes being read ahead.
 public actor ChunkCache {
     public let capacity: Int
     private var entries: [String: (value: [UInt8]?, size: Int, tick: UInt64)] = [:]
     private var inflight: [String: Task<[UInt8]?, Error>] = [:]
+    /// Keys written (`insert`) while a load of them was in flight: that load's older value must not replace them.
+    private var superseded: Set<String> = []
     private var tick: UInt64 = 0
     public private(set) var bytes = 0
     public private(set) var hits = 0, misses = 0, coalesced = 0, evictions = 0
+    /// Read-ahead: bytes being loaded that nobody awaits yet, their bound, and what was dropped or failed.
+    private var prefetchInFlight = 0
+    public private(set) var prefetchDropped = 0, prefetchFailures = 0
+    public private(set) var lastPrefetchError: String?
 
     /// `capacity` in bytes of decoded data.
     public init(capacity: Int) { self.capacity = max(0, capacity) }
-
-    /// The process-wide cache: 512 MiB unless BRAINMAP_CACHE_BYTES says otherwise.
-    public static let shared = ChunkCache(capacity: ProcessInfo.processInfo.environment["BRAINMAP_CACHE_BYTES"].flatMap(Int.init) ?? 512 << 20)
 
     /// The cached value for `key`, loading it once (whoever asks meanwhile waits for the same load).
     /// A nil value (a missing chunk) is cached too. Errors are not cached.
@@ -31,7 +35,12 @@ public actor ChunkCache {
         inflight[key] = t
         defer { inflight[key] = nil }
         let v = try await t.value
-        insert(key, v)
+        // A write-through that landed while we were loading is newer than what we loaded.
+        if superseded.remove(key) != nil {
+            if let e = entries[key] { return e.value }
+            return try await value(key, load: load)   // the newer value was too big to keep: read it again
+        }
+        store(key, v)
         return v
     }
 
@@ -42,11 +51,17 @@ public actor ChunkCache {
         return .some(e.value)
     }
 
+    /// Write-through: `value` is now the current content of `key`, replacing any cached or in-flight older value.
     public func insert(_ key: String, _ value: [UInt8]?) {
+        if inflight[key] != nil { superseded.insert(key) }
+        store(key, value)
+    }
+
+    private func store(_ key: String, _ value: [UInt8]?) {
+        if let old = entries.removeValue(forKey: key) { bytes -= old.size }
         let size = (value?.count ?? 0) + 64
-        guard size <= capacity else { return }
+        guard size <= capacity else { return }   // too big to keep; the stale entry is gone either way
         tick += 1
-        if let old = entries[key] { bytes -= old.size }
         entries[key] = (value, size, tick)
         bytes += size
         if bytes > capacity { evict() }
@@ -61,12 +76,24 @@ public actor ChunkCache {
         }
     }
 
-    /// Starts loads that nobody awaits yet (read-ahead); they land in the cache.
-    public func prefetch(_ items: [(String, @Sendable () async throws -> [UInt8]?)]) {
-        for (key, load) in items where entries[key] == nil && inflight[key] == nil {
-            Task { _ = try? await self.value(key, load: load) }
+    /// Starts loads that nobody awaits yet (read-ahead); they land in the cache. Each item says how many bytes it
+    /// will take. Read-ahead may fill at most half the capacity with loads in flight, so it cannot evict what
+    /// readers are using now; items past that bound are dropped (counted) and will load when really read.
+    /// A failed read-ahead is counted and remembered, not cached: the real read retries it and reports the error.
+    public func prefetch(_ items: [(key: String, bytes: Int, load: @Sendable () async throws -> [UInt8]?)]) {
+        for item in items where entries[item.key] == nil && inflight[item.key] == nil {
+            guard prefetchInFlight + item.bytes <= capacity / 2 else { prefetchDropped += 1; continue }
+            prefetchInFlight += item.bytes
+            Task {
+                do { _ = try await self.value(item.key, load: item.load) }
+                catch { self.prefetchFailed(error) }
+                self.prefetchDone(item.bytes)
+            }
         }
     }
+
+    private func prefetchDone(_ n: Int) { prefetchInFlight -= n }
+    private func prefetchFailed(_ e: Error) { prefetchFailures += 1; lastPrefetchError = "\(e)" }
 
     public var summary: String {
         "cache \(bytes / (1 << 20)) of \(capacity / (1 << 20)) MiB, \(hits) hits, \(misses) misses, \(coalesced) coalesced, \(evictions) evicted"

@@ -14,6 +14,7 @@ public struct DataType: Equatable, Hashable, Sendable, CustomStringConvertible {
     public static let uint16 = DataType(kind: .uint, size: 2)
     public static let uint32 = DataType(kind: .uint, size: 4)
     public static let int32 = DataType(kind: .int, size: 4)
+    public static let float16 = DataType(kind: .float, size: 2)
     public static let float32 = DataType(kind: .float, size: 4)
     public static let float64 = DataType(kind: .float, size: 8)
 
@@ -26,7 +27,7 @@ public struct DataType: Equatable, Hashable, Sendable, CustomStringConvertible {
         case ">": self.init(kind: kind, size: size, bigEndian: true)
         default: return nil
         }
-        let valid: Set<Int> = kind == .float ? [4, 8] : [1, 2, 4, 8]
+        let valid: Set<Int> = kind == .float ? [2, 4, 8] : [1, 2, 4, 8]
         if !valid.contains(size) { return nil }
     }
 
@@ -50,7 +51,7 @@ public struct DataType: Equatable, Hashable, Sendable, CustomStringConvertible {
             "uint32": .init(kind: .uint, size: 4), "uint64": .init(kind: .uint, size: 8),
             "int8": .init(kind: .int, size: 1), "int16": .init(kind: .int, size: 2),
             "int32": .init(kind: .int, size: 4), "int64": .init(kind: .int, size: 8),
-            "float32": .init(kind: .float, size: 4), "float64": .init(kind: .float, size: 8),
+            "float16": .init(kind: .float, size: 2), "float32": .init(kind: .float, size: 4), "float64": .init(kind: .float, size: 8),
         ]
         guard let t = table[v3Name] else { return nil }
         self = t
@@ -65,6 +66,7 @@ public struct DataType: Equatable, Hashable, Sendable, CustomStringConvertible {
     public func bytes(of value: Double) -> [UInt8] {
         func raw<T>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
         switch (kind, size) {
+        case (.float, 2): return raw(Float16(Float(value)))
         case (.float, 4): return raw(Float(value))
         case (.float, 8): return raw(value)
         case (.uint, 1): return raw(UInt8(clamping: Int64(value)))

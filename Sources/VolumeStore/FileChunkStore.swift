@@ -7,19 +7,31 @@ import Foundation
 
 /// A chunk store on a local directory. Writes go to a temporary file in the same directory and are renamed into
 /// place, so a process killed at any instant leaves either the old chunk or the new one.
+///
+/// With `durable`, a write returns only once the data and the rename are on disk (fsync of the file, then of its
+/// directory): what a journal of finished work must wait for before it records the work as done.
 public struct FileChunkStore: ChunkStore {
     public let root: String
     public var location: String { root }
+    public let durable: Bool
+    /// Blocking reads and writes run here when set (never on Swift's cooperative threads); else inline.
+    public let io: ThreadPool?
 
-    public init(root: String) {
+    public init(root: String, durable: Bool = false, io: ThreadPool? = nil) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        self.durable = durable; self.io = io
     }
 
     private func path(_ key: String) -> String { key.isEmpty ? root : root + "/" + key }
 
-    public func get(_ key: String) async throws -> [UInt8]? { try getSync(key) }
+    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard let io else { return try body() }
+        return try await io.run(body)
+    }
 
-    public func put(_ key: String, _ value: [UInt8]) async throws { try putSync(key, value) }
+    public func get(_ key: String) async throws -> [UInt8]? { try await blocking { try self.getSync(key) } }
+
+    public func put(_ key: String, _ value: [UInt8]) async throws { try await blocking { try self.putSync(key, value) } }
 
     /// Opens the file of `key` and passes its descriptor and size to `body`; nil when there is no such file
     /// (or it is a directory).
@@ -38,7 +50,7 @@ public struct FileChunkStore: ChunkStore {
     }
 
     public func get(_ key: String, range: ByteRange) async throws -> [UInt8]? {
-        try withFile(key) { fd, size, p in try readRange(fd, size, p, range) }
+        try await blocking { try self.withFile(key) { fd, size, p in try self.readRange(fd, size, p, range) } }
     }
 
     private func readRange(_ fd: Int32, _ size: Int, _ p: String, _ range: ByteRange) throws -> [UInt8] {
@@ -92,6 +104,7 @@ public struct FileChunkStore: ChunkStore {
                 }
                 done += n
             }
+            if durable && fsync(fd) != 0 { return String(cString: strerror(errno)) }
             return nil
         }
         close(fd)
@@ -104,6 +117,15 @@ public struct FileChunkStore: ChunkStore {
             unlink(tmp)
             throw VolumeError.io(path: p, reason: reason)
         }
+        if durable { try syncDirectory(dir) }
+    }
+
+    /// Makes a rename in `dir` durable.
+    private func syncDirectory(_ dir: String) throws {
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY)
+        guard dfd >= 0 else { throw VolumeError.io(path: dir, reason: String(cString: strerror(errno))) }
+        defer { close(dfd) }
+        guard fsync(dfd) == 0 else { throw VolumeError.io(path: dir, reason: "fsync: " + String(cString: strerror(errno))) }
     }
 
     /// Removes the value under `key` if present.

@@ -43,9 +43,14 @@ public final class HTTPClient: @unchecked Sendable {
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
+    /// Worker threads start with the first request, so a context that never goes remote costs no threads.
     public init(settings: HTTPSettings = HTTPSettings()) {
-        _ = Self.globalInit
         self.settings = settings
+    }
+
+    private func startWorkersLocked() {
+        guard threads.isEmpty else { return }
+        _ = Self.globalInit
         for i in 0..<max(1, settings.maxConnections) {
             let t = Thread { [unowned self] in self.workerLoop() }
             t.name = "brainmap-http-\(i)"
@@ -54,12 +59,10 @@ public final class HTTPClient: @unchecked Sendable {
         }
     }
 
-    /// A process-wide client shared by every remote store (one connection pool, one concurrency limit).
-    public static let shared = HTTPClient()
-
     public func perform(_ request: HTTPRequest) async -> HTTPResponse {
         await withCheckedContinuation { cont in
             condition.lock()
+            startWorkersLocked()
             queue.append((request, cont))
             condition.signal()
             condition.unlock()

@@ -107,6 +107,7 @@ func loadElement(_ b: UnsafeRawBufferPointer, _ i: Int, _ t: DataType) -> Double
     case (.int, 2): return Double(b.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))
     case (.int, 4): return Double(b.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
     case (.int, _): return Double(b.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+    case (.float, 2): return Double(b.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self))
     case (.float, 4): return Double(b.loadUnaligned(fromByteOffset: 4 * i, as: Float.self))
     default: return b.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)
     }
@@ -125,6 +126,7 @@ func storeElement(_ b: UnsafeMutableRawBufferPointer, _ i: Int, _ t: DataType, _
     case (.int, 2): b.storeBytes(of: Int16(clamping: Int64(r)), toByteOffset: 2 * i, as: Int16.self)
     case (.int, 4): b.storeBytes(of: Int32(clamping: Int64(r)), toByteOffset: 4 * i, as: Int32.self)
     case (.int, _): b.storeBytes(of: Int64(r), toByteOffset: 8 * i, as: Int64.self)
+    case (.float, 2): b.storeBytes(of: Float16(Float(v)), toByteOffset: 2 * i, as: Float16.self)
     case (.float, 4): b.storeBytes(of: Float(v), toByteOffset: 4 * i, as: Float.self)
     default: b.storeBytes(of: v, toByteOffset: 8 * i, as: Double.self)
     }

@@ -4,20 +4,23 @@ import Foundation
 public final class TransferStats: @unchecked Sendable {
     public init() {}
     private let lock = NSLock()
-    private(set) public var requests = 0, retries = 0, failures = 0, bytes = 0
-    private(set) public var retryReasons: [String: Int] = [:]
+    private var counts = (requests: 0, retries: 0, failures: 0, bytes: 0)
+    private var reasons: [String: Int] = [:]
+    public var requests: Int { lock.withLock { counts.requests } }
+    public var retries: Int { lock.withLock { counts.retries } }
+    public var failures: Int { lock.withLock { counts.failures } }
+    public var bytes: Int { lock.withLock { counts.bytes } }
+    public var retryReasons: [String: Int] { lock.withLock { reasons } }
 
-    func record(request bytes: Int) { lock.lock(); requests += 1; self.bytes += bytes; lock.unlock() }
-    func record(retry reason: String) { lock.lock(); retries += 1; retryReasons[reason, default: 0] += 1; lock.unlock() }
-    func recordFailure() { lock.lock(); failures += 1; lock.unlock() }
+    func record(request bytes: Int) { lock.withLock { counts.requests += 1; counts.bytes += bytes } }
+    func record(retry reason: String) { lock.withLock { counts.retries += 1; reasons[reason, default: 0] += 1 } }
+    func recordFailure() { lock.withLock { counts.failures += 1 } }
 
     public var summary: String {
         lock.lock(); defer { lock.unlock() }
-        let reasons = retryReasons.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
-        return "\(requests) requests, \(String(format: "%.1f", Double(bytes) / 1e6)) MB, \(retries) retries\(reasons.isEmpty ? "" : " (\(reasons))"), \(failures) failures"
+        let r = reasons.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        return "\(counts.requests) requests, \(String(format: "%.1f", Double(counts.bytes) / 1e6)) MB, \(counts.retries) retries\(r.isEmpty ? "" : " (\(r))"), \(counts.failures) failures"
     }
-
-    public static let shared = TransferStats()
 }
 
 /// Errors of remote stores; each names the URL and what to do.
@@ -48,7 +51,7 @@ public struct RemoteFetcher: Sendable {
     public var baseDelay = 0.1, maxDelay = 20.0
     public var authHint = "Check your credentials (an auth header or token) and permissions."
 
-    public init(client: HTTPClient = .shared, stats: TransferStats = .shared) { self.client = client; self.stats = stats }
+    public init(client: HTTPClient = HTTPClient(), stats: TransferStats = TransferStats()) { self.client = client; self.stats = stats }
 
     static let retryable: Set<Int> = [408, 425, 429, 500, 502, 503, 504]
 

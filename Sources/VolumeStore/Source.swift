@@ -1,16 +1,26 @@
 import Foundation
 
-/// How to reach remote sources.
+/// The resources every read shares, made once by a command and handed down (tensorstore's `Context` is the model):
+/// the decoded-chunk cache, the HTTP connection pool with its retry policy and transfer counters, and how to reach
+/// remote sources. There are no process-wide singletons: two contexts never share a cache or a pool, and copies of
+/// one context share all of them.
 public struct SourceOptions: Sendable {
     /// A header line sent with every HTTP request, e.g. "Authorization: Bearer …".
     public var authHeader: String?
+    /// The HTTP pool (threads start with the first request), retry policy and transfer counters.
     public var fetcher = RemoteFetcher()
     /// BossDB API host (else BOSSDB_HOST, else api.bossdb.io) and token (else BOSSDB_TOKEN).
     public var bossdbHost: String?
     public var bossdbToken: String?
-    /// Decoded chunks are cached here (process-wide by default; nil to read uncached).
-    public var cache: ChunkCache? = .shared
-    public init(authHeader: String? = nil) { self.authHeader = authHeader }
+    /// Decoded chunks are cached here (nil to read uncached).
+    public var cache: ChunkCache?
+    /// Threads for blocking local file I/O (started on first use).
+    public var io = ThreadPool(name: "io", threads: 4)
+    public var stats: TransferStats { fetcher.stats }
+    public init(authHeader: String? = nil, cacheBytes: Int = 512 << 20) {
+        self.authHeader = authHeader
+        cache = cacheBytes > 0 ? ChunkCache(capacity: cacheBytes) : nil
+    }
 }
 
 /// Opens an array from a source string: a local Zarr array directory (`vol.zarr/raw`), the same layout over
@@ -34,7 +44,7 @@ public enum VolumeSource {
             store = HTTPChunkStore(base: source, authHeader: options.authHeader, fetcher: options.fetcher)
             concurrency = 2 * HTTPSettings().maxConnections
         } else {
-            store = FileChunkStore(root: source)
+            store = FileChunkStore(root: source, io: options.io)
             concurrency = 4
         }
         var path = ""

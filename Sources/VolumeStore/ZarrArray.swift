@@ -29,7 +29,9 @@ public final class ZarrArray: Sendable {
     /// Read-ahead: starts loading the chunks of `box` into the cache without waiting for them.
     public func prefetch(_ box: Box) async {
         guard let cache else { return }
-        let items = chunks(overlapping: box).map { idx in (cacheKey(idx), { @Sendable in try await self.loadChunk(idx) }) }
+        let items = chunks(overlapping: box).map { idx in
+            (key: cacheKey(idx), bytes: metadata.chunkBytes, load: { @Sendable in try await self.loadChunk(idx) })
+        }
         await cache.prefetch(items)
     }
 
@@ -47,9 +49,9 @@ public final class ZarrArray: Sendable {
     }
 
     /// Creates (or overwrites the metadata of) an array in the metadata's format; `attributes` go to `.zattrs` (v2)
-    /// or into `zarr.json` (v3).
+    /// or into `zarr.json` (v3). Writes go through `cache` (the one its readers use) when given.
     public static func create(store: any ChunkStore, path: String, metadata: ArrayMetadata,
-                              attributes: [String: Any]? = nil) async throws -> ZarrArray {
+                              attributes: [String: Any]? = nil, cache: ChunkCache? = nil) async throws -> ZarrArray {
         try metadata.validate(path: store.location + "/" + path)
         if metadata.zarrFormat == 3 {
             try await store.put(ZarrV2.key(path, "zarr.json"), metadata.zarrV3JSON(attributes: attributes ?? [:]))
@@ -57,7 +59,7 @@ public final class ZarrArray: Sendable {
             try await store.put(ZarrV2.key(path, ".zarray"), metadata.zarrV2JSON())
             if let attributes { try await store.put(ZarrV2.key(path, ".zattrs"), jsonBytes(attributes)) }
         }
-        return ZarrArray(store: store, path: path, metadata: metadata)
+        return ZarrArray(store: store, path: path, metadata: metadata, cache: cache)
     }
 
     /// The array's attributes (`.zattrs` in v2, `attributes` of `zarr.json` in v3; empty when absent).

@@ -76,7 +76,7 @@ extension BenchIO {
     func remote(_ source: String) async throws {
         var opts = SourceOptions(); opts.cache = nil
         let stats = TransferStats()
-        opts.fetcher = RemoteFetcher(client: .shared, stats: stats)
+        opts.fetcher = RemoteFetcher(client: HTTPClient(), stats: stats)
         let a = try await VolumeSource.open(source, options: opts)
         let s = a.shape
         let size = [min(4, s[0]), min(700, s[1]), min(900, s[2])]

@@ -9,7 +9,8 @@ struct Info: AsyncParsableCommand {
     @OptionGroup var sourceFlags: SourceFlags
 
     func run() async throws {
-        let a = try await sourceFlags.open(source)
+        let context = sourceFlags.context()
+        let a = try await VolumeSource.open(source, options: context)
         let md = a.metadata
         print("source:      \(source)")
         print("shape:       \(md.shape)")
@@ -24,7 +25,7 @@ struct Info: AsyncParsableCommand {
         if !attrs.isEmpty {
             print("attributes:  " + String(decoding: jsonBytes(attrs), as: UTF8.self).replacingOccurrences(of: "\n", with: "\n             "))
         }
-        sourceFlags.report()
+        reportRemote(context)
     }
 }
 

@@ -7,18 +7,16 @@ struct SourceFlags: ParsableArguments {
     @Option(help: "BossDB API host (default: $BOSSDB_HOST or api.bossdb.io; the token comes from $BOSSDB_TOKEN).") var bossdbHost: String?
     @Option(name: .customLong("cache-mib"), help: "Decoded-chunk cache size in MiB, shared by all reads of this process.") var cacheMiB = 512
 
-    var options: SourceOptions {
-        var o = SourceOptions(authHeader: authHeader)
+    /// A new resource context (cache, HTTP pool, counters); make one per command and pass it to every open.
+    func context(cacheBytes: Int? = nil) -> SourceOptions {
+        var o = SourceOptions(authHeader: authHeader, cacheBytes: cacheBytes ?? cacheMiB << 20)
         o.bossdbHost = bossdbHost
-        o.cache = cacheMiB == 512 ? .shared : ChunkCache(capacity: cacheMiB << 20)
         return o
     }
+}
 
-    func open(_ source: String) async throws -> ZarrArray { try await VolumeSource.open(source, options: options) }
-
-    /// A line about remote traffic, for sources that had any.
-    func report() {
-        let s = TransferStats.shared
-        if s.requests > 0 { print("remote: \(s.summary)") }
-    }
+/// A line about remote traffic, for contexts that had any.
+func reportRemote(_ context: SourceOptions) {
+    let s = context.stats
+    if s.requests > 0 { print("remote: \(s.summary)") }
 }

@@ -67,7 +67,8 @@ struct ExportTiff: AsyncParsableCommand {
     @Option(help: "x range A:B (default: all).") var x: String?
 
     func run() async throws {
-        let a = try await sourceFlags.open(source)
+        let context = sourceFlags.context()
+        let a = try await VolumeSource.open(source, options: context)
         guard a.shape.count == 3 else { throw ValidationError("\(source) has \(a.shape.count) axes; export-tiff needs (z, y, x)") }
         let box = Box([try parseRange(z, limit: a.shape[0], axis: "z"), try parseRange(y, limit: a.shape[1], axis: "y"),
                        try parseRange(x, limit: a.shape[2], axis: "x")])
@@ -75,6 +76,6 @@ struct ExportTiff: AsyncParsableCommand {
         try await TiffTransfer.exportStack(a, box: box, to: out) { done, _ in bar.update(done) }
         bar.finish()
         print("wrote \(out): \(box.size[0]) page(s) of \(box.size[2])×\(box.size[1]) \(a.dtype.native)")
-        sourceFlags.report()
+        reportRemote(context)
     }
 }

@@ -29,7 +29,7 @@ final class BossDBTests: XCTestCase {
         defer { boss.stop() }
         var opts = SourceOptions(); opts.bossdbHost = boss.url; opts.bossdbToken = "s3cret"; opts.cache = nil
         let stats = TransferStats()
-        opts.fetcher = RemoteFetcher(client: .shared, stats: stats); opts.fetcher.baseDelay = 0.01
+        opts.fetcher = RemoteFetcher(client: HTTPClient(), stats: stats); opts.fetcher.baseDelay = 0.01
         let remote = try await VolumeSource.open("bossdb://prasad/prasad2020/image", options: opts)
         XCTAssertEqual(remote.shape, local.shape)
         XCTAssertEqual(remote.dtype, .uint16)

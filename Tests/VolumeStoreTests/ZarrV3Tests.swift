@@ -15,7 +15,7 @@ final class ZarrV3Tests: XCTestCase {
         // The same store over HTTP (nginx): inner chunks are fetched by byte range, adjacent ranges coalesced.
         let nginx = try LoopbackServer.nginx(root: dir)
         defer { nginx.stop() }
-        var opts = SourceOptions(); let stats = TransferStats(); opts.fetcher = RemoteFetcher(client: .shared, stats: stats)
+        var opts = SourceOptions(); let stats = TransferStats(); opts.fetcher = RemoteFetcher(client: HTTPClient(), stats: stats)
         opts.cache = nil   // count real requests
         try await checkPythonCases(dir: dir, root: nginx.url + "/py3.zarr", options: opts)
         let a = try await VolumeSource.open(nginx.url + "/py3.zarr/shard_end_u2", options: opts)

@@ -1,0 +1,286 @@
+import Foundation
+import NeuralNet
+import VolumeStore
+
+/// `dense`: the 134-window valid net, shared compute (fast). `exact`: the paper's zero-padded 128 patch per pixel.
+public enum EvaluationMode: String, Sendable, CaseIterable { case dense, exact }
+
+/// Everything `brainmap predict` is asked to do.
+public struct PredictOptions: Sendable {
+    public var source: String
+    public var model: String
+    public var out: String
+    /// Slices to predict (nil: all).
+    public var slices: [Int]?
+    public var mode: EvaluationMode = .dense
+    public var stride = 1
+    public var mask: MaskRule = .automatic
+    public var outputs: [OutputKind] = OutputKind.allCases
+    public var precision: OutputPrecision = .f32
+    public var memoryBudget = 2 << 30
+    public var shard: Shard = .all
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    public var restart = false
+    /// Output pixels per block side (= chunk side of every output); nil: 2 engine tiles (352 dense, 256 exact).
+    public var block: Int?
+    /// Engine tile side in output pixels; nil: 176 for the FFT path, 128 for sgemm, 16 for exact.
+    public var tile: Int?
+    public var fc1: DenseEvaluator.FC1Algorithm = .fft
+
+    public init(source: String, model: String, out: String) { self.source = source; self.model = model; self.out = out }
+}
+
+/// Progress of a run, reported after each block.
+public struct PredictProgress: Sendable {
+    public var blocksDone: Int, blocksTotal: Int, pixels: Int
+    public var elapsed: Double
+}
+
+/// What a run did and where its time went.
+public struct PredictSummary: Sendable {
+    public var blocksDone = 0, blocksAlreadyDone = 0, blocksWithoutTissue = 0, blocksOtherShards = 0
+    public var pixelsPredicted = 0, pixelsComputed = 0
+    public var wall = 0.0
+    public var windowBytes = 0, bytesWritten = 0
+    public var remote = ""
+    public var peakRSS = 0
+    public var plan: MemoryPlan?
+    /// Thread-seconds: network busy / idle (waiting for input) on the compute threads; seconds spent fetching
+    /// windows (summed over blocks in flight), writing, and waiting for a free slot (backpressure).
+    public var computeBusy = 0.0, computeIdle = 0.0, fetch = 0.0, write = 0.0, backpressure = 0.0
+    public var stallFraction: Double { computeBusy + computeIdle > 0 ? computeIdle / (computeBusy + computeIdle) : 0 }
+    public var pixelsPerSecond: Double { wall > 0 ? Double(pixelsComputed) / wall : 0 }
+}
+
+/// The streaming prediction job: plan → fetch → assemble windows → evaluate → write, over blocks of output pixels.
+///
+/// Concurrency: each block is one task that fetches its window (through the context's chunk cache), evaluates
+/// its tiles on the compute pool (threads owned by the job, BLAS single-threaded on each), and hands its outputs
+/// to the writer thread, which stores the chunks durably and then journals the block. At most
+/// `plan.blocksInFlight` blocks exist at once: when the network is the bottleneck, the planner waits for a slot
+/// (backpressure), so memory is bounded whatever the volume's size; the blocks ahead of the network have their
+/// windows fetched already (read-ahead), so it does not wait for I/O.
+public final class PredictJob: @unchecked Sendable {
+    public let options: PredictOptions
+    private var context: SourceOptions
+    private let stopFlag = StopFlag()
+
+    public init(options: PredictOptions, context: SourceOptions) {
+        self.options = options; self.context = context
+    }
+
+    /// Asks the run to stop: blocks in flight finish and are journaled, no new ones start (SIGINT/SIGTERM).
+    public func requestStop() { stopFlag.set() }
+
+    public func run(progress: @escaping @Sendable (PredictProgress) -> Void = { _ in }) async throws -> PredictSummary {
+        let o = options
+        let start = Date()
+        var summary = PredictSummary()
+
+        // Source and parameters.
+        guard [1, 2, 4, 8, 16].contains(o.stride) else { throw PipelineError.input("--stride \(o.stride): use 1, 2, 4, 8 or 16") }
+        let probe = try await VolumeSource.open(o.source, options: context)
+        guard probe.shape.count == 3 else {
+            throw PipelineError.input("\(o.source) has shape \(probe.shape); predict needs a (z, y, x) volume")
+        }
+        guard probe.dtype.kind == .uint && probe.dtype.size == 1 else {
+            throw PipelineError.input("\(o.source) has dtype \(probe.dtype); the network takes uint8 gray values (convert or rescale the volume to u1)")
+        }
+        let shape = probe.shape
+        let slices = o.slices ?? Array(0..<shape[0])
+        if let bad = slices.first(where: { $0 < 0 || $0 >= shape[0] }) {
+            throw PipelineError.input("slice \(bad) is outside the volume's 0…\(shape[0] - 1)")
+        }
+
+        // Model and engine.
+        let model: AreaClassifier
+        do { model = try AreaClassifier(contentsOf: o.model) }
+        catch {
+            throw PipelineError.input("\(error)\n--model takes the paper's network as safetensors with PyTorch state_dict names; "
+                + "convert a PyTorch checkpoint with: tools/export_weights.py CHECKPOINT.pt MODEL.safetensors")
+        }
+        let digest = try SHA256.file(o.model)
+        let engine: TileEngine
+        let weightBytes = 2 * 4 * AreaClassifier.parameterShapes.reduce(0) { $0 + $1.1.reduce(1, *) }
+        let perWorker: Int, extraWeights: Int
+        switch o.mode {
+        case .dense:
+            let dense = DenseEvaluator(model: model, fc1: o.fc1)
+            let t = o.tile ?? (o.fc1 == .fft ? 176 : 128)
+            engine = .dense(dense, tile: t)
+            perWorker = dense.workspaceBytes(outputs: t, stride: o.stride) + 4 * 70 * t * t
+            extraWeights = o.fc1 == .fft ? PolyphaseFFTConv.weightBytes : 0
+        case .exact:
+            let t = o.tile ?? 16
+            engine = .exact(PatchEvaluator(model: model, threads: 1), tile: t)
+            // Per patch: the 4608 features, and conv workspaces of the 128² patch (conv1: 16·126² out, 49·126² im2col).
+            perWorker = 4 * (t * t * (4608 + 1024 + 70) + 16 * 126 * 126 * 2 + 49 * 126 * 126 + 3 * 128 * 128)
+            extraWeights = 0
+        }
+        let block = o.block ?? 2 * engine.tile
+        guard block >= 1, block % engine.tile == 0 || o.block != nil else { throw PipelineError.input("--block must be positive") }
+        let plan = try MemoryPlan(budget: o.memoryBudget, threads: o.threads, weights: weightBytes + extraWeights,
+                                  perWorker: perWorker, block: block, stride: o.stride,
+                                  bytesPerOutputPixel: BlockResult.bytesPerPixel)
+        summary.plan = plan
+        context.cache = ChunkCache(capacity: plan.cacheBytes)
+        let source = try await VolumeSource.open(o.source, options: context)
+
+        // The run directory.
+        let grid = BlockGrid(sourceShape: shape, stride: o.stride, block: block)
+        let identity = RunStore.Identity(fields: [
+            ("source", o.source), ("source_shape", "\(shape)"), ("model_sha256", digest), ("mode", o.mode.rawValue),
+            ("stride", "\(o.stride)"), ("mask", o.mask.description), ("outputs", o.outputs.map(\.rawValue).joined(separator: ",")),
+            ("dtype", o.precision.rawValue), ("block", "\(block)"), ("tile", "\(engine.tile)"),
+            ("engine", o.mode == .dense ? "dense fc1=\(o.fc1.rawValue)" : "exact padded128"),
+        ])
+        let info: [String: Any] = [
+            "brainmap": "predict", "model": o.model, "format_version": 1,
+            "shard_layout": "block k (row-major over z, block row, block column) belongs to shard k mod N",
+            "blocks": ["grid": [grid.depth, grid.rows, grid.cols], "block_pixels": block],
+            "versions": ["brainmap": brainmapVersion, "openblas": "system"],
+        ]
+        let io = ThreadPool(name: "run-io", threads: 2)
+        let run = try await RunStore.open(root: o.out, identity: identity, info: info, outputs: o.outputs, precision: o.precision,
+                                          grid: grid, restart: o.restart, io: io)
+        let journal = try Journal(runRoot: o.out, shard: o.shard)
+        let finished = try Journal.finished(runRoot: o.out)
+        let masks = try await MaskProvider(rule: o.mask, source: source, context: context)
+
+        // The work: this shard's blocks of the asked slices not yet journaled.
+        var todo: [OutputBlock] = []
+        for z in slices.sorted() {
+            for b in grid.blocks(slice: z) {
+                if !o.shard.owns(b) { summary.blocksOtherShards += 1 }
+                else if finished.contains(b.id) { summary.blocksAlreadyDone += 1 }
+                else { todo.append(b) }
+            }
+        }
+
+        let compute = ThreadPool(name: "compute", threads: plan.workers)
+        let writerPool = ThreadPool(name: "writer", threads: 1)
+        let writer = BlockWriter(run: run, precision: o.precision)
+        let stats = RunCounters()
+        let previousBLAS = BLAS.threads
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(previousBLAS) }
+        compute.resetMeasurement()
+
+        let S = o.stride, H = shape[1], W = shape[2]
+        let halo = DenseEvaluator.halo
+        @Sendable func process(_ b: OutputBlock) async throws {
+            let mask = try await masks.mask(b.z)
+            let rows = (S * b.y0)..<(S * (b.y0 + b.height - 1) + 1), cols = (S * b.x0)..<(S * (b.x0 + b.width - 1) + 1)
+            if let mask, !mask.any(rows: rows, cols: cols) {
+                try await writerPool.run { try journal.append(b.id) }
+                stats.add(empty: 1)
+                return
+            }
+            // Fetch the window: the block's source pixels with the halo, clipped to the volume.
+            let t0 = Date()
+            let wy = max(0, rows.lowerBound - halo)..<min(H, rows.upperBound - 1 + halo)
+            let wx = max(0, cols.lowerBound - halo)..<min(W, cols.upperBound - 1 + halo)
+            let data = try await source.read(Box([b.z..<(b.z + 1), wy, wx]))
+            let window = InputWindow(y0: wy.lowerBound, x0: wx.lowerBound, height: wy.count, width: wx.count, data: data)
+            stats.add(fetch: Date().timeIntervalSince(t0), bytes: data.count)
+            // Evaluate its tiles on the compute threads.
+            let result = BlockResult(b)
+            try await withThrowingTaskGroup(of: Void.self) { g in
+                for tile in engine.tiles(of: b) {
+                    g.addTask {
+                        try Task.checkCancellation()
+                        try await compute.run { try engine.run(tile: tile, window: window, stride: S, mask: mask, into: result) }
+                    }
+                }
+                try await g.waitForAll()
+            }
+            // Store durably, then journal.
+            let bytes = try await writerPool.run { () -> (Int, Double) in
+                let t1 = Date()
+                let n = try writer.write(result)
+                try journal.append(b.id)
+                return (n, Date().timeIntervalSince(t1))
+            }
+            stats.add(written: bytes.0, write: bytes.1, predicted: result.predicted, computed: result.computed)
+        }
+
+        var done = 0
+        var stopped = false
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            func finishOne() async throws {
+                try await group.next()
+                inFlight -= 1; done += 1
+                progress(PredictProgress(blocksDone: done, blocksTotal: todo.count, pixels: stats.computed,
+                                         elapsed: Date().timeIntervalSince(start)))
+            }
+            for b in todo {
+                if stopFlag.isSet { stopped = true; break }
+                if inFlight >= plan.blocksInFlight {
+                    let t = Date()
+                    try await finishOne()
+                    stats.add(backpressure: Date().timeIntervalSince(t))
+                }
+                group.addTask { try await process(b) }
+                inFlight += 1
+            }
+            while inFlight > 0 { try await finishOne() }
+        }
+
+        let use = compute.utilisation()
+        summary.computeBusy = use.busy; summary.computeIdle = use.idle
+        summary.blocksDone = done
+        summary.wall = Date().timeIntervalSince(start)
+        stats.fill(&summary)
+        summary.remote = context.stats.requests > 0 ? context.stats.summary : ""
+        summary.peakRSS = peakRSS()
+        if stopped { throw PredictInterrupted(summary: summary, remaining: todo.count - done) }
+        return summary
+    }
+}
+
+/// Thrown when a stop was requested: the blocks in flight finished and are journaled.
+public struct PredictInterrupted: Error, CustomStringConvertible {
+    public let summary: PredictSummary
+    public let remaining: Int
+    public var description: String { PipelineError.interrupted(remaining: remaining).description }
+}
+
+/// The version recorded in run.json.
+public let brainmapVersion = "0.2.0"
+
+/// Peak resident set size of this process (VmHWM), in bytes.
+public func peakRSS() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb * 1024
+}
+
+/// A flag set from a signal handler's queue and read by the planner.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+/// Counters the block tasks add to from many threads.
+final class RunCounters: @unchecked Sendable {
+    private let lock = NSLock()
+    private var s = PredictSummary()
+    func add(empty: Int) { lock.withLock { s.blocksWithoutTissue += empty } }
+    func add(fetch: Double, bytes: Int) { lock.withLock { s.fetch += fetch; s.windowBytes += bytes } }
+    func add(written: Int, write: Double, predicted: Int, computed: Int) {
+        lock.withLock { s.bytesWritten += written; s.write += write; s.pixelsPredicted += predicted; s.pixelsComputed += computed }
+    }
+    func add(backpressure: Double) { lock.withLock { s.backpressure += backpressure } }
+    var computed: Int { lock.withLock { s.pixelsComputed } }
+    func fill(_ out: inout PredictSummary) {
+        lock.withLock {
+            out.blocksWithoutTissue = s.blocksWithoutTissue; out.fetch = s.fetch; out.windowBytes = s.windowBytes
+            out.bytesWritten = s.bytesWritten; out.write = s.write; out.pixelsPredicted = s.pixelsPredicted
+            out.pixelsComputed = s.pixelsComputed; out.backpressure = s.backpressure
+        }
+    }
+}
