@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+import TestSupport
+@testable import Pipeline
+
+/// The `brainmap predict` process as a user runs it: killed at random instants, stopped by a signal, split over
+/// shards running at once — the final arrays must equal an uninterrupted run's, byte for byte.
+final class PredictRecoveryTests: XCTestCase {
+    var dir = "", raw = "", weights = ""
+    /// Many small blocks, so kills land mid-run.
+    var common: [String] { ["predict", "--volume", raw, "--model", weights, "--stride", "2", "--tile", "16", "--block", "16",
+                            "--no-mask", "--memory-budget", "700MiB"] }
+
+    override func setUp() async throws {
+        let f = try await PredictFixture.make("recovery", shape: [3, 256, 320])
+        dir = f.dir; raw = f.raw; weights = f.weights
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func reference() throws -> [String: Data] {
+        let r = try BrainmapCLI.run(common + ["--out", dir + "/ref.zarr"], logDir: dir, tag: "ref")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("blocks: 240 done now"), r.stdout)
+        return PredictFixture.arrayFiles(dir + "/ref.zarr")
+    }
+
+    func testKillNineAtRandomInstantsThenResumeIsByteIdentical() throws {
+        let ref = try reference()
+        XCTAssertEqual(ref.keys.filter { !$0.contains(".z") }.count, 240 * 4)
+        let out = dir + "/killed.zarr"
+        var rng = SystemRandomNumberGenerator()
+        var kills = 0
+        for round in 0..<3 {
+            let p = try BrainmapCLI.start(common + ["--out", out], logDir: dir, tag: "kill\(round)")
+            usleep(UInt32.random(in: 600_000...2_500_000, using: &rng))
+            if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
+            p.waitUntilExit()
+        }
+        XCTAssertGreaterThan(kills, 0, "no run was killed: make the runs longer")
+        let r = try BrainmapCLI.run(common + ["--out", out], logDir: dir, tag: "resume")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let resumed = r.stdout.split(separator: "\n").first { $0.hasPrefix("blocks:") } ?? ""
+        XCTAssertFalse(resumed.contains(" 0 already done"), "the resume skipped nothing: \(resumed)")
+        let got = PredictFixture.arrayFiles(out)
+        XCTAssertEqual(Set(got.keys), Set(ref.keys))
+        for (k, v) in ref { XCTAssertEqual(got[k], v, "\(k) differs after kill -9 and resume") }
+    }
+
+    func testThreeShardsAtOnceEqualOneProcess() throws {
+        let ref = try reference()
+        let out = dir + "/sharded.zarr"
+        let procs = try (0..<3).map { i in try BrainmapCLI.start(common + ["--out", out, "--shard", "\(i)/3"], logDir: dir, tag: "shard\(i)") }
+        for (i, p) in procs.enumerated() {
+            p.waitUntilExit()
+            let r = BrainmapCLI.result(p, logDir: dir, tag: "shard\(i)")
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("blocks: 80 done now"), r.stdout)
+        }
+        let got = PredictFixture.arrayFiles(out)
+        XCTAssertEqual(Set(got.keys), Set(ref.keys))
+        for (k, v) in ref { XCTAssertEqual(got[k], v, "\(k) differs between 3 shards and one process") }
+        // A rerun of any shard finds its work done.
+        let again = try BrainmapCLI.run(common + ["--out", out, "--shard", "1/3"], logDir: dir, tag: "again")
+        XCTAssertTrue(again.stdout.contains("0 done now, 80 already done"), again.stdout)
+        // A shard with other parameters is refused, naming the difference.
+        let bad = try BrainmapCLI.run(common.replacingStride("4") + ["--out", out, "--shard", "2/3"], logDir: dir, tag: "bad")
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("stride: the run has 2, this command has 4"), bad.stderr)
+    }
+
+    func testSIGTERMFinishesBlocksInFlightAndExitsResumable() throws {
+        let ref = try reference()
+        let out = dir + "/term.zarr"
+        let p = try BrainmapCLI.start(common + ["--out", out], logDir: dir, tag: "term")
+        let journal = out + "/journal/shard-0-of-1.log"
+        for _ in 0..<200 where (try? String(contentsOfFile: journal, encoding: .utf8))?.contains("\n") != true { usleep(50_000) }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        let r = BrainmapCLI.result(p, logDir: dir, tag: "term")
+        XCTAssertEqual(r.status, 130, r.stderr)
+        XCTAssertTrue(r.stderr.contains("re-run the same command to resume"), r.stderr)
+        // Every block it says it did is journaled, and nothing more.
+        let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("blocks:") }.map(String.init) ?? ""
+        let done = Int(line.split(separator: " ")[1]) ?? -1
+        let journaled = (try String(contentsOfFile: journal, encoding: .utf8)).split(separator: "\n").count
+        XCTAssertEqual(done, journaled, line)
+        XCTAssertLessThan(done, 240)
+        let resume = try BrainmapCLI.run(common + ["--out", out], logDir: dir, tag: "term-resume")
+        XCTAssertEqual(resume.status, 0, resume.stderr)
+        XCTAssertTrue(resume.stdout.contains("\(240 - done) done now, \(done) already done"), resume.stdout)
+        let got = PredictFixture.arrayFiles(out)
+        for (k, v) in ref { XCTAssertEqual(got[k], v, "\(k) differs after SIGTERM and resume") }
+    }
+}
+
+extension Array where Element == String {
+    /// The same arguments with --stride's value replaced.
+    func replacingStride(_ v: String) -> [String] {
+        var a = self
+        if let i = a.firstIndex(of: "--stride") { a[i + 1] = v }
+        return a
+    }
+}
