@@ -91,4 +91,63 @@ final class ChunkCacheTests: XCTestCase {
         let back = try await a.read(Box([0..<1, 0..<32, 0..<32]))
         XCTAssertEqual(back, [UInt8](repeating: 42, count: 1024), "a write is visible to cached readers")
     }
+
+    /// A load that finishes after a write-through must not put its older value back.
+    func testLoadFinishingAfterAWriteKeepsTheWrite() async throws {
+        let cache = ChunkCache(capacity: 1 << 20)
+        let (a, store, dir) = try await makeArray(cache: cache)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        store.delay = 200_000_000
+        let slow = Task { try await a.readChunk([0, 0, 0]) }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        let newer = [UInt8](repeating: 9, count: 1024)
+        try await a.writeChunk([0, 0, 0], newer)
+        _ = try await slow.value
+        store.delay = 0
+        let after = try await a.readChunk([0, 0, 0])
+        XCTAssertEqual(after, newer, "the slow load's stale value replaced the write")
+    }
+
+    /// An insert too big to keep drops the key's older entry instead of leaving it visible.
+    func testOversizeInsertDropsTheOldEntry() async throws {
+        let cache = ChunkCache(capacity: 2000)
+        await cache.insert("k", [UInt8](repeating: 1, count: 100))
+        let small = await cache.peek("k")
+        XCTAssertNotNil(small)
+        await cache.insert("k", [UInt8](repeating: 2, count: 5000))
+        let big = await cache.peek("k")
+        XCTAssertNil(big, "a stale value survived an oversize write")
+    }
+
+    /// An array made by `create` with a cache writes through the cache its readers use.
+    func testCreatedArrayWritesThroughTheReadersCache() async throws {
+        let cache = ChunkCache(capacity: 1 << 20)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = FileChunkStore(root: dir)
+        let md = ArrayMetadata(shape: [1, 32, 32], chunks: [1, 32, 32], dtype: .uint8, codec: try BloscCodec())
+        let writer = try await ZarrArray.create(store: store, path: "", metadata: md, cache: cache)
+        let reader = try await ZarrArray.open(store: store, path: "").cached(cache)
+        let before = try await reader.read(reader.fullBox)
+        XCTAssertEqual(before, [UInt8](repeating: 0, count: 1024))
+        try await writer.write(writer.fullBox, [UInt8](repeating: 5, count: 1024))
+        let after = try await reader.read(reader.fullBox)
+        XCTAssertEqual(after, [UInt8](repeating: 5, count: 1024), "the reader saw its stale cached chunk")
+    }
+
+    /// Read-ahead keeps at most half the cache in flight; the rest is dropped, counted, and loads when read.
+    func testPrefetchIsBounded() async throws {
+        let cache = ChunkCache(capacity: 4 * 1100)
+        let (a, store, dir) = try await makeArray(cache: cache)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        store.delay = 100_000_000
+        await a.prefetch(a.fullBox)   // 8 chunks of 1 KiB
+        let dropped = await cache.prefetchDropped
+        XCTAssertEqual(dropped, 6, "two 1 KiB loads fit in half of 4.3 KB")
+        try await Task.sleep(nanoseconds: 300_000_000)
+        XCTAssertEqual(store.gets, 2)
+        store.delay = 0
+        let all = try await a.read(a.fullBox)
+        XCTAssertEqual(all.count, 8 * 1024)
+    }
 }
