@@ -10,7 +10,9 @@ public final class ThreadPool: @unchecked Sendable {
     public let name: String
     public let threadCount: Int
     private let condition = NSCondition()
-    private var queue: [() -> Void] = []
+    /// Pending jobs from `head` on; taken slots are set to nil at once, so a job's captures (windows, outputs)
+    /// are released when it has run, not when the queue next drains.
+    private var queue: [(() -> Void)?] = []
     private var head = 0
     /// Which thread slots have a running thread, and how many threads wait for work.
     private var slots: [Bool]
@@ -67,8 +69,10 @@ public final class ThreadPool: @unchecked Sendable {
                 waiting -= 1
                 if !woke && head == queue.count { slots[i] = false; condition.unlock(); return }
             }
-            let job = queue[head]; head += 1
+            let job = queue[head]!
+            queue[head] = nil; head += 1
             if head == queue.count { queue.removeAll(keepingCapacity: true); head = 0 }
+            else if head >= 4096 { queue.removeFirst(head); head = 0 }
             let start = Self.now()
             idle += max(0, start - max(lastFree[i], measureFrom))
             condition.unlock()

@@ -32,7 +32,7 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "Engine tile side in output pixels (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
     @Option(help: "fc1 algorithm for dense mode: fft or gemm.") var fc1 = "fft"
     @Flag(help: "Delete the run's previous outputs and start over.") var restart = false
-    @Flag(help: "No progress output.") var quiet = false
+    @Flag(help: "No progress bar or progress lines (the closing summary is still printed).") var quiet = false
     @OptionGroup var sourceFlags: SourceFlags
 
     func run() async throws {
@@ -56,6 +56,10 @@ struct Predict: AsyncParsableCommand {
         o.restart = restart
         if slices != "all" { o.slices = try parseSlices(slices) }
 
+        // Engine buffers are large and short-lived: with a fixed mmap threshold glibc hands them back to the system
+        // when freed (its default threshold adapts upwards, after which freed blocks stay in per-thread arenas and
+        // the resident set sits ~30 MB higher). This process is the command's own; set once here.
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 256 << 10)
         let job = PredictJob(options: o, context: sourceFlags.context())
         let signals = StopSignals { job.requestStop() }
         defer { signals.cancel() }
@@ -63,10 +67,10 @@ struct Predict: AsyncParsableCommand {
         do {
             let s = try await job.run { p in reporter?.update(p) }
             reporter?.finish()
-            if !quiet { printSummary(s) }
+            printSummary(s)
         } catch let e as PredictInterrupted {
             reporter?.finish()
-            if !quiet { printSummary(e.summary) }
+            printSummary(e.summary)
             FileHandle.standardError.write(Data("brainmap predict: \(e)\n".utf8))
             throw ExitCode(130)
         }
@@ -83,6 +87,8 @@ struct Predict: AsyncParsableCommand {
         print("outputs: \(out)")
     }
 }
+
+@_silgen_name("mallopt") func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 
 /// Parses "all", "3", "0:8" or "1,5,9".
 func parseSlices(_ s: String) throws -> [Int] {

@@ -102,3 +102,26 @@ extension Array where Element == String {
         return a
     }
 }
+
+/// Peak RSS of `brainmap predict` under --memory-budget, and not growing with the number of slices.
+final class PredictMemoryTests: XCTestCase {
+    func testPeakRSSStaysUnderTheBudgetWhateverTheSliceCount() async throws {
+        let f = try await PredictFixture.make("memory", shape: [8, 512, 1024], chunks: [1, 256, 256])
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let budget = 420
+        func peak(_ slices: String, _ tag: String) throws -> Double {
+            let r = try BrainmapCLI.run(["predict", "--volume", f.raw, "--model", f.weights, "--out", f.dir + "/\(tag).zarr",
+                                         "--slices", slices, "--stride", "4", "--tile", "64", "--no-mask",
+                                         "--memory-budget", "\(budget)MiB"], logDir: f.dir, tag: tag)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let line = r.stdout.split(separator: "\n").first { $0.contains("peak RSS") }.map(String.init) ?? ""
+            guard let m = line.range(of: #"peak RSS ([0-9.]+) MiB"#, options: .regularExpression) else { XCTFail(r.stdout); return 0 }
+            return Double(line[m].split(separator: " ")[2])!
+        }
+        let two = try peak("0:2", "two"), eight = try peak("0:8", "eight")
+        print("peak RSS: 2 slices \(two) MiB, 8 slices \(eight) MiB, budget \(budget) MiB")
+        XCTAssertLessThanOrEqual(two, Double(budget))
+        XCTAssertLessThanOrEqual(eight, Double(budget))
+        XCTAssertLessThanOrEqual(eight, two * 1.05 + 8, "memory grew with the number of slices")
+    }
+}
