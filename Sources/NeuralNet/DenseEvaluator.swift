@@ -46,9 +46,14 @@ public struct DenseEvaluator: Sendable {
             if strided > 0 { strided -= 1 } else { dil *= 2 }
         }
         let o = side - dil * 5
-        let hidden = 1024 * o * o
-        if fc1FFT != nil { col = max(col, PolyphaseFFTConv.scratchFloats) } else { col = max(col, min(workspaceFloats, 128 * 36 * o * o)) }
-        peak = max(peak, live + hidden, hidden + 70 * o * o)
+        if fc1FFT != nil {
+            // fc1 → ReLU → fc2 fused per group of FFT blocks: no 1024-channel tile buffer.
+            col = max(col, PolyphaseFFTConv.scratchFloats)
+            peak = max(peak, live + 70 * o * o)
+        } else {
+            col = max(col, min(workspaceFloats, 128 * 36 * o * o))
+            peak = max(peak, live + 1024 * o * o, 1024 * o * o + 70 * o * o)
+        }
         return 4 * (tile + col + peak)
     }
 
@@ -101,17 +106,19 @@ public struct DenseEvaluator: Sendable {
             } }
             return y
         }
-        var hidden: [Float]
+        let latents: [Float]
         if let fft = fc1FFT {
-            hidden = [Float](repeating: 0, count: m.fc1.cout * (h - dil * 5) * (w - dil * 5))
-            x.withUnsafeBufferPointer { xi in hidden.withUnsafeMutableBufferPointer { ho in
-                fft.forward(xi.baseAddress!, h: h, w: w, dilation: dil, out: ho.baseAddress!)
+            var fused = [Float](repeating: 0, count: m.fc2.cout * (h - dil * 5) * (w - dil * 5))
+            x.withUnsafeBufferPointer { xi in fused.withUnsafeMutableBufferPointer { lo in
+                fft.forward(xi.baseAddress!, h: h, w: w, dilation: dil, then: m.fc2, out: lo.baseAddress!)
             } }
+            h -= dil * 5; w -= dil * 5
+            latents = fused
         } else {
-            hidden = conv(m.fc1, x, relu: true)
+            let hidden = conv(m.fc1, x, relu: true)
+            h -= dil * 5; w -= dil * 5
+            latents = conv(m.fc2, hidden, relu: false)
         }
-        h -= dil * 5; w -= dil * 5
-        let latents = conv(m.fc2, hidden, relu: false)
         let logits = conv(m.fc3, latents, relu: false)
         return Output(height: h, width: w, latents: latents, logits: logits)
     }

@@ -16,8 +16,8 @@ public final class PolyphaseFFTConv: Sendable {
     let group = 32
     /// Bytes of the transformed weights.
     public static let weightBytes = bins * 128 * 1024 * 2 * 4
-    /// Floats of spectra one `forward` call allocates.
-    public static let scratchFloats = bins * 32 * (128 + 1024) * 2
+    /// Floats one `forward` call allocates: the spectra of a group, and its pixels' fc1 and next-layer outputs.
+    public static let scratchFloats = bins * 32 * (128 + 1024) * 2 + 32 * 121 * (1024 + 64)
 
     public init(_ layer: ConvLayer) {
         precondition(layer.k == 6 && layer.cin % 8 == 0 && layer.cout % 8 == 0)
@@ -46,8 +46,12 @@ public final class PolyphaseFFTConv: Sendable {
         weightsF = wf
     }
 
-    /// out[cout, h−5D, w−5D] = ReLU(conv(input[cin, h, w]) + bias).
-    public func forward(_ input: UnsafePointer<Float>, h: Int, w: Int, dilation D: Int, out: UnsafeMutablePointer<Float>) {
+    /// out[next.cout, h−5D, w−5D] = next(ReLU(conv(input[cin, h, w]) + bias)) for a 1×1 layer `next` (fc2):
+    /// fc1's 1024-channel output exists only for one group of FFT blocks at a time (≤ 32·121 pixels, 16 MB),
+    /// never for the whole tile (127 MB at 176² pixels).
+    public func forward(_ input: UnsafePointer<Float>, h: Int, w: Int, dilation D: Int, then next: ConvLayer,
+                        out: UnsafeMutablePointer<Float>) {
+        precondition(next.k == 1 && next.cin == cout)
         let H = h - 5 * D, W = w - 5 * D
         guard H > 0, W > 0 else { return }
         // (py, px, first output sub-row, first sub-col, rows, cols) of every 11×11 output block of every phase.
@@ -65,6 +69,10 @@ public final class PolyphaseFFTConv: Sendable {
         var x = [V8](repeating: .zero, count: 256), fre = [V8](repeating: .zero, count: 256), fim = fre, y = fre
         var alpha: (Float, Float) = (1, 0), beta: (Float, Float) = (0, 0)
         let plane = h * w, outPlane = H * W
+        let maxPixels = G * Self.valid * Self.valid
+        var hidden = [Float](repeating: 0, count: cout * maxPixels)      // [cout][group pixel]
+        var mixed = [Float](repeating: 0, count: next.cout * maxPixels)  // [next.cout][group pixel]
+        var where_ = [Int](repeating: 0, count: maxPixels)               // output offset of each group pixel
         for g0 in stride(from: 0, to: blocks.count, by: G) {
             let gb = Array(blocks[g0..<min(g0 + G, blocks.count)])
             // Forward transforms, eight input channels at a time.
@@ -103,10 +111,12 @@ public final class PolyphaseFFTConv: Sendable {
                                   &beta, Y.baseAddress! + k * G * cout * 2, Int32(cout))
                 }
             } } }
-            // Inverse transforms, eight output channels at a time, with bias and ReLU.
+            // Inverse transforms, eight output channels at a time, with bias and ReLU, into the group's pixels.
             let scale: Float = 1 / 256
+            var first = 0   // the block's first group pixel
             for (b, blk) in gb.enumerated() {
                 let (py, px, bi, bj, rows, cols) = blk
+                for r in 0..<rows { for s in 0..<cols { where_[first + r * cols + s] = (py + D * (bi + r)) * W + px + D * (bj + s) } }
                 for og in 0..<(cout / 8) {
                     yf.withUnsafeBufferPointer { Y in
                         for k in 0..<Self.bins {
@@ -120,14 +130,27 @@ public final class PolyphaseFFTConv: Sendable {
                     } } }
                     var bv = V8.zero
                     for l in 0..<8 { bv[l] = bias[og * 8 + l] }
-                    for r in 0..<rows {
-                        let oy = py + D * (bi + r)
-                        for s in 0..<cols {
+                    hidden.withUnsafeMutableBufferPointer { hb in
+                        for r in 0..<rows { for s in 0..<cols {
                             let v = pointwiseMax(y[r * 16 + s] * scale + bv, .zero)
-                            let base = og * 8 * outPlane + oy * W + px + D * (bj + s)
-                            for l in 0..<8 { out[base + l * outPlane] = v[l] }
-                        }
+                            let q = first + r * cols + s
+                            for l in 0..<8 { hb[(og * 8 + l) * maxPixels + q] = v[l] }
+                        } }
                     }
+                }
+                first += rows * cols
+            }
+            // The next 1×1 layer on the group's pixels: one sgemm, then bias and scatter.
+            let n = first
+            next.weight.withUnsafeBufferPointer { wt in hidden.withUnsafeBufferPointer { hb in mixed.withUnsafeMutableBufferPointer { mb in
+                BLAS.gemm(m: next.cout, n: n, k: cout, a: wt.baseAddress!, lda: cout, b: hb.baseAddress!, ldb: maxPixels,
+                          c: mb.baseAddress!, ldc: maxPixels)
+            } } }
+            for c in 0..<next.cout {
+                let bc = next.bias[c]
+                let dst = out + c * outPlane
+                mixed.withUnsafeBufferPointer { mb in
+                    for q in 0..<n { dst[where_[q]] = mb[c * maxPixels + q] + bc }
                 }
             }
         }
