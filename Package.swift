@@ -21,8 +21,11 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CTiff", pkgConfig: "libtiff-4", providers: [.apt(["libtiff-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
 
-        .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff", "CCurl"],
+        .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff", "CCurl", "CZstd", "CZlib", "CLZ4"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The numeric kernels are optimised in debug builds too: the test suite runs them on real sizes.
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"],

@@ -10,8 +10,10 @@ public struct ArrayMetadata: Sendable {
     public var dtype: DataType
     /// The fill value as a number (NaN and ±infinity allowed); missing chunks read as this.
     public var fillValue: Double
-    public var order: Order
-    public var codec: (any Codec)?
+    /// The codec pipeline's array→array transpose (v2 order "F" = all axes reversed), nil for none.
+    public var transpose: [Int]?
+    /// The pipeline's bytes→bytes codecs, in encoding order (v2: the compressor, if any).
+    public var codecs: [any Codec]
     /// Zarr v2 `dimension_separator` ("." or "/"), or the separator of v3's chunk key encoding.
     public var separator: String
     /// 2 or 3.
@@ -23,10 +25,12 @@ public struct ArrayMetadata: Sendable {
     public var dimensionNames: [String]?
 
     public init(shape: [Int], chunks: [Int], dtype: DataType, fillValue: Double = 0, order: Order = .c,
-                codec: (any Codec)? = nil, separator: String = ".", zarrFormat: Int = 2, sharding: ShardingSpec? = nil,
-                dimensionNames: [String]? = nil) {
+                codec: (any Codec)? = nil, codecs: [any Codec]? = nil, transpose: [Int]? = nil, separator: String = ".",
+                zarrFormat: Int = 2, sharding: ShardingSpec? = nil, dimensionNames: [String]? = nil) {
         self.shape = shape; self.chunks = chunks; self.dtype = dtype; self.fillValue = fillValue
-        self.order = order; self.codec = codec; self.separator = separator
+        self.codecs = codecs ?? codec.map { [$0] } ?? []
+        self.transpose = transpose ?? (order == .f && shape.count > 1 ? Array((0..<shape.count).reversed()) : nil)
+        self.separator = separator
         self.zarrFormat = zarrFormat; self.defaultKeyEncoding = zarrFormat == 3; self.sharding = sharding
         self.dimensionNames = dimensionNames
     }
@@ -39,6 +43,15 @@ public struct ArrayMetadata: Sendable {
     }
 
     public var rank: Int { shape.count }
+
+    /// How a chunk becomes stored bytes (and back).
+    public var pipeline: CodecPipeline { CodecPipeline(transpose: transpose, dtype: dtype, codecs: codecs) }
+
+    /// The first bytes→bytes codec (v2's compressor).
+    public var codec: (any Codec)? { codecs.first }
+
+    /// Zarr v2's memory order: "F" when the transpose reverses every axis.
+    public var order: Order { transpose != nil && transpose == Array((0..<rank).reversed()) ? .f : .c }
     /// Chunks per axis (edge chunks count, stored full size).
     public var grid: [Int] { zip(shape, chunks).map { ($0 + $1 - 1) / max($1, 1) } }
     public var chunkElements: Int { chunks.reduce(1, *) }
@@ -63,6 +76,17 @@ public struct ArrayMetadata: Sendable {
         }
         guard separator == "." || separator == "/" else {
             throw VolumeError.malformedMetadata(path: path, reason: "dimension_separator '\(separator)' is not '.' or '/'")
+        }
+        if zarrFormat == 2 {
+            guard codecs.count <= 1, codecs.allSatisfy({ $0.zarrV2Config != nil }) else {
+                throw VolumeError.unsupported(path: path, what: "Zarr v2 holds one compressor (blosc, zstd, gzip, zlib, lz4); use Zarr v3 for codec chains or crc32c")
+            }
+            guard transpose == nil || order == .f else {
+                throw VolumeError.unsupported(path: path, what: "transpose \(transpose!) in Zarr v2 (only C or F order)")
+            }
+        }
+        if let t = transpose, t.sorted() != Array(0..<rank) {
+            throw VolumeError.malformedMetadata(path: path, reason: "transpose order \(t) is not a permutation of the \(rank) axes")
         }
         if let s = sharding {
             guard s.shardShape.count == chunks.count, zip(s.shardShape, chunks).allSatisfy({ $0 > 0 && $0 % $1 == 0 }) else {
@@ -101,8 +125,10 @@ extension ArrayMetadata {
             throw VolumeError.malformedMetadata(path: path, reason: "order '\(orderString)' is not C or F")
         }
         if let filters = obj["filters"], !(filters is NSNull) {
+            // The volume datasets of this field (OME-Zarr images, N5/Janelia exports, BossDB) store compressors only;
+            // numcodecs filters (Delta, FixedScaleOffset, …) change values and are refused rather than misread.
             if let list = filters as? [Any], list.isEmpty {} else {
-                throw VolumeError.unsupported(path: path, what: "filters \(filters)")
+                throw VolumeError.unsupported(path: path, what: "filters \(filters) (brainmap reads arrays without v2 filters)")
             }
         }
         let codec = try codecFromV2(obj["compressor"], path: path)
@@ -119,12 +145,19 @@ extension ArrayMetadata {
         guard let c = v as? [String: Any], let id = c["id"] as? String else {
             throw VolumeError.malformedMetadata(path: path, reason: "'compressor' must be null or an object with an 'id'")
         }
-        guard id == "blosc" else { throw VolumeError.unsupported(path: path, what: "compressor '\(id)' (brainmap reads null and blosc)") }
+        func int(_ k: String, _ d: Int) -> Int { (c[k] as? NSNumber)?.intValue ?? d }
         do {
-            return try BloscCodec(cname: c["cname"] as? String ?? "lz4",
-                                  clevel: (c["clevel"] as? NSNumber)?.intValue ?? 5,
-                                  shuffle: (c["shuffle"] as? NSNumber)?.intValue ?? 1,
-                                  blocksize: (c["blocksize"] as? NSNumber)?.intValue ?? 0)
+            switch id {
+            case "blosc":
+                return try BloscCodec(cname: c["cname"] as? String ?? "lz4", clevel: int("clevel", 5), shuffle: int("shuffle", 1),
+                                      blocksize: int("blocksize", 0))
+            case "zstd": return try ZstdCodec(level: int("level", 0), checksum: c["checksum"] as? Bool ?? false)
+            case "gzip": return try DeflateCodec(.gzip, level: int("level", 5))
+            case "zlib": return try DeflateCodec(.zlib, level: int("level", 5))
+            case "lz4": return LZ4Codec(acceleration: int("acceleration", 1))
+            default:
+                throw VolumeError.unsupported(path: path, what: "compressor '\(id)' (brainmap reads blosc, zstd, gzip, zlib, lz4 and none)")
+            }
         } catch let e as CodecError {
             throw VolumeError.unsupported(path: path, what: e.reason)
         }
@@ -152,7 +185,7 @@ extension ArrayMetadata {
         else if dtype.kind == .float { fill = fillValue } else { fill = Int64(fillValue) }
         let obj: [String: Any] = [
             "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": dtype.numpy,
-            "compressor": codec?.zarrV2Config ?? NSNull(), "fill_value": fill, "order": order.rawValue,
+            "compressor": codecs.first?.zarrV2Config ?? NSNull(), "fill_value": fill, "order": order.rawValue,
             "filters": NSNull(), "dimension_separator": separator,
         ]
         return jsonBytes(obj)

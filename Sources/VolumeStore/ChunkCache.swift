@@ -76,18 +76,32 @@ public actor ChunkCache {
         }
     }
 
-    /// Starts loads that nobody awaits yet (read-ahead); they land in the cache. Each item says how many bytes it
-    /// will take. Read-ahead may fill at most half the capacity with loads in flight, so it cannot evict what
-    /// readers are using now; items past that bound are dropped (counted) and will load when really read.
-    /// A failed read-ahead is counted and remembered, not cached: the real read retries it and reports the error.
-    public func prefetch(_ items: [(key: String, bytes: Int, load: @Sendable () async throws -> [UInt8]?)]) {
-        for item in items where entries[item.key] == nil && inflight[item.key] == nil {
-            guard prefetchInFlight + item.bytes <= capacity / 2 else { prefetchDropped += 1; continue }
-            prefetchInFlight += item.bytes
+    /// Starts loads that nobody awaits yet (read-ahead); they land in the cache. A group is what one load brings
+    /// (one chunk, or the chunks of one shard, in `keys` order) and says how many bytes it will take. Read-ahead may
+    /// fill at most half the capacity with loads in flight, so it cannot evict what readers are using now; groups
+    /// past that bound are dropped (counted) and load when really read. Readers asking meanwhile for a key of a
+    /// group in flight wait for it. A failed read-ahead is counted and remembered, not cached: the real read
+    /// retries it and reports the error.
+    public func prefetch(_ groups: [(keys: [String], bytes: Int, load: @Sendable () async throws -> [[UInt8]?])]) {
+        for g in groups {
+            let keys = g.keys.filter { entries[$0] == nil && inflight[$0] == nil }
+            guard !keys.isEmpty else { continue }
+            guard prefetchInFlight + g.bytes <= capacity / 2 else { prefetchDropped += 1; continue }
+            prefetchInFlight += g.bytes
+            let all = Task { try await g.load() }
+            for k in keys {
+                let i = g.keys.firstIndex(of: k)!
+                inflight[k] = Task { try await all.value[i] }
+            }
             Task {
-                do { _ = try await self.value(item.key, load: item.load) }
-                catch { self.prefetchFailed(error) }
-                self.prefetchDone(item.bytes)
+                do {
+                    let values = try await all.value
+                    for k in keys where inflight[k] != nil {
+                        if superseded.remove(k) == nil { store(k, values[g.keys.firstIndex(of: k)!]) }
+                    }
+                } catch { prefetchFailed(error) }
+                for k in keys { inflight[k] = nil }
+                prefetchDone(g.bytes)
             }
         }
     }

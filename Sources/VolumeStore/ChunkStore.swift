@@ -9,6 +9,13 @@ public protocol ChunkStore: Sendable {
     func put(_ key: String, _ value: [UInt8]) async throws
     /// A human-readable location for error messages ("/data/vol.zarr", "https://host/vol.zarr").
     var location: String { get }
+    /// Runs a read-modify-write of `key` as its only writer; a store that can tell (local files) refuses a second
+    /// concurrent writer with an error instead of letting one update silently replace the other.
+    func exclusiveWrite(_ key: String, _ body: @Sendable () async throws -> Void) async throws
+}
+
+extension ChunkStore {
+    public func exclusiveWrite(_ key: String, _ body: @Sendable () async throws -> Void) async throws { try await body() }
 }
 
 extension ChunkStore {

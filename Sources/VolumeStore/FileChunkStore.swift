@@ -128,6 +128,25 @@ public struct FileChunkStore: ChunkStore {
         guard fsync(dfd) == 0 else { throw VolumeError.io(path: dir, reason: "fsync: " + String(cString: strerror(errno))) }
     }
 
+    /// Holds an exclusive `flock` on a hidden lock file beside `key` while `body` runs; if another writer (another
+    /// process, or another task of this one) holds it, refuses at once. The kernel drops the lock if the process
+    /// dies, so a crash never leaves a shard locked.
+    public func exclusiveWrite(_ key: String, _ body: @Sendable () async throws -> Void) async throws {
+        let p = path(key)
+        let dir = (p as NSString).deletingLastPathComponent
+        try makeDirectories(dir)
+        let lockPath = dir + "/." + (p as NSString).lastPathComponent + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw VolumeError.io(path: lockPath, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            throw VolumeError.io(path: p, reason: "another writer is updating this shard right now; one writer per shard "
+                + "(give each writer whole shards), then re-run")
+        }
+        defer { flock(fd, LOCK_UN) }
+        try await body()
+    }
+
     /// Removes the value under `key` if present.
     public func delete(_ key: String) throws {
         if unlink(path(key)) != 0 && errno != ENOENT {

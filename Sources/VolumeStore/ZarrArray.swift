@@ -9,30 +9,42 @@ public final class ZarrArray: Sendable {
     public let concurrency: Int
     /// Decoded chunks are kept here (shared with other readers) when set.
     public let cache: ChunkCache?
+    /// Chunks ↔ stored objects (one per chunk, or shards).
+    let layout: any ChunkLayout
 
     public var shape: [Int] { metadata.shape }
     public var dtype: DataType { metadata.dtype }
     public var name: String { store.location + (path.isEmpty ? "" : "/" + path) }
 
-    public init(store: any ChunkStore, path: String, metadata: ArrayMetadata, concurrency: Int = 4, cache: ChunkCache? = nil) {
-        self.store = store; self.path = path; self.metadata = metadata; self.concurrency = max(1, concurrency); self.cache = cache
+    public convenience init(store: any ChunkStore, path: String, metadata: ArrayMetadata, concurrency: Int = 4, cache: ChunkCache? = nil) {
+        let layout: any ChunkLayout = metadata.sharding != nil ? ShardedLayout(store: store, path: path, metadata: metadata)
+                                                               : DirectLayout(store: store, path: path, metadata: metadata)
+        self.init(store: store, path: path, metadata: metadata, concurrency: concurrency, cache: cache, layout: layout)
     }
 
-    /// The same array read through a chunk cache, `concurrency` chunks at a time.
+    init(store: any ChunkStore, path: String, metadata: ArrayMetadata, concurrency: Int, cache: ChunkCache?, layout: any ChunkLayout) {
+        self.store = store; self.path = path; self.metadata = metadata; self.concurrency = max(1, concurrency); self.cache = cache
+        self.layout = layout
+    }
+
+    /// The same array read through a chunk cache, `concurrency` chunks at a time (sharing this one's shard indexes).
     public func cached(_ cache: ChunkCache?, concurrency: Int? = nil) -> ZarrArray {
-        ZarrArray(store: store, path: path, metadata: metadata, concurrency: concurrency ?? self.concurrency, cache: cache)
+        ZarrArray(store: store, path: path, metadata: metadata, concurrency: concurrency ?? self.concurrency, cache: cache, layout: layout)
     }
 
     /// The cache key of a chunk: unique per array and chunk index.
     func cacheKey(_ index: [Int]) -> String { name + "#" + index.map(String.init).joined(separator: ",") }
 
-    /// Read-ahead: starts loading the chunks of `box` into the cache without waiting for them.
+    /// Read-ahead: starts loading the chunks of `box` into the cache without waiting for them, a unit (one
+    /// object: a chunk or a shard's chunks) per load.
     public func prefetch(_ box: Box) async {
         guard let cache else { return }
-        let items = chunks(overlapping: box).map { idx in
-            (key: cacheKey(idx), bytes: metadata.chunkBytes, load: { @Sendable in try await self.loadChunk(idx) })
+        let groups = layout.units(chunks(overlapping: box)).map { unit in
+            (keys: unit.map(cacheKey), bytes: unit.count * metadata.chunkBytes, load: { @Sendable () async throws -> [[UInt8]?] in
+                try await self.loadUnit(unit).map(\.1)
+            })
         }
-        await cache.prefetch(items)
+        await cache.prefetch(groups)
     }
 
     /// Opens an existing Zarr v2 (`.zarray`) or v3 (`zarr.json`) array.
@@ -75,10 +87,7 @@ public final class ZarrArray: Sendable {
     // MARK: chunks
 
     /// The key of the object holding a chunk: the chunk itself, or its shard.
-    public func chunkKey(_ index: [Int]) -> String {
-        guard let s = metadata.sharding else { return ZarrV2.key(path, metadata.storedKey(index)) }
-        return ZarrV2.key(path, metadata.storedKey(s.locate(index, inner: metadata.chunks).shard))
-    }
+    public func chunkKey(_ index: [Int]) -> String { layout.key(index) }
 
     /// The box a chunk covers in array coordinates, clipped to the array (edge chunks are stored full size).
     public func chunkBox(_ index: [Int]) -> Box {
@@ -111,31 +120,15 @@ public final class ZarrArray: Sendable {
         return out
     }
 
-    /// Decodes stored chunk bytes to native-endian C order, checking the size.
+    /// Decodes stored chunk bytes through the codec pipeline to native-endian C order, checking the size.
     public func decodeChunk(_ stored: [UInt8], key: String) throws -> [UInt8] {
-        var raw: [UInt8]
-        if let codec = metadata.codec {
-            do { raw = try codec.decode(stored, expectedSize: metadata.chunkBytes) }
-            catch let e as CodecError { throw VolumeError.corruptChunk(array: name, key: key, reason: e.reason) }
-        } else {
-            guard stored.count == metadata.chunkBytes else {
-                throw VolumeError.corruptChunk(array: name, key: key,
-                    reason: "uncompressed chunk has \(stored.count) bytes, expected \(metadata.chunkBytes)")
-            }
-            raw = stored
-        }
-        if metadata.dtype.bigEndian { swapByteOrder(&raw, elementSize: metadata.dtype.size) }
-        if metadata.order == .f { raw = transposeLayout(raw, shape: metadata.chunks, elementSize: metadata.dtype.size, toC: true) }
-        return raw
+        do { return try metadata.pipeline.decode(stored, shape: metadata.chunks) }
+        catch let e as CodecError { throw VolumeError.corruptChunk(array: name, key: key, reason: e.reason) }
     }
 
-    /// Encodes a native-endian C-order chunk to the stored form.
+    /// Encodes a native-endian C-order chunk through the codec pipeline to its stored form.
     public func encodeChunk(_ chunk: [UInt8]) throws -> [UInt8] {
-        var raw = chunk
-        if metadata.order == .f { raw = transposeLayout(raw, shape: metadata.chunks, elementSize: metadata.dtype.size, toC: false) }
-        if metadata.dtype.bigEndian { swapByteOrder(&raw, elementSize: metadata.dtype.size) }
-        guard let codec = metadata.codec else { return raw }
-        return try codec.encode(raw, elementSize: metadata.dtype.size)
+        try metadata.pipeline.encode(chunk, shape: metadata.chunks)
     }
 
     /// One whole chunk, decoded (fill value where the chunk is missing).
@@ -145,50 +138,19 @@ public final class ZarrArray: Sendable {
 
     /// One whole chunk, decoded, or nil when it was never written.
     public func readChunkIfPresent(_ index: [Int]) async throws -> [UInt8]? {
-        guard let cache else { return try await loadChunk(index) }
-        return try await cache.value(cacheKey(index)) { try await self.loadChunk(index) }
+        guard let cache else { return try await loadUnit([index])[0].1 }
+        return try await cache.value(cacheKey(index)) { try await self.loadUnit([index])[0].1 }
     }
 
-    /// Fetches and decodes one chunk, bypassing the cache.
-    func loadChunk(_ index: [Int]) async throws -> [UInt8]? {
-        if metadata.sharding != nil { return try await readShardedChunks([index])[0].1 }
-        let key = chunkKey(index)
-        guard let stored = try await store.get(key) else { return nil }
-        return try decodeChunk(stored, key: key)
-    }
-
-    /// Inner chunks of one shard (all `indices` must share it), decoded; nil where absent. Reads the shard index,
-    /// then the chunks' byte ranges, coalescing adjacent ranges into one request each.
-    func readShardedChunks(_ indices: [[Int]]) async throws -> [([Int], [UInt8]?)] {
-        let s = metadata.sharding!
-        let key = chunkKey(indices[0])
-        let ib = s.indexBytes(metadata.chunks)
-        let indexRange = s.indexLocation == .end ? ByteRange(offset: nil, length: ib) : ByteRange(offset: 0, length: ib)
-        let indexBytes: [UInt8]?
-        do { indexBytes = try await store.get(key, range: indexRange) }
-        catch let e as VolumeError { throw VolumeError.corruptChunk(array: name, key: key, reason: "cannot read the shard index: \(e)") }
-        guard let indexBytes else { return indices.map { ($0, nil) } }
-        let entries: [(offset: Int, length: Int)?]
-        do { entries = try s.parseIndex(indexBytes, inner: metadata.chunks, shardSize: nil) }
-        catch let e as CodecError { throw VolumeError.corruptChunk(array: name, key: key, reason: e.reason) }
-        let wanted = indices.map { entries[s.locate($0, inner: metadata.chunks).position] }
-        var blobs: [Int: [UInt8]] = [:]   // by offset
-        for r in ShardingSpec.coalesce(wanted.compactMap { $0 }) {
-            guard let bytes = try await store.get(key, range: ByteRange(offset: r.offset, length: r.length)) else {
-                throw VolumeError.corruptChunk(array: name, key: key, reason: "shard vanished while reading it")
-            }
-            for w in wanted.compactMap({ $0 }) where w.offset >= r.offset && w.offset + w.length <= r.offset + r.length {
-                blobs[w.offset] = Array(bytes[(w.offset - r.offset)..<(w.offset - r.offset + w.length)])
-            }
-        }
-        return try zip(indices, wanted).map { idx, w in
-            guard let w else { return (idx, nil) }
-            return (idx, try decodeChunk(blobs[w.offset]!, key: key + "[inner \(idx)]"))
+    /// Fetches and decodes the chunks of one unit, bypassing the cache.
+    func loadUnit(_ unit: [[Int]]) async throws -> [([Int], [UInt8]?)] {
+        try await layout.read(unit).map { idx, stored in
+            (idx, try stored.map { try decodeChunk($0, key: layout.describe(idx)) })
         }
     }
 
     /// Writes one whole chunk (native-endian, C order, full chunk size even at the array's edge).
-    /// In a sharded array this rewrites the chunk's shard (read, replace, write).
+    /// In a sharded array the chunk's shard is rewritten, its other chunks copied as they are.
     public func writeChunk(_ index: [Int], _ chunk: [UInt8]) async throws {
         guard chunk.count == metadata.chunkBytes else {
             throw VolumeError.sizeMismatch(array: name, expected: metadata.chunkBytes, got: chunk.count)
@@ -196,41 +158,28 @@ public final class ZarrArray: Sendable {
         try await storeUnit([index: chunk])
     }
 
-    /// Encodes and stores whole chunks of one unit of work (one chunk, or chunks of one shard), writing through to
-    /// the cache.
+    /// Encodes and stores whole chunks of one unit of work, writing through to the cache.
     func storeUnit(_ updates: [[Int]: [UInt8]]) async throws {
-        guard let any = updates.keys.first else { return }
-        if metadata.sharding != nil { try await writeShard(containing: any, updates) }
-        else { try await store.put(chunkKey(any), try encodeChunk(updates[any]!)) }
+        guard !updates.isEmpty else { return }
+        try await layout.write(try updates.mapValues { try encodeChunk($0) })
         for (idx, c) in updates { await cache?.insert(cacheKey(idx), c) }
     }
 
-    /// The decoded chunks of one unit of work (fill value where missing), through the cache.
+    /// The decoded chunks of one unit of work (fill value where missing): cached ones from the cache, the rest in
+    /// one load of the unit.
     func readUnit(_ unit: [[Int]]) async throws -> [([Int], [UInt8])] {
-        if metadata.sharding != nil { return try await readShardUnit(unit) }
-        var out: [([Int], [UInt8])] = []
-        for idx in unit { out.append((idx, try await readChunk(idx))) }
+        guard let cache else { return try await loadUnit(unit).map { ($0.0, $0.1 ?? fillChunk()) } }
+        if unit.count == 1 { return [(unit[0], try await readChunk(unit[0]))] }
+        var out: [([Int], [UInt8])] = [], todo: [[Int]] = []
+        for idx in unit {
+            if let c = await cache.peek(cacheKey(idx)) { out.append((idx, c ?? fillChunk())) } else { todo.append(idx) }
+        }
+        guard !todo.isEmpty else { return out }
+        for (idx, c) in try await loadUnit(todo) {
+            await cache.insert(cacheKey(idx), c)
+            out.append((idx, c ?? fillChunk()))
+        }
         return out
-    }
-
-    /// Rewrites the shard holding `updates`' chunks: existing inner chunks are kept, the given ones replaced.
-    func writeShard(containing any: [Int], _ updates: [[Int]: [UInt8]]) async throws {
-        let s = metadata.sharding!
-        let per = s.chunksPerShard(metadata.chunks)
-        let shard = s.locate(any, inner: metadata.chunks).shard
-        var members: [[Int]] = [[]]
-        for d in 0..<per.count {
-            members = members.flatMap { p in (0..<per[d]).map { p + [shard[d] * per[d] + $0] } }
-        }
-        let inGrid = members.filter { zip($0, metadata.grid).allSatisfy { $0 < $1 } }
-        let missing = inGrid.filter { updates[$0] == nil }
-        var existing: [[Int]: [UInt8]] = [:]
-        if !missing.isEmpty { for (i, c) in try await readShardedChunks(missing) { if let c { existing[i] = c } } }
-        let encoded: [[UInt8]?] = try members.map { m in
-            if let c = updates[m] ?? existing[m] { return try encodeChunk(c) }
-            return nil
-        }
-        try await store.put(chunkKey(any), s.assemble(encoded, inner: metadata.chunks))
     }
 
     // MARK: regions
@@ -246,7 +195,7 @@ public final class ZarrArray: Sendable {
         try checkBounds(box)
         let es = metadata.dtype.size
         var out = [UInt8](repeating: 0, count: box.count * es)
-        let units = workUnits(chunks(overlapping: box))
+        let units = layout.units(chunks(overlapping: box))
         try await withThrowingTaskGroup(of: [([Int], [UInt8])].self) { group in
             var next = 0
             func launch() {
@@ -260,32 +209,6 @@ public final class ZarrArray: Sendable {
             }
         }
         return out
-    }
-
-    /// The chunks of one shard, from the cache where present, the rest in one coalesced fetch.
-    private func readShardUnit(_ unit: [[Int]]) async throws -> [([Int], [UInt8])] {
-        var out: [([Int], [UInt8])] = [], todo: [[Int]] = []
-        for idx in unit {
-            if let c = await cache?.peek(cacheKey(idx)) { out.append((idx, c ?? fillChunk())) } else { todo.append(idx) }
-        }
-        guard !todo.isEmpty else { return out }
-        for (idx, c) in try await readShardedChunks(todo) {
-            await cache?.insert(cacheKey(idx), c)
-            out.append((idx, c ?? fillChunk()))
-        }
-        return out
-    }
-
-    /// Chunks grouped into units of work: one chunk each, or all chunks of one shard (read or written together).
-    func workUnits(_ indices: [[Int]]) -> [[[Int]]] {
-        guard let s = metadata.sharding else { return indices.map { [$0] } }
-        var order: [[Int]] = [], groups: [[Int]: [[Int]]] = [:]
-        for i in indices {
-            let shard = s.locate(i, inner: metadata.chunks).shard
-            if groups[shard] == nil { order.append(shard) }
-            groups[shard, default: []].append(i)
-        }
-        return order.map { groups[$0]! }
     }
 
     private func place(_ chunk: [UInt8], index: [Int], into out: inout [UInt8], box: Box) {
@@ -307,7 +230,7 @@ public final class ZarrArray: Sendable {
         try checkBounds(box)
         let es = metadata.dtype.size
         guard data.count == box.count * es else { throw VolumeError.sizeMismatch(array: name, expected: box.count * es, got: data.count) }
-        let units = workUnits(chunks(overlapping: box))
+        let units = layout.units(chunks(overlapping: box))
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func launch() {

@@ -31,9 +31,12 @@ extension ArrayMetadata {
         guard let codecs = obj["codecs"] as? [[String: Any]] else { throw VolumeError.malformedMetadata(path: path, reason: "'codecs' must be a list") }
         var chunks = outer
         var sharding: ShardingSpec? = nil
-        var pipeline = codecs
-        if codecs.count == 1, codecs[0]["name"] as? String == "sharding_indexed" {
-            guard let conf = codecs[0]["configuration"] as? [String: Any],
+        var list = codecs
+        if let i = codecs.firstIndex(where: { $0["name"] as? String == "sharding_indexed" }) {
+            guard codecs.count == 1 else {
+                throw VolumeError.unsupported(path: path, what: "codecs around sharding_indexed (it must be the only outer codec)")
+            }
+            guard let conf = codecs[i]["configuration"] as? [String: Any],
                   let inner = (conf["chunk_shape"] as? [NSNumber])?.map(\.intValue),
                   let innerCodecs = conf["codecs"] as? [[String: Any]] else {
                 throw VolumeError.malformedMetadata(path: path, reason: "sharding_indexed needs chunk_shape and codecs")
@@ -45,47 +48,58 @@ extension ArrayMetadata {
             let loc = ShardingSpec.IndexLocation(rawValue: conf["index_location"] as? String ?? "end") ?? .end
             sharding = ShardingSpec(shardShape: outer, indexLocation: loc, indexChecksum: indexCodecs.contains("crc32c"))
             chunks = inner
-            pipeline = innerCodecs
+            list = innerCodecs
         }
-        var codec: (any Codec)? = nil
-        for c in pipeline {
-            let name = c["name"] as? String ?? "?"
-            let conf = c["configuration"] as? [String: Any] ?? [:]
-            switch name {
-            case "bytes":
-                dtype = DataType(kind: dtype.kind, size: dtype.size, bigEndian: (conf["endian"] as? String) == "big")
-            case "blosc":
-                let shuffles = ["noshuffle": 0, "shuffle": 1, "bitshuffle": 2]
-                do {
-                    codec = try BloscCodec(cname: conf["cname"] as? String ?? "lz4", clevel: (conf["clevel"] as? NSNumber)?.intValue ?? 5,
-                                           shuffle: shuffles[conf["shuffle"] as? String ?? "shuffle"] ?? 1,
-                                           blocksize: (conf["blocksize"] as? NSNumber)?.intValue ?? 0)
-                } catch let e as CodecError { throw VolumeError.unsupported(path: path, what: e.reason) }
-            default:
-                throw VolumeError.unsupported(path: path, what: "codec '\(name)' (brainmap reads bytes, blosc and sharding_indexed)")
-            }
-        }
+        let parsed = try parseV3Codecs(list, rank: shape.count, path: path)
+        dtype = DataType(kind: dtype.kind, size: dtype.size, bigEndian: parsed.bigEndian)
         let fill = try parseFill(obj["fill_value"], path: path)
-        var md = ArrayMetadata(shape: shape, chunks: chunks, dtype: dtype, fillValue: fill, codec: codec, separator: sep,
+        var md = ArrayMetadata(shape: shape, chunks: chunks, dtype: dtype, fillValue: fill, codecs: parsed.codecs,
+                               transpose: parsed.transpose, separator: sep,
                                zarrFormat: 3, sharding: sharding, dimensionNames: obj["dimension_names"] as? [String])
         md.defaultKeyEncoding = defaultKeys
         try md.validate(path: path)
         return md
     }
 
-    func v3CodecList() -> [[String: Any]] {
-        var list: [[String: Any]] = [["name": "bytes", "configuration": ["endian": dtype.bigEndian ? "big" : "little"]]]
-        if let b = codec as? BloscCodec {
-            list.append(["name": "blosc", "configuration": [
-                "cname": b.cname, "clevel": b.clevel, "shuffle": ["noshuffle", "shuffle", "bitshuffle"][b.shuffle == -1 ? (dtype.size == 1 ? 2 : 1) : b.shuffle],
-                "typesize": dtype.size, "blocksize": b.blocksize]])
+    /// Parses a v3 codec list (array→array, then `bytes`, then bytes→bytes) into the pipeline's parts.
+    static func parseV3Codecs(_ list: [[String: Any]], rank: Int, path: String) throws -> (transpose: [Int]?, bigEndian: Bool, codecs: [any Codec]) {
+        var transpose: [Int]? = nil, bigEndian = false, codecs: [any Codec] = [], sawBytes = false
+        for c in list {
+            let name = c["name"] as? String ?? "?"
+            let conf = c["configuration"] as? [String: Any] ?? [:]
+            func int(_ k: String, _ d: Int) -> Int { (conf[k] as? NSNumber)?.intValue ?? d }
+            do {
+                switch name {
+                case "transpose":
+                    guard !sawBytes, let order = (conf["order"] as? [NSNumber])?.map(\.intValue), order.count == rank else {
+                        throw VolumeError.malformedMetadata(path: path, reason: "transpose needs an 'order' of \(rank) axes, before 'bytes'")
+                    }
+                    transpose = order == Array(0..<rank) ? nil : order
+                case "bytes":
+                    sawBytes = true
+                    bigEndian = (conf["endian"] as? String) == "big"
+                case "blosc":
+                    let shuffles = ["noshuffle": 0, "shuffle": 1, "bitshuffle": 2]
+                    codecs.append(try BloscCodec(cname: conf["cname"] as? String ?? "lz4", clevel: int("clevel", 5),
+                                                 shuffle: shuffles[conf["shuffle"] as? String ?? "shuffle"] ?? 1, blocksize: int("blocksize", 0)))
+                case "zstd": codecs.append(try ZstdCodec(level: int("level", 0), checksum: conf["checksum"] as? Bool ?? false))
+                case "gzip": codecs.append(try DeflateCodec(.gzip, level: int("level", 5)))
+                case "numcodecs.zlib": codecs.append(try DeflateCodec(.zlib, level: int("level", 5)))
+                case "numcodecs.lz4": codecs.append(LZ4Codec(acceleration: int("acceleration", 1)))
+                case "crc32c": codecs.append(CRC32CCodec())
+                case "sharding_indexed":
+                    throw VolumeError.unsupported(path: path, what: "sharding_indexed nested inside sharding_indexed")
+                default:
+                    throw VolumeError.unsupported(path: path, what: "codec '\(name)' (brainmap reads transpose, bytes, blosc, zstd, gzip, crc32c, numcodecs.zlib, numcodecs.lz4 and sharding_indexed)")
+                }
+            } catch let e as CodecError { throw VolumeError.unsupported(path: path, what: e.reason) }
         }
-        return list
+        return (transpose, bigEndian, codecs)
     }
 
     /// The `zarr.json` document for this metadata, with `attributes`.
     public func zarrV3JSON(attributes: [String: Any] = [:]) -> [UInt8] {
-        var codecs = v3CodecList()
+        var codecs = pipeline.zarrV3Codecs()
         var grid = chunks
         if let s = sharding {
             grid = s.shardShape

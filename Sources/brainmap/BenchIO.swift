@@ -21,15 +21,22 @@ struct BenchIO: AsyncParsableCommand {
         // Real-looking input: 6 tissue chunks of 1×512×512 from a full-width phantom slice.
         let vol = PhantomVolume(shape: [4, 1420, 5805], seed: 1)
         let chunks = (0..<6).map { i in vol.render(Box([1..<2, 400..<912, (1000 + 700 * i)..<(1512 + 700 * i)])).raw }
-        print("blosc decode, one thread, 6 phantom chunks of 1×512×512 u1 (MB/s of decoded data):")
-        print("  codec                 brainmap   numcodecs   ratio   compression")
-        let codecs: [(String, BloscCodec)] = [("lz4:5:shuffle", try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1)),
-                                              ("zstd:3:bitshuffle", try BloscCodec(cname: "zstd", clevel: 3, shuffle: 2)),
-                                              ("zstd:5:shuffle", try BloscCodec(cname: "zstd", clevel: 5, shuffle: 1))]
+        print("decode, one thread, 6 phantom chunks of 1×512×512 u1 (MB/s of decoded data):")
+        print("  codec                      brainmap   numcodecs   ratio   compression")
+        // (label, codec, numcodecs id: the file extension the peer decodes by)
+        let codecs: [(String, any Codec, String)] = [
+            ("blosc lz4:5:shuffle", try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1), "blosc"),
+            ("blosc zstd:3:bitshuffle", try BloscCodec(cname: "zstd", clevel: 3, shuffle: 2), "blosc"),
+            ("blosc zstd:5:shuffle", try BloscCodec(cname: "zstd", clevel: 5, shuffle: 1), "blosc"),
+            ("zstd:0 (zarr-python default)", try ZstdCodec(level: 0), "zstd"),
+            ("gzip:5", try DeflateCodec(.gzip, level: 5), "gzip"),
+            ("zlib:5", try DeflateCodec(.zlib, level: 5), "zlib"),
+            ("lz4 (numcodecs framing)", LZ4Codec(), "lz4"),
+        ]
         var ours: [String: (Double, Double)] = [:]
-        for (ci, (name, codec)) in codecs.enumerated() {
+        for (ci, (name, codec, ext)) in codecs.enumerated() {
             let enc = try chunks.map { try codec.encode($0, elementSize: 1) }
-            for (i, e) in enc.enumerated() { try Data(e).write(to: URL(fileURLWithPath: "\(dir)/chunks/c\(ci)-\(i).blosc")) }
+            for (i, e) in enc.enumerated() { try Data(e).write(to: URL(fileURLWithPath: "\(dir)/chunks/c\(ci)-\(i).\(ext)")) }
             let mbps = try throughput(seconds: seconds) {
                 try enc.reduce(0) { $0 + (try codec.decode($1, expectedSize: 512 * 512)).count }
             } / 1e6
@@ -43,10 +50,10 @@ struct BenchIO: AsyncParsableCommand {
                 if p.count == 3, let i = Int(p[1].dropFirst()), let v = Double(p[2]) { peer[codecs[i].0] = v }
             }
         }
-        for (name, _) in codecs {
+        for (name, _, _) in codecs {
             let (m, r) = ours[name]!
             let pv = peer[name]
-            print("  " + name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            print("  " + name.padding(toLength: 25, withPad: " ", startingAt: 0)
                   + String(format: "%9.0f   ", m) + pad(pv.map { String(format: "%.0f", $0) } ?? "–", 9)
                   + "   " + pad(pv.map { String(format: "%.2f", m / $0) } ?? "–", 5) + String(format: "   %5.2f×", r))
         }

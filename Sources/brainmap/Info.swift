@@ -17,8 +17,7 @@ struct Info: AsyncParsableCommand {
         print("dtype:       \(md.dtype) (\(md.dtype.v3Name))")
         print("chunks:      \(md.chunks)  grid \(md.grid)")
         print("format:      Zarr v\(md.zarrFormat)\(md.sharding.map { ", sharded \($0.shardShape) (index at \($0.indexLocation.rawValue))" } ?? "")")
-        print("order:       \(md.order.rawValue)")
-        print("codec:       \(md.codec.map { "\($0.zarrV2Config)" } ?? "none")")
+        print("codecs:      " + md.pipeline.zarrV3Codecs().map(describeCodec).joined(separator: " → "))
         print("fill_value:  \(md.fillValue)")
         print("size:        \(formatBytes(md.shape.reduce(1, *) * md.dtype.size)) uncompressed")
         let attrs = try await a.attributes()
@@ -27,6 +26,13 @@ struct Info: AsyncParsableCommand {
         }
         reportRemote(context)
     }
+}
+
+/// "zstd(level=0, checksum=false)" from a v3 codec entry.
+func describeCodec(_ c: [String: Any]) -> String {
+    let name = c["name"] as? String ?? "?"
+    guard let conf = c["configuration"] as? [String: Any], !conf.isEmpty else { return name }
+    return name + "(" + conf.keys.sorted().map { "\($0)=\(conf[$0]!)" }.joined(separator: ", ") + ")"
 }
 
 func formatBytes(_ n: Int) -> String {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Peer measurements for `brainmap bench io`, run in the same session on the same bytes.
 
-  io_peer.py decode DIR SECONDS        decode every DIR/*.blosc chunk with numcodecs.Blosc on one thread, repeatedly
-                                       for SECONDS; print "decode NAME MBPS" (decoded MB/s) per codec prefix
+  io_peer.py decode DIR SECONDS        decode every DIR/NAME-I.ID chunk with numcodecs' codec ID (blosc, zstd, gzip,
+                                       zlib, lz4) on one thread, repeatedly for SECONDS; print "decode NAME MBPS"
+                                       (decoded MB/s) per NAME
   io_peer.py region ARRAY BOXES SECONDS  read each box "z0:z1,y0:y1,x0:x1;..." with zarr-python; print "region MBPS"
 """
 import glob, os, sys, time
@@ -15,10 +16,11 @@ def decode(d, seconds):
     blosc.use_threads = False
     blosc.set_nthreads(1)
     groups = {}
-    for p in sorted(glob.glob(os.path.join(d, "*.blosc"))):
-        groups.setdefault(os.path.basename(p).split("-")[0], []).append(open(p, "rb").read())
-    codec = numcodecs.Blosc()
-    for name, chunks in groups.items():
+    for p in sorted(glob.glob(os.path.join(d, "*-*.*"))):
+        name, ext = os.path.basename(p).split("-")[0], p.rsplit(".", 1)[1]
+        groups.setdefault((name, ext), []).append(open(p, "rb").read())
+    for (name, ext), chunks in groups.items():
+        codec = numcodecs.get_codec({"id": ext})
         n, t0, total = 0, time.perf_counter(), 0
         while time.perf_counter() - t0 < seconds:
             for c in chunks:

@@ -21,8 +21,15 @@ public struct BloscCodec: Codec, Equatable {
         self.cname = cname; self.clevel = clevel; self.shuffle = shuffle; self.blocksize = blocksize
     }
 
-    public var zarrV2Config: [String: Any] {
+    public var zarrV2Config: [String: Any]? {
         ["id": "blosc", "cname": cname, "clevel": clevel, "shuffle": shuffle, "blocksize": blocksize]
+    }
+
+    public func zarrV3Config(elementSize: Int) -> [String: Any] {
+        let names = ["noshuffle", "shuffle", "bitshuffle"]
+        return ["name": "blosc", "configuration": [
+            "cname": cname, "clevel": clevel, "shuffle": names[shuffle == -1 ? (elementSize == 1 ? 2 : 1) : shuffle],
+            "typesize": elementSize, "blocksize": blocksize]]
     }
 
     public func encode(_ raw: [UInt8], elementSize: Int) throws -> [UInt8] {
@@ -40,8 +47,8 @@ public struct BloscCodec: Codec, Equatable {
         return out
     }
 
-    public func decode(_ stored: [UInt8], expectedSize: Int) throws -> [UInt8] {
-        try Self.decodeFrame(stored, expectedSize: expectedSize)
+    public func decode(_ stored: [UInt8], expectedSize: Int?) throws -> [UInt8] {
+        try Self.decodeFrame(stored, expectedSize: expectedSize ?? BloscHeader(stored).nbytes)
     }
 
     /// Validates a blosc frame's 16-byte header against what the caller expects, then decodes it.
