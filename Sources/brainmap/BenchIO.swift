@@ -22,7 +22,7 @@ struct BenchIO: AsyncParsableCommand {
         let vol = PhantomVolume(shape: [4, 1420, 5805], seed: 1)
         let chunks = (0..<6).map { i in vol.render(Box([1..<2, 400..<912, (1000 + 700 * i)..<(1512 + 700 * i)])).raw }
         print("decode, one thread, 6 phantom chunks of 1×512×512 u1 (MB/s of decoded data):")
-        print("  codec                      brainmap   numcodecs   ratio   compression")
+        print("  codec                          brainmap   numcodecs   ratio   compression")
         // (label, codec, numcodecs id: the file extension the peer decodes by)
         let codecs: [(String, any Codec, String)] = [
             ("blosc lz4:5:shuffle", try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1), "blosc"),
@@ -53,7 +53,7 @@ struct BenchIO: AsyncParsableCommand {
         for (name, _, _) in codecs {
             let (m, r) = ours[name]!
             let pv = peer[name]
-            print("  " + name.padding(toLength: 25, withPad: " ", startingAt: 0)
+            print("  " + name.padding(toLength: 29, withPad: " ", startingAt: 0)
                   + String(format: "%9.0f   ", m) + pad(pv.map { String(format: "%.0f", $0) } ?? "–", 9)
                   + "   " + pad(pv.map { String(format: "%.2f", m / $0) } ?? "–", 5) + String(format: "   %5.2f×", r))
         }
