@@ -13,6 +13,8 @@ public enum BLAS {
     /// Threads OpenBLAS may use for one call.
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// OpenBLAS's build description (version, kernel, threading), for run records.
+    public static var config: String { String(cString: openblas_get_config()) }
 }
 
 /// A plain C = A·B on arrays, for benchmarks and callers outside the engine.

@@ -23,6 +23,7 @@ struct BenchPredict: AsyncParsableCommand {
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
 
     func run() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)   // one line per round as it finishes, also into a pipe
         let dir = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-predict").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let raw = dir + "/bench.zarr/raw"

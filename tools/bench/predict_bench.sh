@@ -8,19 +8,11 @@ tools/setup-system.sh nginx
 tools/setup-python.sh
 swift build -c release --product brainmap >/dev/null
 dir=$(mktemp -d)
-chmod 755 "$dir"   # nginx workers run as an unprivileged user
 proxy_pid=""
 trap 'kill $(cat "$dir/nginx.pid" 2>/dev/null) $proxy_pid 2>/dev/null; rm -rf "$dir"' EXIT
+source tools/bench/nginx.sh
 .build/release/brainmap phantom "$dir/bench.zarr" --shape 1,1420,5805 --seed 1 >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 1; pid $dir/nginx.pid; error_log $dir/error.log;
-events { worker_connections 512; }
-http { access_log off; default_type application/octet-stream; keepalive_requests 100000;
-  client_body_temp_path $dir/b; proxy_temp_path $dir/p; fastcgi_temp_path $dir/f; uwsgi_temp_path $dir/u; scgi_temp_path $dir/s;
-  server { listen 127.0.0.1:$port; root $dir; location / { } } }
-CONF
-nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log"
+start_nginx "$dir"
 exec 3< <(sleep 100000)   # the proxy stops when its stdin closes: keep it open while we run
 .venv/bin/python tools/fault_proxy.py "http://127.0.0.1:$port" --faults "" --latency 0.1 --lifetime 7200 <&3 > "$dir/proxy.out" &
 proxy_pid=$!

@@ -69,31 +69,3 @@ public func copyBlock(from src: UnsafeRawPointer, shape srcShape: [Int], at srcS
         if d < 0 { return }
     }
 }
-
-/// Reorders a chunk between Fortran (first axis fastest) and C (last axis fastest) layout.
-/// `toC` true converts F → C; false converts C → F. `shape` is the logical (C-order) shape.
-public func transposeLayout(_ bytes: [UInt8], shape: [Int], elementSize es: Int, toC: Bool) -> [UInt8] {
-    let n = shape.count
-    guard n > 1 else { return bytes }
-    var out = [UInt8](repeating: 0, count: bytes.count)
-    var fStride = [Int](repeating: 1, count: n)
-    for d in 1..<n { fStride[d] = fStride[d - 1] * shape[d - 1] }
-    var idx = [Int](repeating: 0, count: n)
-    let total = shape.reduce(1, *)
-    bytes.withUnsafeBytes { src in
-        out.withUnsafeMutableBytes { dst in
-            var f = 0
-            for c in 0..<total {
-                let (from, to) = toC ? (f, c) : (c, f)
-                (dst.baseAddress! + to * es).copyMemory(from: src.baseAddress! + from * es, byteCount: es)
-                var d = n - 1
-                while d >= 0 {
-                    idx[d] += 1; f += fStride[d]
-                    if idx[d] < shape[d] { break }
-                    f -= fStride[d] * shape[d]; idx[d] = 0; d -= 1
-                }
-            }
-        }
-    }
-    return out
-}
