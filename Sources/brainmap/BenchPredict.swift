@@ -23,12 +23,11 @@ struct BenchPredict: AsyncParsableCommand {
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)   // one line per round as it finishes, also into a pipe
         let dir = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-predict").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let raw = dir + "/bench.zarr/raw"
         if !FileManager.default.fileExists(atPath: raw + "/0/.zarray") {
-            print("writing a full-size phantom slice (1×1420×5805) to \(dir)/bench.zarr …")
+            say("writing a full-size phantom slice (1×1420×5805) to \(dir)/bench.zarr …")
             try await PhantomWriter.write(to: dir + "/bench.zarr", shape: [1, 1420, 5805], seed: 1, pyramidLevels: 1)
         }
         let weights = dir + "/w.safetensors"
@@ -38,7 +37,7 @@ struct BenchPredict: AsyncParsableCommand {
         let plane = try await src.read(Box([0..<1, 0..<H, 0..<W]))
         let dense = DenseEvaluator(model: try AreaClassifier(contentsOf: weights))
         let pixels = ((H + stride - 1) / stride) * ((W + stride - 1) / stride)
-        print("\(pixels) output pixels per run (1420×5805 at stride \(stride)), \(threads) threads, \(rounds) rounds interleaved")
+        say("\(pixels) output pixels per run (1420×5805 at stride \(stride)), \(threads) threads, \(rounds) rounds interleaved")
 
         var engine: [Double] = [], local: [Double] = [], http: [Double] = [], stall: [Double] = [], stallHTTP: [Double] = []
         for r in 0..<rounds {
@@ -54,13 +53,13 @@ struct BenchPredict: AsyncParsableCommand {
                 http.append(h.pixelsPerSecond); stallHTTP.append(h.stallFraction)
                 line += String(format: ", predict HTTP %.0f px/s (stall %.1f%%, %@)", h.pixelsPerSecond, 100 * h.stallFraction, h.remote)
             }
-            print(line)
+            say(line)
         }
         let e = median(engine), l = median(local)
-        print(String(format: "median: engine %.0f px/s, predict %.0f px/s: pipeline overhead %.1f%% (target ≤ 5%%); network stall %.1f%% (target < 2%%)",
+        say(String(format: "median: engine %.0f px/s, predict %.0f px/s: pipeline overhead %.1f%% (target ≤ 5%%); network stall %.1f%% (target < 2%%)",
                      e, l, 100 * (1 - l / e), 100 * median(stall)))
         if !http.isEmpty {
-            print(String(format: "median: predict over HTTP %.0f px/s = %.0f%% of local (target ≥ 90%%), stall %.1f%%",
+            say(String(format: "median: predict over HTTP %.0f px/s = %.0f%% of local (target ≥ 90%%), stall %.1f%%",
                          median(http), 100 * median(http) / l, 100 * median(stallHTTP)))
         }
     }
@@ -73,6 +72,9 @@ struct BenchPredict: AsyncParsableCommand {
         return try await PredictJob(options: o, context: SourceOptions()).run()
     }
 }
+
+/// A line on stdout at once (print is block-buffered into a pipe; rounds take minutes).
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
 func median(_ v: [Double]) -> Double {
     let s = v.sorted()
