@@ -25,8 +25,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
 
-        .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff", "CCurl", "CZstd", "CZlib", "CLZ4"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Parses untrusted local and remote bytes: built with overflow and bounds checks (plain -O in release).
+        .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff", "CCurl", "CZstd", "CZlib", "CLZ4"]),
         // The numeric kernels are optimised in debug builds too: the test suite runs them on real sizes.
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),

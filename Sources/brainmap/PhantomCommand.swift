@@ -13,18 +13,52 @@ struct PhantomCommand: AsyncParsableCommand {
     @Option(help: "Chunk shape z,y,x.") var chunks = "1,512,512"
     @Option(help: "Codec for all three arrays (see import-tiff).") var codec = "blosc:lz4:5:shuffle"
 
+    @Flag(help: "Replace an existing output.") var overwrite = false
+
     func run() async throws {
         let s = try parseInts(shape, count: 3, name: "--shape")
+        let chunkShape = try parseInts(chunks, count: 3, name: "--chunks"), codec = try parseCodec(codec)
+        if FileManager.default.fileExists(atPath: out) && !overwrite { throw ValidationError("\(out) exists; add --overwrite to replace it") }
+        try checkRoom(shape: s, chunks: chunkShape)
+        // Written under a temporary name beside the target and renamed into place when complete.
+        let tmp = OutputPath.temporary(beside: out)
         let start = Date()
         let bar = LazyProgressBar("phantom")
-        try await PhantomWriter.write(to: out, shape: s, seed: seed, chunks: try parseInts(chunks, count: 3, name: "--chunks"),
-                                      codec: try parseCodec(codec)) { done, total in bar.update(done, of: total) }
+        do {
+            try await PhantomWriter.write(to: tmp, shape: s, seed: seed, chunks: chunkShape, codec: codec) { done, total in bar.update(done, of: total) }
+            try OutputPath.replace(out, with: tmp)
+        } catch {
+            OutputPath.remove(tmp)
+            throw error
+        }
         bar.finish()
         let secs = Date().timeIntervalSince(start)
         let voxels = s.reduce(1, *)
         print(String(format: "wrote %@: shape %@, seed %llu, %@ of raw in %.1f s (%.1f Mvoxel/s)",
                      out, "\(s)", seed, formatBytes(voxels), secs, Double(voxels) / secs / 1e6))
         try await printPhantomSummary(out)
+    }
+}
+
+extension PhantomCommand {
+    /// Refuses up front a phantom the disk cannot hold (three u1 arrays plus the pyramid, before compression) or
+    /// whose chunk count is absurd, with the size it would need.
+    func checkRoom(shape s: [Int], chunks c: [Int]) throws {
+        var voxels = 1.0
+        for v in s { voxels *= Double(v) }
+        let needed = voxels * 4 / 3   // raw and its pyramid (noise: incompressible); the label arrays compress to little
+        let chunkCount = zip(s, c).reduce(1.0) { $0 * (Double($1.0) / Double($1.1)).rounded(.up) }
+        guard chunkCount <= 1e8 else {
+            throw ValidationError("--shape \(s) with --chunks \(c) makes \(String(format: "%.3g", chunkCount)) chunks; use larger chunks or a smaller shape")
+        }
+        let dir = ((out as NSString).deletingLastPathComponent as String).isEmpty ? "." : (out as NSString).deletingLastPathComponent
+        var st = statvfs()
+        if statvfs(dir, &st) == 0 {
+            let free = Double(st.f_bavail) * Double(st.f_frsize)
+            guard needed <= free else {
+                throw ValidationError("--shape \(s) needs about \(formatBytes(Int(min(needed, 9e18)))) on disk; \(dir) has \(formatBytes(Int(free))) free")
+            }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import VolumeStore
 
 /// Parses "A:B" (either side optional) into a range inside 0..<limit.
@@ -56,18 +57,47 @@ struct ImportTiff: AsyncParsableCommand {
     @Option(help: "Chunk shape z,y,x.") var chunks = "1,512,512"
     @Option(help: "none | blosc[:lz4|lz4hc|zstd|zlib|blosclz[:CLEVEL[:shuffle|bitshuffle|noshuffle]]] | zstd[:LEVEL] | gzip[:LEVEL] | zlib[:LEVEL] | lz4. Default blosc lz4 with byte shuffle: the fastest to decode (what the pipeline reads most).") var codec = "blosc:lz4:5:shuffle"
 
+    @Flag(help: "Replace an existing array of that name.") var overwrite = false
+
     func run() async throws {
-        let (group, name) = VolumeSource.splitArrayPath(out)
+        // Everything is checked before anything is written; the array is written under a temporary name and
+        // renamed into place when complete, so a failure leaves the previous state as it was.
+        let (group, name) = try outputArray(out)
+        let chunkShape = try parseInts(chunks, count: 3, name: "--chunks"), codec = try parseCodec(codec)
+        if FileManager.default.fileExists(atPath: group + "/" + name) && !overwrite {
+            throw ValidationError("\(out) exists; add --overwrite to replace it")
+        }
+        let newGroup = !FileManager.default.fileExists(atPath: group)
+        try FileManager.default.createDirectory(atPath: group, withIntermediateDirectories: true)
         let store = FileChunkStore(root: group)
-        try await ZarrGroup.create(store: store)
+        let tmp = (OutputPath.temporary(beside: group + "/" + name) as NSString).lastPathComponent
         let bar = LazyProgressBar("import")
-        let a = try await TiffTransfer.importStack(files: files, into: store, path: name,
-            chunks: try parseInts(chunks, count: 3, name: "--chunks"), codec: try parseCodec(codec)) { done, total in
+        let a: ZarrArray
+        do {
+            a = try await TiffTransfer.importStack(files: files, into: store, path: tmp, chunks: chunkShape, codec: codec) { done, total in
                 bar.update(done, of: total)
             }
+            try await ZarrGroup.create(store: store)
+            try OutputPath.replace(group + "/" + name, with: group + "/" + tmp)
+        } catch {
+            OutputPath.remove(newGroup ? group : group + "/" + tmp)
+            throw error
+        }
         bar.finish()
         print("wrote \(out): shape \(a.shape), dtype \(a.dtype), chunks \(a.metadata.chunks)")
     }
+}
+
+/// Splits an output array path OUT.zarr/NAME into the group directory and the array name, exactly as given
+/// (relative paths stay relative to the working directory). The group must be a `.zarr` directory (or an existing
+/// Zarr group): brainmap never writes group metadata into an arbitrary directory.
+func outputArray(_ s: String) throws -> (group: String, name: String) {
+    let (group, name) = VolumeSource.splitArrayPath(s)
+    let isGroup = FileManager.default.fileExists(atPath: group + "/.zgroup") || FileManager.default.fileExists(atPath: group + "/zarr.json")
+    guard !name.isEmpty, name != ".", name != "..", group.hasSuffix(".zarr") || isGroup else {
+        throw ValidationError("--out \(s): name an array inside a Zarr group, OUT.zarr/NAME (e.g. \(s.hasSuffix(".zarr") ? s : s + ".zarr")/raw)")
+    }
+    return (group, name)
 }
 
 struct ExportTiff: AsyncParsableCommand {

@@ -18,7 +18,8 @@ public struct FileChunkStore: ChunkStore {
     public let io: ThreadPool?
 
     public init(root: String, durable: Bool = false, io: ThreadPool? = nil) {
-        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        // "" is the working directory, never the filesystem root ("" + "/" + key would be absolute).
+        self.root = root.isEmpty ? "." : root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         self.durable = durable; self.io = io
     }
 

@@ -4,7 +4,7 @@ public struct HTTPChunkStore: ChunkStore {
     public let base: String
     public let headers: [String]
     public let fetcher: RemoteFetcher
-    public var location: String { base }
+    public var location: String { redactingCredentials(base) }
 
     /// `authHeader` is a full header line, e.g. "Authorization: Bearer …".
     public init(base: String, authHeader: String? = nil, fetcher: RemoteFetcher = RemoteFetcher()) {

@@ -20,6 +20,8 @@ public struct HTTPResponse: Sendable {
     public var headers: [String: String]
     /// curl's error for a failed transfer (timeout, reset, truncated body, refused connection), nil on success.
     public var transportError: String?
+    /// libcurl's result code (0 on success).
+    public var curlCode: Int = 0
 }
 
 /// Timeouts and limits of the HTTP layer.
@@ -86,7 +88,13 @@ public final class HTTPClient: @unchecked Sendable {
         bm_buffer_reset(&body); bm_buffer_reset(&head)
         _ = bm_set_str(h, CURLOPT_URL, req.url)
         _ = bm_set_long(h, CURLOPT_NOSIGNAL, 1)
+        // Redirects: at most 5, to http(s) only — and to https only when the request carries credentials, so a
+        // credential never travels over plain http. libcurl never sends custom Authorization headers to another
+        // host after a redirect (CURLOPT_UNRESTRICTED_AUTH stays off), so credentials go only to the named host.
+        _ = bm_set_str(h, CURLOPT_PROTOCOLS_STR, "http,https")
         _ = bm_set_long(h, CURLOPT_FOLLOWLOCATION, 1)
+        _ = bm_set_long(h, CURLOPT_MAXREDIRS, 5)
+        _ = bm_set_str(h, CURLOPT_REDIR_PROTOCOLS_STR, req.headers.isEmpty || !req.url.hasPrefix("https:") ? "http,https" : "https")
         _ = bm_set_long(h, CURLOPT_TCP_KEEPALIVE, 1)
         _ = bm_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(settings.connectTimeout * 1000))
         _ = bm_set_long(h, CURLOPT_LOW_SPEED_LIMIT, settings.lowSpeedBytes)
@@ -109,7 +117,8 @@ public final class HTTPClient: @unchecked Sendable {
         let bytes = body.len > 0 ? [UInt8](UnsafeBufferPointer(start: body.data, count: body.len)) : []
         let headerText = head.len > 0 ? String(decoding: UnsafeBufferPointer(start: head.data, count: head.len), as: UTF8.self) : ""
         let err: String? = code == CURLE_OK ? nil : "\(String(cString: curl_easy_strerror(code))) (curl \(code.rawValue))"
-        return HTTPResponse(status: code == CURLE_OK ? status : 0, body: bytes, headers: Self.parseHeaders(headerText), transportError: err)
+        return HTTPResponse(status: code == CURLE_OK ? status : 0, body: bytes, headers: Self.parseHeaders(headerText), transportError: err,
+                            curlCode: Int(code.rawValue))
     }
 
     /// Headers of the last response in a (possibly redirected) header stream.

@@ -23,18 +23,28 @@ public final class TransferStats: @unchecked Sendable {
     }
 }
 
-/// Errors of remote stores; each names the URL and what to do.
+/// A URL or message with any `user:password@` part of a URL replaced by `***@`: no credential reaches a message.
+public func redactingCredentials(_ s: String) -> String {
+    s.replacingOccurrences(of: #"://[^/@\s]+@"#, with: "://***@", options: .regularExpression)
+}
+
+/// Errors of remote stores; each names the URL (never a credential) and what to do.
 public enum RemoteError: Error, CustomStringConvertible, Sendable {
     case unauthorized(url: String, status: Int, hint: String)
     case notFound(url: String)
     case http(url: String, status: Int, body: String)
     case gaveUp(url: String, attempts: Int, last: String)
+    case permanent(url: String, reason: String)
 
-    public var description: String {
+    public var description: String { redactingCredentials(message) }
+
+    var message: String {
         switch self {
         case let .unauthorized(url, status, hint): return "\(url): HTTP \(status) (access denied). \(hint)"
         case let .notFound(url): return "\(url): HTTP 404, not found. Check the URL or path."
         case let .http(url, status, body): return "\(url): HTTP \(status)\(body.isEmpty ? "" : ": \(body.prefix(200))")"
+        case let .permanent(url, reason):
+            return "\(url): \(reason). Not retried: this does not heal by waiting (check the URL, the scheme, or the server's TLS certificate)."
         case let .gaveUp(url, attempts, last):
             return "\(url): still failing after \(attempts) attempts (last: \(last)). The run can be resumed once the server is reachable."
         }
@@ -54,6 +64,10 @@ public struct RemoteFetcher: Sendable {
     public init(client: HTTPClient = HTTPClient(), stats: TransferStats = TransferStats()) { self.client = client; self.stats = stats }
 
     static let retryable: Set<Int> = [408, 425, 429, 500, 502, 503, 504]
+    /// libcurl failures that no retry can heal: unsupported protocol (1), malformed URL (3), a redirect loop or one
+    /// to a refused scheme (47), TLS setup, handshake and verification failures (35, 53, 54, 58, 59, 60, 77, 80, 83,
+    /// 90, 91), and a range the server cannot satisfy (36).
+    static let permanentCurlCodes: Set<Int> = [1, 3, 35, 36, 47, 53, 54, 58, 59, 60, 77, 80, 83, 90, 91]
 
     /// The body, or nil for 404/410 when `missingAllowed`.
     public func get(_ request: HTTPRequest, missingAllowed: Bool) async throws -> [UInt8]? {
@@ -63,6 +77,10 @@ public struct RemoteFetcher: Sendable {
             stats.record(request: r.body.count)
             var retryAfter: Double? = nil
             if let e = r.transportError {
+                if Self.permanentCurlCodes.contains(r.curlCode) {
+                    stats.recordFailure()
+                    throw RemoteError.permanent(url: request.url, reason: e)
+                }
                 last = e
                 stats.record(retry: e.contains("(curl 18)") ? "truncated body" : e.contains("(curl 28)") ? "timeout" : "transport error")
             } else {

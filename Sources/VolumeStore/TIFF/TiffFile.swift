@@ -43,7 +43,17 @@ public final class TiffWriter {
         tif = t; self.path = path; self.dtype = dtype; self.width = width; self.height = height
     }
 
-    deinit { TIFFClose(tif) }
+    private var closed = false
+    deinit { if !closed { TIFFClose(tif) } }
+
+    /// Flushes and closes the file; a write error at this point (a full disk) is reported.
+    public func close() throws {
+        guard !closed else { return }
+        let flushed = TIFFFlush(tif) == 1
+        closed = true
+        TIFFClose(tif)
+        guard flushed else { throw VolumeError.tiff(path: path, reason: "cannot finish the file (disk full?): \(Tiff.lastError())") }
+    }
 
     private func startPage() throws {
         let ok = bm_tiff_set_u32(tif, UInt32(TIFFTAG_IMAGEWIDTH), UInt32(width)) == 1

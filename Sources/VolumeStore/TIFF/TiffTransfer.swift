@@ -36,12 +36,25 @@ public enum TiffTransfer {
         return array
     }
 
-    /// Exports a (z, y, x) box of an array to a TIFF, one page per z, in bands of rows.
+    /// Exports a (z, y, x) box of an array to a TIFF, one page per z, in bands of rows. All or nothing: the file is
+    /// written under a temporary name beside `path` and renamed over it only when complete, so a failure leaves
+    /// whatever was at `path` before untouched and no partial TIFF anywhere.
     public static func exportStack(_ array: ZarrArray, box: Box, to path: String,
                                    progress: ((Int, Int) -> Void)? = nil) async throws {
         guard array.shape.count == 3 else {
             throw VolumeError.unsupported(path: array.name, what: "export of a \(array.shape.count)-d array (need z, y, x)")
         }
+        let tmp = OutputPath.temporary(beside: path)
+        do {
+            try await writeStack(array, box: box, to: tmp, progress: progress)
+            try OutputPath.replace(path, with: tmp)
+        } catch {
+            OutputPath.remove(tmp)
+            throw error
+        }
+    }
+
+    private static func writeStack(_ array: ZarrArray, box: Box, to path: String, progress: ((Int, Int) -> Void)?) async throws {
         let writer = try TiffWriter(path: path, width: box.size[2], height: box.size[1], pages: box.size[0], dtype: array.dtype.native)
         let band = max(1, array.metadata.chunks[1])
         for z in box.start[0]..<box.end[0] {
@@ -52,5 +65,6 @@ public enum TiffTransfer {
             }
             progress?(z - box.start[0] + 1, box.size[0])
         }
+        try writer.close()
     }
 }

@@ -63,6 +63,22 @@ public struct ArrayMetadata: Sendable {
         return index.isEmpty ? "0" : index.map(String.init).joined(separator: separator)
     }
 
+    /// The largest chunk brainmap decodes (c-blosc's own limit too): 2 GiB.
+    public static let maxChunkBytes = 2 << 30
+
+    /// The product, or nil on overflow.
+    static func product(_ v: [Int]) -> Int? {
+        var p = 1
+        for x in v {
+            let (r, o) = p.multipliedReportingOverflow(by: x)
+            if o { return nil }
+            p = r
+        }
+        return p
+    }
+
+    static func product(_ v: [Double]) -> Double { v.reduce(1, *) }
+
     /// The grid of stored objects: shards when sharded, else chunks.
     public var storedShape: [Int] { sharding?.shardShape ?? chunks }
 
@@ -73,6 +89,13 @@ public struct ArrayMetadata: Sendable {
         }
         guard shape.allSatisfy({ $0 >= 0 }), chunks.allSatisfy({ $0 > 0 }) else {
             throw VolumeError.malformedMetadata(path: path, reason: "shape \(shape) must be ≥ 0 and chunks \(chunks) > 0")
+        }
+        // Sizes are checked with overflow-safe arithmetic before anything is allocated from them.
+        guard Self.product(shape + [dtype.size]) != nil else {
+            throw VolumeError.malformedMetadata(path: path, reason: "shape \(shape) of \(dtype) overflows 64-bit sizes")
+        }
+        guard let chunk = Self.product(chunks + [dtype.size]), chunk <= Self.maxChunkBytes else {
+            throw VolumeError.unsupported(path: path, what: "chunks \(chunks) of \(dtype): \(Self.product(chunks.map(Double.init)) * Double(dtype.size)) bytes per chunk, over brainmap's limit of \(Self.maxChunkBytes) (2 GiB)")
         }
         guard separator == "." || separator == "/" else {
             throw VolumeError.malformedMetadata(path: path, reason: "dimension_separator '\(separator)' is not '.' or '/'")

@@ -23,7 +23,7 @@ public enum OMEZarr {
         }
         return try ds.map { d in
             guard let p = d["path"] as? String else { throw VolumeError.malformedMetadata(path: location, reason: "a multiscales dataset has no path") }
-            return p
+            return try StoreKey.relative(p, from: "multiscales dataset path", location: location)
         }
     }
 
