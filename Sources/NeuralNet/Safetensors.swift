@@ -12,9 +12,11 @@ public enum Safetensors {
 
     public static func decode(_ b: [UInt8], path: String) throws -> [String: Tensor] {
         guard b.count >= 8 else { throw NeuralNetError.weights(path: path, reason: "shorter than the 8-byte header length") }
-        var n = 0
-        for i in 0..<8 { n |= Int(b[i]) << (8 * i) }
-        guard n > 0, 8 + n <= b.count else { throw NeuralNetError.weights(path: path, reason: "header length \(n) exceeds the file (\(b.count) bytes); not a safetensors file?") }
+        var n64: UInt64 = 0
+        for i in 0..<8 { n64 |= UInt64(b[i]) << (8 * UInt64(i)) }
+        // Compared without adding, so a hostile length cannot overflow.
+        guard n64 > 0, n64 <= UInt64(b.count - 8) else { throw NeuralNetError.weights(path: path, reason: "header length \(n64) exceeds the file (\(b.count) bytes); not a safetensors file?") }
+        let n = Int(n64)
         guard let header = try? JSONSerialization.jsonObject(with: Data(b[8..<(8 + n)])) as? [String: Any] else {
             throw NeuralNetError.weights(path: path, reason: "header is not a JSON object")
         }
@@ -29,8 +31,15 @@ public enum Safetensors {
             guard dtype == "F32" else {
                 throw NeuralNetError.weights(path: path, reason: "tensor '\(name)' is \(dtype); brainmap loads F32 (convert with tools/export_weights.py)")
             }
-            let count = shape.reduce(1, *)
-            guard offs[0] >= 0, offs[1] - offs[0] == count * 4, dataStart + offs[1] <= b.count else {
+            var count = 1
+            for d in shape {
+                let (p, o) = count.multipliedReportingOverflow(by: d)
+                guard d >= 0, !o, p <= (b.count - dataStart) / 4 else {
+                    throw NeuralNetError.weights(path: path, reason: "tensor '\(name)' shape \(shape) does not fit in the file")
+                }
+                count = p
+            }
+            guard offs[0] >= 0, offs[1] >= offs[0], offs[1] <= b.count - dataStart, offs[1] - offs[0] == count * 4 else {
                 throw NeuralNetError.weights(path: path, reason: "tensor '\(name)' data \(offs) does not fit shape \(shape) or the file")
             }
             var data = [Float](repeating: 0, count: count)

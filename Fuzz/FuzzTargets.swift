@@ -1,0 +1,42 @@
+// libFuzzer entry point for brainmap's parsers of untrusted bytes; built by tools/fuzz.sh together with the
+// VolumeStore sources (and NeuralNet's safetensors reader) into one binary per target. The target is chosen at
+// build time with -D FUZZ_<NAME>. A parser may throw (that is its job); it must never crash, hang or allocate
+// without bound.
+import Foundation
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let b = Array(UnsafeBufferPointer(start: data, count: size))
+    #if FUZZ_ZARRAY
+    _ = try? ArrayMetadata.zarrV2(json: b, path: "fuzz/.zarray")
+    #elseif FUZZ_ZARRJSON
+    _ = try? ArrayMetadata.zarrV3(json: b, path: "fuzz/zarr.json")
+    #elseif FUZZ_OME
+    if let o = try? jsonObject(b, path: "fuzz/.zattrs"), let ms = (o["multiscales"] as? [[String: Any]])?.first {
+        _ = try? OMEZarr.levelPaths(ms, location: "fuzz")
+    }
+    #elseif FUZZ_BLOSC
+    // The first 4 bytes pick the decoded size the caller expects; the rest is the frame.
+    if b.count >= 4 {
+        let expected = Int(b[0]) | Int(b[1]) << 8 | Int(b[2] & 0x0f) << 16
+        _ = try? BloscCodec.decodeFrame(Array(b[4...]), expectedSize: expected)
+    }
+    #elseif FUZZ_CODECS
+    // zstd, gzip, zlib, lz4 and crc32c decoders on the same bytes, expected size unknown then known.
+    let codecs: [any Codec] = [try! ZstdCodec(), try! DeflateCodec(.gzip), try! DeflateCodec(.zlib), LZ4Codec(), CRC32CCodec()]
+    for c in codecs { _ = try? c.decode(b, expectedSize: nil); _ = try? c.decode(b, expectedSize: 4096) }
+    #elseif FUZZ_SHARDINDEX
+    // A 2×2×2-chunk shard index (with crc32c), then the same bytes as an index without a checksum.
+    _ = try? ShardingSpec(shardShape: [2, 2, 2]).parseIndex(b, inner: [1, 1, 1], shardSize: nil)
+    _ = try? ShardingSpec(shardShape: [2, 2, 2], indexChecksum: false).parseIndex(b, inner: [1, 1, 1], shardSize: b.count)
+    #elseif FUZZ_SAFETENSORS
+    _ = try? Safetensors.decode(b, path: "fuzz.safetensors")
+    #elseif FUZZ_TIFF
+    let path = NSTemporaryDirectory() + "/brainmap-fuzz-\(getpid()).tif"
+    FileManager.default.createFile(atPath: path, contents: Data(b))
+    if let r = try? TiffReader(path: path) {
+        for p in r.pages.indices where r.pages[p].width * r.pages[p].height <= 1 << 22 { _ = try? r.readRows(page: p, 0..<min(4, r.pages[p].height)) }
+    }
+    #endif
+    return 0
+}

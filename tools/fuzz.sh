@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fuzzes brainmap's parsers of untrusted bytes with libFuzzer (+ AddressSanitizer).
+#   tools/fuzz.sh [SECONDS] [TARGET…]     default: 30 s each, all targets
+# Targets: zarray zarrjson ome blosc codecs shardindex safetensors tiff. Seed corpora come from Fixtures/fuzz/TARGET;
+# what libFuzzer finds new goes to .build/fuzz/corpus/TARGET (git-ignored); a crash leaves .build/fuzz/crash-* and
+# fails the script — turn it into a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup-system.sh >/dev/null
+seconds=${1:-30}; shift || true
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(zarray zarrjson ome blosc codecs shardindex safetensors tiff)
+out=.build/fuzz; mkdir -p "$out"
+incs=(); for m in CBlosc CCurl CTiff CZstd CZlib CLZ4; do incs+=(-I "Sources/$m"); done
+libs=(-lblosc -lcurl -ltiff -lzstd -lz -llz4)
+mapfile -t volume < <(find Sources/VolumeStore -name '*.swift' | sort)
+for t in "${targets[@]}"; do
+  bin="$out/fuzz-$t"
+  flag="FUZZ_$(tr '[:lower:]' '[:upper:]' <<< "$t")"
+  srcs=("${volume[@]}" Fuzz/FuzzTargets.swift)
+  [ "$t" = safetensors ] && srcs=(Sources/NeuralNet/Safetensors.swift Sources/NeuralNet/Tensor.swift Fuzz/FuzzTargets.swift)
+  if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]}" -newer "$bin" 2>/dev/null | head -1)" ]; then
+    echo "building $bin"
+    swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz$t" -D "$flag" "${incs[@]}" "${srcs[@]}" "${libs[@]}" \
+      -o "$bin" > "$out/build-$t.log" 2>&1 || { grep -v "Cannot export local symbol" "$out/build-$t.log"; exit 1; }
+  fi
+  mkdir -p "$out/corpus/$t"
+  seeds=(); [ -d "Fixtures/fuzz/$t" ] && seeds=("Fixtures/fuzz/$t")
+  echo "fuzzing $t for ${seconds}s"
+  "$bin" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -artifact_prefix="$out/crash-$t-" \
+    -print_final_stats=1 "$out/corpus/$t" "${seeds[@]}" 2>&1 | grep -E "^stat::number_of_executed_units|ERROR|crash|Done" || true
+  if ls "$out"/crash-"$t"-* >/dev/null 2>&1; then echo "fuzz-$t found a crash: $(ls "$out"/crash-"$t"-*)"; exit 1; fi
+done
