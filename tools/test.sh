@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs system libraries and the Python reference tools, then runs swift test (XCTest).
+# The whole test suite: installs system libraries and the Python reference tools, runs swift test (XCTest), then
+# every fuzz target briefly (tools/fuzz.sh; BRAINMAP_FUZZ_SECONDS, default 10 s each; 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup-system.sh nginx
@@ -10,6 +11,10 @@ trap 'rm -f "$log"' EXIT
 set +e
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
+fuzz_rc=0
+if [ "${BRAINMAP_FUZZ_SECONDS:-10}" != 0 ] && [ $# -eq 0 ]; then
+  tools/fuzz.sh "${BRAINMAP_FUZZ_SECONDS:-10}"; fuzz_rc=$?
+fi
 set -e
 # A plain closing line: "N passed, N failed" from XCTest's last summary.
 summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)
@@ -18,4 +23,6 @@ if [ -n "$summary" ]; then
   f=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<< "$summary")
   echo "tests: $((n - f)) passed, $f failed"
 fi
-exit "$rc"
+[ "$fuzz_rc" -eq 0 ] || echo "fuzzing found a crash (see above)"
+[ "$rc" -ne 0 ] && exit "$rc"
+exit "$fuzz_rc"

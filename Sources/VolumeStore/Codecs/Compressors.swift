@@ -37,9 +37,9 @@ public struct ZstdCodec: Codec, Equatable {
         if declared != ZSTD_CONTENTSIZE_UNKNOWN, let e = expectedSize, declared != UInt64(e) {
             throw CodecError("zstd frame holds \(declared) bytes, expected \(e)")
         }
-        // The size to decode into: what the pipeline expects, else what the frame declares, else stream with a cap.
-        let size = expectedSize ?? (declared != ZSTD_CONTENTSIZE_UNKNOWN ? Int(clamping: declared) : nil)
-        guard let size else { return try stream(stored) }
+        // The size to decode into is what the pipeline expects; without it the frame's declared size is not trusted
+        // for an allocation (a few hostile bytes may declare gigabytes): stream, growing with real output.
+        guard let size = expectedSize else { return try stream(stored) }
         guard size <= maxDecodedBytes else { throw CodecError("zstd frame would decode to \(declared) bytes, over the \(maxDecodedBytes)-byte limit") }
         var out = [UInt8](repeating: 0, count: size)
         let n = out.withUnsafeMutableBytes { o in stored.withUnsafeBytes { i in
@@ -170,7 +170,10 @@ public struct LZ4Codec: Codec, Equatable {
         guard stored.count >= 4 else { throw CodecError("lz4 chunk of \(stored.count) bytes has no length header (truncated)") }
         let n = (0..<4).reduce(0) { $0 | Int(stored[$1]) << (8 * $1) }
         if let e = expectedSize, n != e { throw CodecError("lz4 header says \(n) bytes, expected \(e)") }
-        guard n <= maxDecodedBytes else { throw CodecError("lz4 header says \(n) bytes, over the limit") }
+        // LZ4 cannot expand more than ~255×: a larger claim is corruption, refused before allocating it.
+        guard n <= min(maxDecodedBytes, 255 * (stored.count - 4) + 64) else {
+            throw CodecError("lz4 header says \(n) decoded bytes from \(stored.count - 4) compressed: corrupt")
+        }
         var out = [UInt8](repeating: 0, count: n)
         let got = out.withUnsafeMutableBytes { o in stored.withUnsafeBytes { i in
             LZ4_decompress_safe(i.bindMemory(to: CChar.self).baseAddress! + 4, o.bindMemory(to: CChar.self).baseAddress,
@@ -201,5 +204,6 @@ public struct CRC32CCodec: Codec, Equatable {
     }
 }
 
-/// No decoded chunk may be larger than this (a guard against decompression bombs in untrusted data): 4 GiB.
-let maxDecodedBytes = 4 << 30
+/// No decoded chunk may be larger than this (a guard against decompression bombs in untrusted data): brainmap's
+/// chunk limit, 2 GiB.
+let maxDecodedBytes = ArrayMetadata.maxChunkBytes
