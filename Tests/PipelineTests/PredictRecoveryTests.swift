@@ -94,6 +94,42 @@ final class PredictRecoveryTests: XCTestCase {
     }
 }
 
+/// A run whose output disk fills up stops with a clear error, keeps what it finished, and resumes to the same bytes
+/// once there is room (a 2 MB tmpfs, grown by remounting; needs root, as CI has).
+final class PredictFullDiskTests: XCTestCase {
+    func testFullDiskStopsResumably() async throws {
+        let f = try await PredictFixture.make("fulldisk", shape: [3, 256, 320])
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let mnt = f.dir + "/small"
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        func sh(_ args: [String]) -> Int32 {
+            let p = Process(); p.executableURL = URL(fileURLWithPath: "/bin/mount"); p.arguments = args
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return -1 }
+            p.waitUntilExit(); return p.terminationStatus
+        }
+        guard sh(["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt]) == 0 else { throw XCTSkip("cannot mount a tmpfs here (not root)") }
+        defer { let p = Process(); p.executableURL = URL(fileURLWithPath: "/bin/umount"); p.arguments = [mnt]; try? p.run(); p.waitUntilExit() }
+        let args = ["predict", "--volume", f.raw, "--model", f.weights, "--stride", "2", "--tile", "16", "--block", "16",
+                    "--no-mask", "--memory-budget", "700MiB", "--quiet"]
+        let ref = try BrainmapCLI.run(args + ["--out", f.dir + "/ref.zarr"], logDir: f.dir, tag: "ref")
+        XCTAssertEqual(ref.status, 0, ref.stderr)
+        let full = try BrainmapCLI.run(args + ["--out", mnt + "/run.zarr"], logDir: f.dir, tag: "full")
+        XCTAssertNotEqual(full.status, 0)
+        XCTAssertTrue(full.stderr.contains("No space left on device") && full.stderr.contains("re-run"), full.stderr)
+        let done = try Journal.finished(runRoot: mnt + "/run.zarr")
+        XCTAssertGreaterThan(done.count, 0); XCTAssertLessThan(done.count, 240)
+        // Nothing half-written is visible: every chunk file there decodes (checked by the byte comparison below).
+        XCTAssertEqual(sh(["-o", "remount,size=64m", mnt]), 0)
+        let resumed = try BrainmapCLI.run(args + ["--out", mnt + "/run.zarr"], logDir: f.dir, tag: "resumed")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stdout.contains("\(done.count) already done"), resumed.stdout)
+        let want = PredictFixture.arrayFiles(f.dir + "/ref.zarr"), got = PredictFixture.arrayFiles(mnt + "/run.zarr")
+        XCTAssertEqual(Set(got.keys), Set(want.keys))
+        for (k, v) in want { XCTAssertEqual(got[k], v, "\(k) differs after the disk filled up and the run resumed") }
+    }
+}
+
 extension Array where Element == String {
     /// The same arguments with --stride's value replaced.
     func replacingStride(_ v: String) -> [String] {
