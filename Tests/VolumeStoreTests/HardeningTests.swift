@@ -126,4 +126,25 @@ final class HardeningTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("corrupt"), "\(e)")
         }
     }
+
+    /// Messages a user can act on.
+    func testMessagesSayWhatIsWrong() async throws {
+        for name in ["raw", "labels"] {
+            _ = try await ZarrArray.create(store: FileChunkStore(root: dir + "/g.zarr/" + name), path: "",
+                                           metadata: ArrayMetadata(shape: [2], chunks: [2], dtype: .uint8))
+        }
+        try write("g.zarr/.zgroup", #"{"zarr_format": 2}"#)
+        await expectError({ _ = try await VolumeSource.open(self.dir + "/g.zarr") },
+                          containing: ["a Zarr group, not an array", "g.zarr/labels", "g.zarr/raw"])
+        try write("plain.bin", "not a directory")
+        await expectError({ _ = try await VolumeSource.open(self.dir + "/plain.bin") }, containing: ["is a file, not a Zarr array"])
+        try write("html/.zarray", "<!DOCTYPE html><html><body>Sign in</body></html>")
+        await expectError({ _ = try await VolumeSource.open(self.dir + "/html") }, containing: ["HTML page", "check the URL"])
+        XCTAssertThrowsError(try TiffWriter(path: dir + "/no/such/dir/x.tif", width: 2, height: 2, pages: 1, dtype: .uint8)) { e in
+            XCTAssertTrue("\(e)".contains("does not exist"), "\(e)")
+        }
+        XCTAssertThrowsError(try TiffWriter(path: dir + "/g.zarr", width: 2, height: 2, pages: 1, dtype: .uint8)) { e in
+            XCTAssertTrue("\(e)".contains("is a directory"), "\(e)")
+        }
+    }
 }

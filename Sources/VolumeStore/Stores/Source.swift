@@ -60,11 +60,36 @@ public enum VolumeSource {
         do {
             return try await ZarrArray.open(store: store, path: path).cached(options.cache, concurrency: concurrency)
         } catch VolumeError.notFound {
-            if try await store.get(".zgroup") != nil {
-                throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr group, not an array; name one of its arrays, e.g. \(source)/raw")
+            let v2Group = try await store.get(".zgroup") != nil
+            let v3Group = v2Group ? false : ((try? await store.get("zarr.json")) ?? nil) != nil
+            if v2Group || v3Group {
+                let arrays = try await groupArrays(store: store, source: source)
+                throw VolumeError.malformedMetadata(path: source, reason: "this is a Zarr group, not an array; name one of its arrays"
+                    + (arrays.isEmpty ? " (SOURCE/NAME)" : ": " + arrays.prefix(8).map { source + "/" + $0 }.joined(separator: ", ")))
+            }
+            if let file = store as? FileChunkStore {
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: file.root, isDirectory: &isDir), !isDir.boolValue {
+                    throw VolumeError.malformedMetadata(path: source, reason: "this is a file, not a Zarr array or group (a directory holding .zarray or zarr.json)")
+                }
             }
             throw VolumeError.notFound(path: source)
         }
+    }
+
+    /// The arrays a group really has: subdirectories with array metadata (local), or those listed in consolidated
+    /// metadata (`.zmetadata`, which remote v2 groups often carry). Empty when they cannot be listed.
+    static func groupArrays(store: any ChunkStore, source: String) async throws -> [String] {
+        if let file = store as? FileChunkStore {
+            let fm = FileManager.default
+            return ((try? fm.contentsOfDirectory(atPath: file.root)) ?? []).filter { n in
+                !n.hasPrefix(".") && (fm.fileExists(atPath: "\(file.root)/\(n)/.zarray") || fm.fileExists(atPath: "\(file.root)/\(n)/zarr.json")
+                    || fm.fileExists(atPath: "\(file.root)/\(n)/.zattrs"))
+            }.sorted()
+        }
+        guard let b = try? await store.get(".zmetadata"), let o = try? jsonObject(b, path: source + "/.zmetadata"),
+              let md = o["metadata"] as? [String: Any] else { return [] }
+        return md.keys.filter { $0.hasSuffix("/.zarray") }.map { String($0.dropLast("/.zarray".count)) }.filter { !$0.contains("/") }.sorted()
     }
 
     /// Splits "OUT.zarr/NAME" into the group directory and the array name, for commands that create arrays.

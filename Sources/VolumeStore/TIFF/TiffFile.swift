@@ -1,4 +1,5 @@
 import CTiff
+import Foundation
 
 /// Shared libtiff plumbing: error capture and the element-type tags.
 enum Tiff {
@@ -39,8 +40,20 @@ public final class TiffWriter {
     public init(path: String, width: Int, height: Int, pages: Int, dtype: DataType) throws {
         _ = Tiff.installHandlers
         let big = width * height * pages * dtype.size > (1 << 31)
-        guard let t = TIFFOpen(path, big ? "w8" : "w") else { throw VolumeError.tiff(path: path, reason: "cannot create: \(Tiff.lastError())") }
+        guard let t = TIFFOpen(path, big ? "w8" : "w") else { throw VolumeError.tiff(path: path, reason: "cannot create: \(Self.whyNotWritable(path))") }
         tif = t; self.path = path; self.dtype = dtype; self.width = width; self.height = height
+    }
+
+    /// Why a file cannot be created at `path`, in words a user can act on.
+    static func whyNotWritable(_ path: String) -> String {
+        let fm = FileManager.default
+        let dir = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return "\(path) is a directory" }
+        if !fm.fileExists(atPath: dir, isDirectory: &isDir) { return "the directory \(dir) does not exist" }
+        if !isDir.boolValue { return "\(dir) is not a directory" }
+        if !fm.isWritableFile(atPath: dir) { return "no permission to write in \(dir)" }
+        return Tiff.lastError()
     }
 
     private var closed = false

@@ -125,6 +125,7 @@ extension ArrayMetadata {
     /// Parses a Zarr v2 `.zarray` document. `path` names the file in errors.
     public static func zarrV2(json data: [UInt8], path: String) throws -> ArrayMetadata {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(data), options: [.fragmentsAllowed]) as? [String: Any] else {
+            _ = try jsonObject(data, path: path)   // says whether it was an HTML page
             throw VolumeError.malformedMetadata(path: path, reason: "not a JSON object")
         }
         func ints(_ k: String) throws -> [Int] {
@@ -224,7 +225,15 @@ public func jsonBytes(_ obj: Any) -> [UInt8] {
 /// Parses a JSON object document, or throws naming the file.
 public func jsonObject(_ bytes: [UInt8], path: String) throws -> [String: Any] {
     guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
-        throw VolumeError.malformedMetadata(path: path, reason: "not a JSON object")
+        throw VolumeError.malformedMetadata(path: path, reason: looksLikeHTML(bytes)
+            ? "the server answered with an HTML page, not Zarr metadata: check the URL (a login or error page?)"
+            : "not a JSON object")
     }
     return o
+}
+
+/// Whether bytes start like an HTML page (what web servers send for wrong URLs and logins).
+func looksLikeHTML(_ b: [UInt8]) -> Bool {
+    let head = String(decoding: b.prefix(64), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    return head.hasPrefix("<!doctype html") || head.hasPrefix("<html") || head.hasPrefix("<head") || head.hasPrefix("<body")
 }
