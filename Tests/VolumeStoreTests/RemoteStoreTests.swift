@@ -105,4 +105,20 @@ final class RemoteStoreTests: XCTestCase {
             XCTFail("expected an error")
         } catch { XCTAssertTrue("\(error)".contains("127.0.0.1:1") && "\(error)".contains("3 attempts"), "\(error)") }
     }
+
+    /// A byte range outside the object (what a corrupt shard index asks for) is one request and a clear error,
+    /// not eight retries reported as an outage.
+    func testRangeOutsideTheObjectIsNotRetried() async throws {
+        let stats = TransferStats()
+        let store = HTTPChunkStore(base: nginx.url + "/vol.zarr/raw", fetcher: fastFetcher(stats: stats))
+        let size = try await store.get("0.0.0")!.count
+        do { _ = try await store.get("0.0.0", range: ByteRange(offset: size - 4, length: 100)); XCTFail("range past the end accepted") }
+        catch { XCTAssertTrue("\(error)".contains("has \(size) bytes") && "\(error)".contains("Not retried"), "\(error)") }
+        do { _ = try await store.get("0.0.0", range: ByteRange(offset: size + 10, length: 8)); XCTFail("range outside accepted") }
+        catch { XCTAssertTrue("\(error)".contains("416"), "\(error)") }
+        XCTAssertEqual(stats.requests, 3)
+        // Response headers end lines with CRLF, which is one Character in Swift (they were once never split).
+        let h = HTTPClient.parseHeaders("HTTP/1.1 301 Moved\r\nLocation: x\r\n\r\nHTTP/1.1 206 Partial\r\nContent-Range: bytes 1-2/3\r\nRetry-After: 7\r\n\r\n")
+        XCTAssertEqual(h["content-range"], "bytes 1-2/3"); XCTAssertEqual(h["retry-after"], "7"); XCTAssertNil(h["location"])
+    }
 }

@@ -124,7 +124,8 @@ public final class HTTPClient: @unchecked Sendable {
     /// Headers of the last response in a (possibly redirected) header stream.
     static func parseHeaders(_ text: String) -> [String: String] {
         var h: [String: String] = [:]
-        for line in text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) {
+        // "\r\n" is one Character in Swift: split on newlines as characters, not on "\r" and "\n" separately.
+        for line in text.split(whereSeparator: \.isNewline) {
             if line.hasPrefix("HTTP/") { h = [:]; continue }
             guard let colon = line.firstIndex(of: ":") else { continue }
             h[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)

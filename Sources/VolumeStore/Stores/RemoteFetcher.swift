@@ -86,6 +86,12 @@ public struct RemoteFetcher: Sendable {
             } else {
                 switch r.status {
                 case 200, 206:
+                    if let total = Self.contentRangeTotal(r.headers["content-range"]), let range = request.range,
+                       let off = range.offset, off + range.length > total {
+                        // The value is shorter than the range asked for: no retry can fix that (a corrupt shard index?).
+                        stats.recordFailure()
+                        throw RemoteError.permanent(url: request.url, reason: "bytes \(off)..<\(off + range.length) asked for, but the object has \(total) bytes (corrupt index?)")
+                    }
                     if let problem = shortBody(r, request) {
                         last = problem; stats.record(retry: "short body")
                     } else {
@@ -94,6 +100,9 @@ public struct RemoteFetcher: Sendable {
                 case 404, 410:
                     if missingAllowed { return nil }
                     stats.recordFailure(); throw RemoteError.notFound(url: request.url)
+                case 416:
+                    stats.recordFailure()
+                    throw RemoteError.permanent(url: request.url, reason: "HTTP 416: the byte range lies outside the object (corrupt shard index?)")
                 case 401, 403:
                     stats.recordFailure(); throw RemoteError.unauthorized(url: request.url, status: r.status, hint: authHint)
                 case let s where Self.retryable.contains(s):
@@ -132,6 +141,12 @@ public struct RemoteFetcher: Sendable {
             throw RemoteError.http(url: req.url, status: 200, body: "object of \(r.body.count) bytes is shorter than the range asked for")
         }
         return Array(r.body[start..<(start + range.length)])
+    }
+
+    /// The total size in a "bytes a-b/TOTAL" Content-Range header.
+    static func contentRangeTotal(_ h: String?) -> Int? {
+        guard let h, let slash = h.lastIndex(of: "/") else { return nil }
+        return Int(h[h.index(after: slash)...].trimmingCharacters(in: .whitespaces))
     }
 
     static func parseRetryAfter(_ s: String) -> Double? {
