@@ -147,4 +147,21 @@ final class HardeningTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("is a directory"), "\(e)")
         }
     }
+
+    /// A TIFF cut short is an error, never a stack with pages missing or zero-filled.
+    func testTruncatedTIFFIsAnError() async throws {
+        let w = try TiffWriter(path: dir + "/s.tif", width: 64, height: 64, pages: 4, dtype: .uint8)
+        for p in 0..<4 { try w.writeRows((0..<4096).map { UInt8(($0 + p) % 251) }) }
+        try w.close()
+        let full = try Data(contentsOf: URL(fileURLWithPath: dir + "/s.tif"))
+        XCTAssertEqual(try TiffReader(path: dir + "/s.tif").pages.count, 4)
+        for keep in [full.count * 2 / 3, full.count - 20, full.count / 2] {
+            try full.prefix(keep).write(to: URL(fileURLWithPath: dir + "/cut.tif"))
+            do {
+                _ = try await TiffTransfer.importStack(files: [dir + "/cut.tif"], into: FileChunkStore(root: dir + "/o\(keep).zarr"), path: "raw",
+                                                       chunks: [1, 64, 64], codec: nil)
+                XCTFail("a TIFF cut to \(keep) of \(full.count) bytes imported")
+            } catch { XCTAssertTrue("\(error)".contains("cut.tif"), "\(error)") }
+        }
+    }
 }

@@ -130,6 +130,14 @@ public final class TiffReader {
             }
             pages.append(Page(width: Int(w), height: Int(h), dtype: dt))
         } while TIFFReadDirectory(t) == 1
+        _ = TIFFNumberOfDirectories(t)   // walks the chain's links again: a link cut off mid-way is reported here
+        // The chain of pages must end cleanly: a next-page pointer that leads nowhere (libtiff reports an error
+        // where a real last page reports none) is a file cut short or corrupt, whose missing pages must not
+        // silently vanish from an import.
+        guard String(cString: bm_tiff_error()).isEmpty else {
+            TIFFClose(t)
+            throw VolumeError.tiff(path: path, reason: "the file is cut short or corrupt after page \(pages.count - 1): the next page cannot be read (\(Tiff.lastError()))")
+        }
         self.pages = pages
     }
 
