@@ -29,6 +29,13 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // A 2×2×2-chunk shard index (with crc32c), then the same bytes as an index without a checksum.
     _ = try? ShardingSpec(shardShape: [2, 2, 2]).parseIndex(b, inner: [1, 1, 1], shardSize: nil)
     _ = try? ShardingSpec(shardShape: [2, 2, 2], indexChecksum: false).parseIndex(b, inner: [1, 1, 1], shardSize: b.count)
+    #elseif FUZZ_BOSSDB
+    // {"experiment": {…}, "frame": {…}, "channel": {…}, "res": N}: the three metadata answers and the asked level.
+    if let o = try? jsonObject(b, path: "fuzz"), let e = o["experiment"] as? [String: Any], let f = o["frame"] as? [String: Any],
+       let c = o["channel"] as? [String: Any] {
+        _ = try? BossDBStore.layout(experiment: e, frame: f, channel: c, res: (o["res"] as? NSNumber)?.intValue ?? 0,
+                                    source: "bossdb://fuzz", frameURL: "fuzz")
+    }
     #elseif FUZZ_SAFETENSORS
     _ = try? Safetensors.decode(b, path: "fuzz.safetensors")
     #elseif FUZZ_TIFF

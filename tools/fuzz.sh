@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Fuzzes brainmap's parsers of untrusted bytes with libFuzzer (+ AddressSanitizer).
 #   tools/fuzz.sh [SECONDS] [TARGET…]     default: 30 s each, all targets
-# Targets: zarray zarrjson ome blosc codecs shardindex safetensors tiff. Seed corpora come from Fixtures/fuzz/TARGET;
+# Targets: zarray zarrjson ome blosc codecs shardindex bossdb safetensors tiff. Seed corpora come from Fixtures/fuzz/TARGET;
 # what libFuzzer finds new goes to .build/fuzz/corpus/TARGET (git-ignored); a crash leaves .build/fuzz/crash-* and
 # fails the script — turn it into a regression test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup-system.sh >/dev/null
 seconds=${1:-30}; shift || true
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(zarray zarrjson ome blosc codecs shardindex safetensors tiff)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(zarray zarrjson ome blosc codecs shardindex bossdb safetensors tiff)
 out=.build/fuzz; mkdir -p "$out"
 incs=(); for m in CBlosc CCurl CTiff CZstd CZlib CLZ4; do incs+=(-I "Sources/$m"); done
 libs=(-lblosc -lcurl -ltiff -lzstd -lz -llz4)

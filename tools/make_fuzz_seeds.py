@@ -50,6 +50,11 @@ shard = open(f"{tmp}/v3/c/0/0/0", "rb").read()
 idx = b"".join(int(i * 10).to_bytes(8, "little") + int(10).to_bytes(8, "little") for i in range(8))
 put("shardindex", "index.bin", bytes(numcodecs.CRC32C().encode(idx)))   # the index, then its crc32c
 put("shardindex", "real-shard-tail.bin", shard[-(16 * 8 + 4):])
+put("bossdb", "prasad.json", json.dumps({
+    "experiment": {"coord_frame": "prasad_frame", "num_hierarchy_levels": 4, "hierarchy_method": "anisotropic"},
+    "frame": {"x_start": 0, "x_stop": 5805, "y_start": 0, "y_stop": 1420, "z_start": 0, "z_stop": 720,
+              "x_voxel_size": 1.17, "y_voxel_size": 1.17, "z_voxel_size": 1.17},
+    "channel": {"name": "image", "type": "image", "datatype": "uint8"}, "res": 2}))
 put("safetensors", "small.safetensors", save({"conv1.weight": np.ones((2, 3), "f4"), "fc3.bias": np.zeros(6, "f4")}))
 buf = io.BytesIO()
 tifffile.imwrite(buf, (np.arange(3 * 20 * 30) % 256).astype("u1").reshape(3, 20, 30))

@@ -164,4 +164,23 @@ final class HardeningTests: XCTestCase {
             } catch { XCTAssertTrue("\(error)".contains("cut.tif"), "\(error)") }
         }
     }
+
+    /// Deeply nested JSON and shard indexes pointing outside their shard are errors, not crashes or bad reads.
+    func testDeepJSONAndOutOfShardIndexes() async throws {
+        try write("deep/.zarray", String(repeating: "[", count: 100_000))
+        await expectError({ _ = try await VolumeSource.open(self.dir + "/deep") }, containing: ["nested deeper"])
+
+        let spec = ShardingSpec(shardShape: [1, 4, 4])
+        let md = ArrayMetadata.v3(shape: [1, 4, 4], chunks: [1, 2, 2], dtype: .uint8, sharding: spec)
+        let store = FileChunkStore(root: dir + "/sh")
+        let a = try await ZarrArray.create(store: store, path: "", metadata: md)
+        try await a.write(a.fullBox, [UInt8](repeating: 1, count: 16))
+        // Rewrite entry 0 to point far past the end, with a valid checksum.
+        var idx = [UInt8](); func u64(_ v: UInt64) { for k in 0..<8 { idx.append(UInt8((v >> (8 * UInt64(k))) & 0xff)) } }
+        u64(1 << 40); u64(4); for i in 1..<4 { u64(UInt64(4 * i)); u64(4) }
+        let crc = CRC32C.checksum(idx[...]); for k in 0..<4 { idx.append(UInt8((crc >> (8 * UInt32(k))) & 0xff)) }
+        try store.putSync("c/0/0/0", [UInt8](repeating: 1, count: 16) + idx)
+        let fresh = try await ZarrArray.open(store: store, path: "")
+        await expectError({ _ = try await fresh.read(fresh.fullBox) }, containing: ["points outside the shard", "c/0/0/0"])
+    }
 }

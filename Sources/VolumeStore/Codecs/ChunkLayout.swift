@@ -73,7 +73,10 @@ final class ShardedLayout: ChunkLayout {
         catch let e as VolumeError { throw VolumeError.corruptChunk(array: name, key: key, reason: "cannot read the shard index: \(e)") }
         guard let bytes else { await indexes.put(key, nil); return nil }
         let entries: [(offset: Int, length: Int)?]
-        do { entries = try spec.parseIndex(bytes, inner: metadata.chunks, shardSize: nil) }
+        // Entries must lie inside the shard (checked where the store knows its size; over HTTP a range outside
+        // the object is refused by the fetcher without retries).
+        let shardSize = try? await store.size(key)
+        do { entries = try spec.parseIndex(bytes, inner: metadata.chunks, shardSize: shardSize ?? nil) }
         catch let e as CodecError { throw VolumeError.corruptChunk(array: name, key: key, reason: e.reason) }
         await indexes.put(key, entries)
         return entries

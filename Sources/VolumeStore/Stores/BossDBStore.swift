@@ -61,15 +61,31 @@ public struct BossDBStore: ChunkStore {
         guard let frameName = exp["coord_frame"] as? String else {
             throw VolumeError.malformedMetadata(path: h + "/v1/collection/\(c)/experiment/\(e)/", reason: "no coord_frame")
         }
+        guard !frameName.contains("/") else {
+            throw VolumeError.malformedMetadata(path: h + "/v1/collection/\(c)/experiment/\(e)/", reason: "coord_frame '\(frameName)' is not a name")
+        }
+        _ = try StoreKey.relative(frameName, from: "coord_frame", location: h + "/v1/collection/\(c)/experiment/\(e)/")
         let frame = try await json("/v1/coord/\(frameName)/")
         let chan = try await json("/v1/collection/\(c)/experiment/\(e)/channel/\(ch)/")
+        let (md, voxel) = try layout(experiment: exp, frame: frame, channel: chan, res: res, source: source,
+                                     frameURL: h + "/v1/coord/\(frameName)/")
+        return BossDBStore(host: h, collection: c, experiment: e, channel: ch, resolution: res, metadata: md,
+                           voxelSize: voxel, headers: headers, fetcher: f)
+    }
+
+    /// The array a channel's metadata describes at resolution `res` (pure: what the fuzzer drives). Every number
+    /// from the server is range-checked before it sizes anything.
+    static func layout(experiment exp: [String: Any], frame: [String: Any], channel chan: [String: Any], res: Int,
+                       source: String, frameURL: String) throws -> (ArrayMetadata, [Double]) {
         func int(_ o: [String: Any], _ k: String) throws -> Int {
-            guard let v = (o[k] as? NSNumber)?.intValue else { throw VolumeError.malformedMetadata(path: h + "/v1/coord/\(frameName)/", reason: "missing \(k)") }
+            guard let v = (o[k] as? NSNumber)?.intValue else { throw VolumeError.malformedMetadata(path: frameURL, reason: "missing \(k)") }
+            guard (0...(1 << 40)).contains(v) else { throw VolumeError.malformedMetadata(path: frameURL, reason: "\(k) \(v) is out of range") }
             return v
         }
         let dtName = chan["datatype"] as? String ?? "uint8"
         guard let dtype = DataType(v3Name: dtName) else { throw VolumeError.unsupported(path: source, what: "channel datatype \(dtName)") }
         let levels = (exp["num_hierarchy_levels"] as? NSNumber)?.intValue ?? 1
+        guard (1...30).contains(levels) else { throw VolumeError.malformedMetadata(path: source, reason: "num_hierarchy_levels \(levels) is out of range") }
         guard res < levels else { throw VolumeError.malformedMetadata(path: source, reason: "res=\(res) but the experiment has \(levels) resolution levels") }
         let isotropic = (exp["hierarchy_method"] as? String) == "isotropic"
         let scaleXY = 1 << res, scaleZ = isotropic ? 1 << res : 1
@@ -81,8 +97,8 @@ public struct BossDBStore: ChunkStore {
         let shape = [(z1 + scaleZ - 1) / scaleZ, (y1 + scaleXY - 1) / scaleXY, (x1 + scaleXY - 1) / scaleXY]
         let vs = ["z_voxel_size", "y_voxel_size", "x_voxel_size"].map { (frame[$0] as? NSNumber)?.doubleValue ?? 1 }
         let md = ArrayMetadata(shape: shape, chunks: zip(block, shape).map { min($0, max($1, 1)) }, dtype: dtype, codec: nil)
-        return BossDBStore(host: h, collection: c, experiment: e, channel: ch, resolution: res, metadata: md,
-                           voxelSize: [vs[0] * Double(scaleZ), vs[1] * Double(scaleXY), vs[2] * Double(scaleXY)], headers: headers, fetcher: f)
+        try md.validate(path: source)
+        return (md, [vs[0] * Double(scaleZ), vs[1] * Double(scaleXY), vs[2] * Double(scaleXY)])
     }
 
     public func get(_ key: String) async throws -> [UInt8]? {

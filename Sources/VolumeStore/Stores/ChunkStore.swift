@@ -12,9 +12,14 @@ public protocol ChunkStore: Sendable {
     /// Runs a read-modify-write of `key` as its only writer; a store that can tell (local files) refuses a second
     /// concurrent writer with an error instead of letting one update silently replace the other.
     func exclusiveWrite(_ key: String, _ body: @Sendable () async throws -> Void) async throws
+    /// The size of the value under `key` when the store can tell cheaply, else nil.
+    func size(_ key: String) async throws -> Int?
 }
 
 extension ChunkStore {
+    /// The size of the value under `key` when the store can tell cheaply (local files), else nil.
+    public func size(_ key: String) async throws -> Int? { nil }
+
     public func exclusiveWrite(_ key: String, _ body: @Sendable () async throws -> Void) async throws { try await body() }
 }
 

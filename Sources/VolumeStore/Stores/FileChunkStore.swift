@@ -148,6 +148,12 @@ public struct FileChunkStore: ChunkStore {
         try await body()
     }
 
+    public func size(_ key: String) async throws -> Int? {
+        var st = stat()
+        guard stat(path(key), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(st.st_size)
+    }
+
     /// Removes the value under `key` if present.
     public func delete(_ key: String) throws {
         if unlink(path(key)) != 0 && errno != ENOENT {

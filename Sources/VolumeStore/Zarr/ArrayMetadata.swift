@@ -124,6 +124,7 @@ public struct ArrayMetadata: Sendable {
 extension ArrayMetadata {
     /// Parses a Zarr v2 `.zarray` document. `path` names the file in errors.
     public static func zarrV2(json data: [UInt8], path: String) throws -> ArrayMetadata {
+        try checkJSONDepth(data, path: path)
         guard let obj = try? JSONSerialization.jsonObject(with: Data(data), options: [.fragmentsAllowed]) as? [String: Any] else {
             _ = try jsonObject(data, path: path)   // says whether it was an HTML page
             throw VolumeError.malformedMetadata(path: path, reason: "not a JSON object")
@@ -224,12 +225,35 @@ public func jsonBytes(_ obj: Any) -> [UInt8] {
 
 /// Parses a JSON object document, or throws naming the file.
 public func jsonObject(_ bytes: [UInt8], path: String) throws -> [String: Any] {
+    try checkJSONDepth(bytes, path: path)
     guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
         throw VolumeError.malformedMetadata(path: path, reason: looksLikeHTML(bytes)
             ? "the server answered with an HTML page, not Zarr metadata: check the URL (a login or error page?)"
             : "not a JSON object")
     }
     return o
+}
+
+/// Metadata nests a few levels; a document nested deeper than this is refused before parsing (a parser recursing
+/// once per level must not be driven into the stack's end by a hostile file).
+let maxJSONDepth = 64
+
+func checkJSONDepth(_ b: [UInt8], path: String) throws {
+    var depth = 0, inString = false, escaped = false
+    for c in b {
+        if inString {
+            if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") { inString = false }
+            continue
+        }
+        switch c {
+        case UInt8(ascii: "\""): inString = true
+        case UInt8(ascii: "["), UInt8(ascii: "{"):
+            depth += 1
+            if depth > maxJSONDepth { throw VolumeError.malformedMetadata(path: path, reason: "JSON nested deeper than \(maxJSONDepth) levels") }
+        case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+        default: break
+        }
+    }
 }
 
 /// Whether bytes start like an HTML page (what web servers send for wrong URLs and logins).
