@@ -120,6 +120,11 @@ final class HardeningTests: XCTestCase {
             let codecs: [any Codec] = [try ZstdCodec(), try DeflateCodec(.gzip), try DeflateCodec(.zlib), LZ4Codec(), CRC32CCodec()]
             for c in codecs { _ = try? c.decode(b, expectedSize: nil); _ = try? c.decode(b, expectedSize: 4096) }
         }
+        // BossDB metadata with a negative level once divided by zero (1 << -2 is 0).
+        let bossRoot = PythonReference.packageRoot.path + "/Fixtures/fuzz/bossdb/regression-negative-res.json"
+        let o = try jsonObject([UInt8](try Data(contentsOf: URL(fileURLWithPath: bossRoot))), path: "r")
+        XCTAssertThrowsError(try BossDBStore.layout(experiment: o["experiment"] as! [String: Any], frame: o["frame"] as! [String: Any],
+                                                    channel: o["channel"] as! [String: Any], res: -2, source: "bossdb://r", frameURL: "r"))
         // The first find was a zstd frame declaring 4.2 GB (now streamed, never preallocated); lz4 has the same
         // trap: a header claiming ~4 GB from a few bytes is refused before any allocation.
         XCTAssertThrowsError(try LZ4Codec().decode([0xff, 0xff, 0xff, 0xf0, 1, 2, 3], expectedSize: nil)) { e in

@@ -86,7 +86,7 @@ public struct BossDBStore: ChunkStore {
         guard let dtype = DataType(v3Name: dtName) else { throw VolumeError.unsupported(path: source, what: "channel datatype \(dtName)") }
         let levels = (exp["num_hierarchy_levels"] as? NSNumber)?.intValue ?? 1
         guard (1...30).contains(levels) else { throw VolumeError.malformedMetadata(path: source, reason: "num_hierarchy_levels \(levels) is out of range") }
-        guard res < levels else { throw VolumeError.malformedMetadata(path: source, reason: "res=\(res) but the experiment has \(levels) resolution levels") }
+        guard res >= 0, res < levels else { throw VolumeError.malformedMetadata(path: source, reason: "res=\(res) but the experiment has \(levels) resolution levels") }
         let isotropic = (exp["hierarchy_method"] as? String) == "isotropic"
         let scaleXY = 1 << res, scaleZ = isotropic ? 1 << res : 1
         let x0 = try int(frame, "x_start"), x1 = try int(frame, "x_stop"), y0 = try int(frame, "y_start"), y1 = try int(frame, "y_stop")
