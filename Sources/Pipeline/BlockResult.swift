@@ -78,7 +78,7 @@ enum TileEngine: Sendable {
         }
     }
 
-    /// Evaluates one tile of `result`'s block and stores its pixels. Returns false when the tile has no tissue.
+    /// Evaluates one tile of `r`'s block and stores its tissue pixels (a tile without tissue is skipped).
     func run(tile: (Int, Int, Int, Int), window w: InputWindow, stride S: Int, mask: SliceMask?, into r: BlockResult) throws {
         let (ty, tx, nh, nw) = tile
         let b = r.block

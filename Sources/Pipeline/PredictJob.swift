@@ -118,7 +118,7 @@ public final class PredictJob: @unchecked Sendable {
             extraWeights = 0
         }
         let block = o.block ?? 2 * engine.tile
-        guard block >= 1, block % engine.tile == 0 || o.block != nil else { throw PipelineError.input("--block must be positive") }
+        guard block >= 1 else { throw PipelineError.input("--block must be positive") }
         let plan = try MemoryPlan(budget: o.memoryBudget, threads: o.threads, weights: weightBytes + extraWeights,
                                   perWorker: perWorker, block: block, stride: o.stride,
                                   bytesPerOutputPixel: BlockResult.bytesPerPixel)
