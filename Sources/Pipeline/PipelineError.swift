@@ -1,3 +1,5 @@
+import VolumeStore
+
 /// Errors of a prediction run; each says what is wrong and what to do.
 public enum PipelineError: Error, CustomStringConvertible, Sendable {
     /// Bad parameters or inputs (wrong dtype, slices out of range, a mask of another shape…).
@@ -9,7 +11,10 @@ public enum PipelineError: Error, CustomStringConvertible, Sendable {
     /// The run was stopped by a signal before it finished; it can be resumed.
     case interrupted(remaining: Int)
 
-    public var description: String {
+    /// The message, with any `user:password@` of a URL in it redacted.
+    public var description: String { redactingCredentials(message) }
+
+    var message: String {
         switch self {
         case let .input(s): return s
         case let .mismatch(run, diffs):

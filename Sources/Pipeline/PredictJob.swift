@@ -79,12 +79,14 @@ public final class PredictJob: @unchecked Sendable {
 
         // Source and parameters.
         guard [1, 2, 4, 8, 16].contains(o.stride) else { throw PipelineError.input("--stride \(o.stride): use 1, 2, 4, 8 or 16") }
+        // The source as messages and run.json show it: never with a `user:password@` part.
+        let shown = redactingCredentials(o.source)
         let probe = try await VolumeSource.open(o.source, options: context)
         guard probe.shape.count == 3 else {
-            throw PipelineError.input("\(o.source) has shape \(probe.shape); predict needs a (z, y, x) volume")
+            throw PipelineError.input("\(shown) has shape \(probe.shape); predict needs a (z, y, x) volume")
         }
         guard probe.dtype.kind == .uint && probe.dtype.size == 1 else {
-            throw PipelineError.input("\(o.source) has dtype \(probe.dtype); the network takes uint8 gray values (convert or rescale the volume to u1)")
+            throw PipelineError.input("\(shown) has dtype \(probe.dtype); the network takes uint8 gray values (convert or rescale the volume to u1)")
         }
         let shape = probe.shape
         let slices = o.slices ?? Array(0..<shape[0])
@@ -129,7 +131,7 @@ public final class PredictJob: @unchecked Sendable {
         // The run directory.
         let grid = BlockGrid(sourceShape: shape, stride: o.stride, block: block)
         let identity = RunStore.Identity(fields: [
-            ("source", o.source), ("source_shape", "\(shape)"), ("model_sha256", digest), ("mode", o.mode.rawValue),
+            ("source", shown), ("source_shape", "\(shape)"), ("model_sha256", digest), ("mode", o.mode.rawValue),
             ("stride", "\(o.stride)"), ("mask", o.mask.description), ("outputs", o.outputs.map(\.rawValue).joined(separator: ",")),
             ("dtype", o.precision.rawValue), ("block", "\(block)"), ("tile", "\(engine.tile)"),
             ("engine", o.mode == .dense ? "dense fc1=\(o.fc1.rawValue)" : "exact padded128"),

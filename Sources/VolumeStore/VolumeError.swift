@@ -9,7 +9,10 @@ public enum VolumeError: Error, CustomStringConvertible, Sendable {
     case notFound(path: String)
     case tiff(path: String, reason: String)
 
-    public var description: String {
+    /// The message, with any `user:password@` of a URL in it redacted.
+    public var description: String { redactingCredentials(message) }
+
+    var message: String {
         switch self {
         case let .malformedMetadata(path, reason):
             return "malformed metadata in \(path): \(reason). Fix or regenerate the metadata file."

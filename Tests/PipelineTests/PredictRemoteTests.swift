@@ -88,4 +88,19 @@ final class PredictRemoteTests: XCTestCase {
         assertEqualToLocal("boss.zarr")
         XCTAssertGreaterThan(ctx.stats.requests, 3, ctx.stats.summary)   // metadata, then cutouts (throttling: BossDBTests)
     }
+
+    /// A credential in the source URL reaches the server but no message, summary or run.json.
+    func testCredentialsInTheURLAreNotRecorded() async throws {
+        let url = nginx.url.replacingOccurrences(of: "http://", with: "http://alice:pw123secret@") + "/ph.zarr/raw"
+        let s = try await PredictJob(options: options(url, "cred.zarr"), context: context()).run()
+        assertEqualToLocal("cred.zarr")
+        let runJSON = try String(contentsOfFile: dir + "/cred.zarr/run.json", encoding: .utf8)
+        XCTAssertFalse(runJSON.contains("pw123secret"), runJSON)
+        XCTAssertTrue(runJSON.contains("://***@"), runJSON)
+        XCTAssertFalse(s.remote.contains("pw123secret"))
+        var bad = options(url.replacingOccurrences(of: "/ph.zarr/raw", with: "/nothing"), "cred2.zarr")
+        bad.slices = [0]
+        do { _ = try await PredictJob(options: bad, context: context()).run(); XCTFail("a missing source ran") }
+        catch { XCTAssertFalse("\(error)".contains("pw123secret"), "\(error)") }
+    }
 }
