@@ -156,14 +156,10 @@ final class RunProgress: @unchecked Sendable {
         let eta = p.blocksDone > 0 ? p.elapsed / Double(p.blocksDone) * Double(p.blocksTotal - p.blocksDone) : 0
         let bar = String(repeating: "#", count: Int(f * 30)) + String(repeating: ".", count: 30 - Int(f * 30))
         lastLine = "\(label) [\(bar)] \(p.blocksDone)/\(p.blocksTotal) blocks "
-            + String(format: "%3.0f%%  %.0f px/s  %@ elapsed, ETA %@", 100 * f, Double(p.pixels) / max(p.elapsed, 1e-9), clock(p.elapsed), clock(eta))
+            + String(format: "%3.0f%%  %.0f px/s  %@ elapsed, ETA %@", 100 * f, Double(p.pixels) / max(p.elapsed, 1e-9), formatClock(p.elapsed), formatClock(eta))
         FileHandle.standardError.write(Data(((tty ? "\r" : "") + lastLine + (tty ? "" : "\n")).utf8))
     }
 
     func finish() { lock.withLock { if tty && !lastLine.isEmpty { FileHandle.standardError.write(Data("\n".utf8)) } } }
 
-    private func clock(_ s: Double) -> String {
-        let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
-    }
 }

@@ -33,10 +33,13 @@ final class ProgressBar: @unchecked Sendable {
             + String(format: "%3.0f%%  %@ elapsed, ETA %@", f * 100, fmt(el), fmt(eta))
     }
 
-    private func fmt(_ s: Double) -> String {
-        let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
-    }
+    private func fmt(_ s: Double) -> String { formatClock(s) }
+}
+
+/// Seconds as m:ss or h:mm:ss, for elapsed times and ETAs.
+func formatClock(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
 }
 
 /// A progress bar for work whose total is only known once it starts reporting.
