@@ -5,8 +5,9 @@ public enum BLAS {
     /// C[m×n] = A[m×k] · B[k×n] (+ C if accumulate), with leading dimensions.
     @inline(__always)
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, transB: Bool = false, accumulate: Bool = false) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
+                     c: UnsafeMutablePointer<Float>, ldc: Int, transA: Bool = false, transB: Bool = false,
+                     accumulate: Bool = false) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
                     1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
     }
 

@@ -53,7 +53,7 @@ public struct ConvLayer: Sendable {
     }
 
     /// Fills col[(c,ky,kx), (row, x)] for output rows y0..<y0+rows; zeros where the kernel reads outside the input.
-    private func im2col(_ input: UnsafePointer<Float>, h: Int, w: Int, y0: Int, rows: Int, wo: Int, dilation d: Int,
+    func im2col(_ input: UnsafePointer<Float>, h: Int, w: Int, y0: Int, rows: Int, wo: Int, dilation d: Int,
                         padding p: Int, col: UnsafeMutablePointer<Float>) {
         let n = rows * wo
         var r = 0

@@ -1,0 +1,277 @@
+import Foundation
+
+/// Loss and gradients of a minibatch: forward and backward through every layer of a `NetworkShape`, mean
+/// cross-entropy over the batch. The batch is split into contiguous parts, one per thread, each with
+/// single-threaded BLAS and its own gradient accumulators, summed in thread order at the end: the result depends on
+/// the seed, the batch and the thread count, nothing else.
+///
+/// Conv stages run image by image (im2col + sgemm, the same kernels as inference); the linear layers run as sgemms
+/// over the thread's part of the batch.
+public final class Backprop {
+    public let shape: NetworkShape
+    public let threads: Int
+    private var workers: [Worker]
+
+    public struct Result: Sendable {
+        /// Sum over the batch of the per-sample cross-entropy (divide by the count for the mean).
+        public var lossSum: Double
+        /// Predicted class per sample (argmax of the logits).
+        public var predictions: [Int]
+        /// Gradients of the mean loss, in `parameterShapes` order (empty when not requested).
+        public var gradients: [[Float]]
+    }
+
+    public init(shape: NetworkShape, threads: Int) {
+        self.shape = shape; self.threads = max(1, threads)
+        workers = (0..<max(1, threads)).map { _ in Worker() }
+    }
+
+    /// Runs `count` gray images (`shape.input`² floats each, in [0, 1]) with their labels. `dropout`: per-sample keep
+    /// scales (`shape.dropoutWidth` each; 0 or 1/(1−p)), or nil for evaluation (no dropout). Gradients only when
+    /// `gradients` (the per-thread accumulators are skipped otherwise).
+    public func run(parameters: [Tensor], images: UnsafeBufferPointer<Float>, labels: [Int], dropout: [Float]?,
+                    gradients wantGradients: Bool) -> Result {
+        let n = labels.count
+        precondition(images.count == n * shape.input * shape.input)
+        precondition(dropout == nil || dropout!.count == n * shape.dropoutWidth)
+        let net = Net(shape: shape, parameters: parameters)
+        let parts = min(threads, max(1, n))
+        let saved = BLAS.threads
+        if parts > 1 { BLAS.setThreads(1) }
+        let ws = UncheckedSendable(workers)
+        let img = UncheckedSendable(images.baseAddress!)
+        let drop = dropout, plane = shape.input * shape.input, dw = shape.dropoutWidth
+        DispatchQueue.concurrentPerform(iterations: parts) { t in
+            let lo = n * t / parts, hi = n * (t + 1) / parts
+            guard hi > lo else { return }
+            ws.value[t].run(net: net, images: img.value + lo * plane, labels: Array(labels[lo..<hi]),
+                            dropout: drop.map { Array($0[(lo * dw)..<(hi * dw)]) }, batch: n, gradients: wantGradients)
+        }
+        if parts > 1 { BLAS.setThreads(saved) }
+        var loss = 0.0, predictions: [Int] = []
+        for t in 0..<parts { loss += workers[t].lossSum; predictions += workers[t].predictions }
+        var grads: [[Float]] = []
+        if wantGradients {
+            var offset = 0
+            for (_, dims) in shape.parameterShapes {
+                let count = dims.reduce(1, *)
+                var g = [Float](repeating: 0, count: count)
+                for t in 0..<parts where n * (t + 1) / parts > n * t / parts {
+                    let src = workers[t].grads.p + offset
+                    for j in 0..<count { g[j] += src[j] }
+                }
+                grads.append(g)
+                offset += count
+            }
+        }
+        return Result(lossSum: loss, predictions: predictions, gradients: grads)
+    }
+
+    /// Dropout keep scales for `count` samples: sample `first + i`'s mask is a function of (seed, stream, first + i)
+    /// only, so it does not depend on batching or threads.
+    public static func dropoutMasks(shape: NetworkShape, seed: UInt64, stream: UInt64, first: Int, count: Int) -> [Float] {
+        let w = shape.dropoutWidth, p = shape.dropout, keep = 1 / (1 - p)
+        var out = [Float](repeating: 0, count: count * w)
+        for i in 0..<count {
+            var rng = SeededRandom(seed: seed, stream: stream, index: UInt64(first + i))
+            for j in 0..<w { out[i * w + j] = rng.nextFloat() < p ? 0 : keep }
+        }
+        return out
+    }
+}
+
+/// The parameters arranged for one pass: conv layers (conv1 with its identical input channels folded) and linears.
+private struct Net: @unchecked Sendable {
+    let shape: NetworkShape
+    let convs: [ConvLayer]
+    let linearW: [[Float]], linearB: [[Float]]
+
+    init(shape: NetworkShape, parameters p: [Tensor]) {
+        self.shape = shape
+        precondition(p.count == shape.parameterShapes.count)
+        let geo = shape.convGeometry
+        var convs: [ConvLayer] = []
+        for (i, c) in shape.convs.enumerated() {
+            var w = p[2 * i].data
+            if i == 0 && shape.inChannels > 1 {
+                let kk = c.k * c.k
+                var folded = [Float](repeating: 0, count: c.out * kk)
+                for o in 0..<c.out { for ch in 0..<shape.inChannels { for j in 0..<kk {
+                    folded[o * kk + j] += w[(o * shape.inChannels + ch) * kk + j]
+                } } }
+                w = folded
+            }
+            convs.append(ConvLayer(weight: w, bias: p[2 * i + 1].data, cin: geo[i].cin, cout: c.out, k: c.k))
+        }
+        self.convs = convs
+        let base = 2 * shape.convs.count
+        linearW = shape.linears.indices.map { p[base + 2 * $0].data }
+        linearB = shape.linears.indices.map { p[base + 2 * $0 + 1].data }
+    }
+}
+
+/// A growable scratch allocation whose address is stable between resizes (hot loops use raw pointers).
+private final class Scratch<T: Numeric> {
+    private(set) var p = UnsafeMutablePointer<T>.allocate(capacity: 1)
+    private var capacity = 1
+    /// At least `n` elements; the contents are not kept.
+    func reserve(_ n: Int) -> UnsafeMutablePointer<T> {
+        if n > capacity { p.deallocate(); p = .allocate(capacity: n); capacity = n }
+        return p
+    }
+    deinit { p.deallocate() }
+}
+
+/// One thread's buffers, kept across batches (no page faults per step).
+private final class Worker {
+    var lossSum = 0.0
+    var predictions: [Int] = []
+    /// Gradients of every parameter, concatenated in `parameterShapes` order.
+    var grads = Scratch<Float>()
+    // Per conv stage, for the whole part: pooled outputs and the argmax each took.
+    var pooled: [Scratch<Float>] = [], argmax: [Scratch<Int32>] = [], dp: [Scratch<Float>] = []
+    // Per linear layer: its (dropped-out) input rows, and its output rows (post-ReLU where it has one).
+    var xs: [Scratch<Float>] = [], zs: [Scratch<Float>] = []
+    // Per-image scratch.
+    var y = Scratch<Float>(), dy = Scratch<Float>(), dWfolded = Scratch<Float>()
+    var col: [Float] = [], dcol: [Float] = []
+
+    func run(net: Net, images: UnsafePointer<Float>, labels: [Int], dropout: [Float]?, batch: Int, gradients: Bool) {
+        let s = net.shape, geo = s.convGeometry, m = labels.count
+        let fin = s.linearInputs, L = s.convs.count, F = s.linears.count
+        if pooled.count != L {
+            pooled = (0..<L).map { _ in Scratch() }; argmax = (0..<L).map { _ in Scratch() }; dp = (0..<L).map { _ in Scratch() }
+        }
+        if xs.count != F { xs = (0..<F).map { _ in Scratch() }; zs = (0..<F).map { _ in Scratch() } }
+        let planeIn = s.input * s.input
+        var maxConv = 0
+        let P = (0..<L).map { l -> UnsafeMutablePointer<Float> in
+            let g = geo[l]
+            maxConv = max(maxConv, s.convs[l].out * g.convSide * g.convSide)
+            return pooled[l].reserve(m * s.convs[l].out * g.pooled * g.pooled)
+        }
+        let A = (0..<L).map { l in argmax[l].reserve(m * s.convs[l].out * geo[l].pooled * geo[l].pooled) }
+        let Y = y.reserve(maxConv)
+        func stageInput(_ l: Int, _ j: Int) -> UnsafePointer<Float> {
+            l == 0 ? images + j * planeIn : UnsafePointer(P[l - 1] + j * geo[l].cin * geo[l].side * geo[l].side)
+        }
+        // Conv stages, image by image: y = conv(x) + b, pooled = maxpool(ReLU(y)).
+        for j in 0..<m {
+            for l in 0..<L {
+                let g = geo[l], c = s.convs[l], layer = net.convs[l]
+                let pooledSize = c.out * g.pooled * g.pooled
+                layer.weight.withUnsafeBufferPointer { w in layer.bias.withUnsafeBufferPointer { b in
+                    layer.forwardWhole(stageInput(l, j), h: g.side, w: g.side, dilation: 1, padding: c.pad,
+                                       weight: w.baseAddress!, bias: b.baseAddress!, y: Y, col: &col)
+                } }
+                MaxPool.forwardRecording(Y, channels: c.out, h: g.convSide, w: g.convSide, stride: 2, dilation: 1,
+                                         out: P[l] + j * pooledSize, argmax: A[l] + j * pooledSize)
+            }
+        }
+        // Linear layers over the part: x_i = dropout(a_i), z_i = x_i·Wᵢᵀ + b_i, a_{i+1} = ReLU(z_i) or z_i.
+        let dw = s.dropoutWidth
+        let X = (0..<F).map { xs[$0].reserve(m * fin[$0]) }
+        let Z = (0..<F).map { zs[$0].reserve(m * s.linears[$0].out) }
+        var maskOffset = 0
+        for (i, lin) in s.linears.enumerated() {
+            let nin = fin[i]
+            let a = i == 0 ? P[L - 1] : Z[i - 1]
+            for r in 0..<m {
+                let ar = a + r * nin, xr = X[i] + r * nin
+                if let d = dropout {
+                    d.withUnsafeBufferPointer { db in
+                        let dr = db.baseAddress! + r * dw + maskOffset
+                        for k in 0..<nin { xr[k] = ar[k] * dr[k] }
+                    }
+                } else { xr.update(from: ar, count: nin) }
+            }
+            maskOffset += nin
+            net.linearW[i].withUnsafeBufferPointer { w in
+                BLAS.gemm(m: m, n: lin.out, k: nin, a: X[i], lda: nin, b: w.baseAddress!, ldb: nin, c: Z[i], ldc: lin.out, transB: true)
+            }
+            let b = net.linearB[i]
+            for r in 0..<m { for o in 0..<lin.out {
+                let v = Z[i][r * lin.out + o] + b[o]
+                Z[i][r * lin.out + o] = lin.relu ? max(v, 0) : v
+            } }
+        }
+        // Cross-entropy; dL/dlogits = (softmax − onehot) / batch.
+        let C = s.classes
+        var g = [Float](repeating: 0, count: m * C)
+        lossSum = 0
+        predictions = []
+        for r in 0..<m {
+            let row = Z[F - 1] + r * C
+            var mx = row[0], arg = 0
+            for k in 1..<C where row[k] > mx { mx = row[k]; arg = k }
+            predictions.append(arg)
+            var sum = 0.0
+            for k in 0..<C { sum += Foundation.exp(Double(row[k] - mx)) }
+            lossSum += Foundation.log(sum) + Double(mx) - Double(row[labels[r]])
+            for k in 0..<C {
+                let p = Foundation.exp(Double(row[k] - mx)) / sum
+                g[r * C + k] = Float((p - (k == labels[r] ? 1 : 0)) / Double(batch))
+            }
+        }
+        guard gradients else { return }
+        let sizes = s.parameterShapes.map { $0.1.reduce(1, *) }
+        let G = grads.reserve(sizes.reduce(0, +))
+        G.update(repeating: 0, count: sizes.reduce(0, +))
+        var offsets: [Int] = [], total = 0
+        for c in sizes { offsets.append(total); total += c }
+        func grad(_ i: Int) -> UnsafeMutablePointer<Float> { G + offsets[i] }
+        // Linear layers, last to first; g = dL/dz_i.
+        for i in stride(from: F - 1, through: 0, by: -1) {
+            let lin = s.linears[i], nin = fin[i], wi = 2 * L + 2 * i
+            g.withUnsafeBufferPointer { gb in
+                BLAS.gemm(m: lin.out, n: nin, k: m, a: gb.baseAddress!, lda: lin.out, b: X[i], ldb: nin,
+                          c: grad(wi), ldc: nin, transA: true, accumulate: true)
+                let db = grad(wi + 1)
+                for r in 0..<m { for o in 0..<lin.out { db[o] += gb[r * lin.out + o] } }
+            }
+            // dL/dx_i = g·W_i, then through dropout (× mask) and the previous layer's ReLU.
+            var gx = [Float](repeating: 0, count: m * nin)
+            g.withUnsafeBufferPointer { gb in net.linearW[i].withUnsafeBufferPointer { w in gx.withUnsafeMutableBufferPointer { o in
+                BLAS.gemm(m: m, n: nin, k: lin.out, a: gb.baseAddress!, lda: lin.out, b: w.baseAddress!, ldb: nin,
+                          c: o.baseAddress!, ldc: nin)
+            } } }
+            maskOffset -= nin
+            if let d = dropout {
+                for r in 0..<m { for k in 0..<nin { gx[r * nin + k] *= d[r * dw + maskOffset + k] } }
+            }
+            if i > 0 && s.linears[i - 1].relu {
+                let a = Z[i - 1]
+                for k in 0..<(m * nin) where a[k] <= 0 { gx[k] = 0 }
+            }
+            g = gx
+        }
+        // Conv stages, image by image, last to first; g's rows are dL/d(pooled output of the last stage).
+        let D = (0..<L).map { dp[$0].reserve(s.convs[$0].out * geo[$0].pooled * geo[$0].pooled) }
+        let DY = dy.reserve(maxConv)
+        let foldedGrad = s.inChannels > 1
+        let kk0 = s.convs[0].k * s.convs[0].k
+        let DW0 = dWfolded.reserve(s.convs[0].out * kk0)
+        if foldedGrad { DW0.update(repeating: 0, count: s.convs[0].out * kk0) }
+        for j in 0..<m {
+            g.withUnsafeBufferPointer { D[L - 1].update(from: $0.baseAddress! + j * fin[0], count: fin[0]) }
+            for l in stride(from: L - 1, through: 0, by: -1) {
+                let gg = geo[l], c = s.convs[l], layer = net.convs[l]
+                let outs = gg.pooled * gg.pooled, pooledSize = c.out * outs
+                MaxPool.backward(D[l], pooled: P[l] + j * pooledSize, argmax: A[l] + j * pooledSize,
+                                 channels: c.out, h: gg.convSide, w: gg.convSide, outputs: outs, dInput: DY)
+                layer.weight.withUnsafeBufferPointer { w in
+                    layer.backward(stageInput(l, j), h: gg.side, w: gg.side, dilation: 1, padding: c.pad,
+                                   weight: w.baseAddress!, dy: DY, dW: l == 0 && foldedGrad ? DW0 : grad(2 * l),
+                                   db: grad(2 * l + 1), dx: l > 0 ? D[l - 1] : nil, col: &col, dcol: &dcol)
+                }
+            }
+        }
+        if foldedGrad {
+            // Every input channel sees the same image, so each gets the folded weight's gradient.
+            let cin = s.inChannels, g0 = grad(0)
+            for o in 0..<s.convs[0].out { for ch in 0..<cin { for q in 0..<kk0 {
+                g0[(o * cin + ch) * kk0 + q] = DW0[o * kk0 + q]
+            } } }
+        }
+    }
+}
