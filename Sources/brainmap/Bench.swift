@@ -4,13 +4,13 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput next to a peer measured in the same run (machines are noisy; ratios are what count).",
-        subcommands: [BenchIO.self, BenchGEMM.self, BenchCNN.self, BenchPredict.self])
+        subcommands: [BenchIO.self, BenchGEMM.self, BenchCNN.self, BenchPredict.self, BenchTrain.self])
 }
 
 /// Runs a peer script from tools/bench with the repository's reference Python; nil (with a note) when unavailable.
-func runPeer(_ script: String, _ args: [String]) -> String? {
+func runPeer(_ script: String, _ args: [String], python: String? = nil) -> String? {
     let root = repositoryRoot()
-    let python = ProcessInfo.processInfo.environment["BRAINMAP_PYTHON"] ?? root + "/.venv/bin/python"
+    let python = python ?? ProcessInfo.processInfo.environment["BRAINMAP_PYTHON"] ?? root + "/.venv/bin/python"
     guard FileManager.default.isExecutableFile(atPath: python) else {
         print("  (peer skipped: no \(python); run tools/setup-python.sh)")
         return nil
