@@ -4,9 +4,14 @@ safetensors with the same tensor names, as float32, checking names and shapes ag
 
   export_weights.py cnn_weights.pt model.safetensors
 
+Takes what people commonly save: a plain state_dict, a wrapped checkpoint ({"state_dict": ...},
+{"model_state_dict": ..., "epoch": ..., "optimizer_state_dict": ...}, {"model": ...}), and DataParallel's
+"module."-prefixed names.
+
 Uses torch when it is installed. Without torch, it reads the checkpoint's zip layout itself (torch.save's default
-since PyTorch 1.6: archive/data.pkl with persistent storage ids, archive/data/<key>): enough for a plain state_dict
-of float tensors, and no code from the checkpoint is executed (the unpickler only builds tensors and dicts).
+since PyTorch 1.6: archive/data.pkl with persistent storage ids, archive/data/<key>): enough for state_dicts of
+float tensors (wrapped or not), and no code from the checkpoint is executed (the unpickler only builds tensors,
+dicts and plain values). The legacy pre-1.6 format needs torch; without it the tool says so.
 """
 import io, pickle, sys, zipfile
 from collections import OrderedDict
@@ -50,14 +55,33 @@ def load_without_torch(path):
     return Unpickler(io.BytesIO(zf.read(pkl))).load()
 
 
+WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "network")
+
+
+def unwrap(obj, src):
+    """The state_dict inside a checkpoint: the object itself, or the first wrapper key holding a dict of tensors."""
+    if not isinstance(obj, dict):
+        sys.exit(f"{src}: holds a {type(obj).__name__}, not a state_dict; save model.state_dict() (not the model object)")
+    for key in WRAPPERS:
+        if isinstance(obj.get(key), dict) and any(k.endswith(".weight") for k in obj[key]):
+            return obj[key]
+    return obj
+
+
 def main(src, dst):
     try:
         import torch
-        sd = {k: v.detach().cpu().numpy() for k, v in torch.load(src, map_location="cpu", weights_only=True).items()}
     except ImportError:
-        sd = load_without_torch(src)
-    if "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
+        torch = None
+    if torch is not None:
+        ckpt = unwrap(torch.load(src, map_location="cpu", weights_only=True), src)
+        sd = {k: v.detach().cpu().numpy() for k, v in ckpt.items() if isinstance(v, torch.Tensor)}
+    else:
+        if not zipfile.is_zipfile(src):
+            sys.exit(f"{src}: not a zip archive, so not torch.save's format since PyTorch 1.6; it is either PyTorch's legacy "
+                     "(pre-1.6) format, which only torch can read (pip install torch, then re-run), or not a PyTorch checkpoint")
+        sd = {k: v for k, v in unwrap(load_without_torch(src), src).items() if isinstance(v, np.ndarray)}
+    # DataParallel / DistributedDataParallel save "module.<name>".
     sd = {k.removeprefix("module."): v for k, v in sd.items()}
     missing = [k for k in SHAPES if k not in sd]
     if missing:

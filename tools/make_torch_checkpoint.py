@@ -4,6 +4,11 @@ random state_dict of the paper's network, without torch, for testing tools/expor
 installed. It mirrors what torch.save pickles for a state_dict of float32 CPU tensors.
 
   make_torch_checkpoint.py OUT.pt SEED [--wrong-shape] [--reference REF.safetensors]   (REF: the same tensors)
+      [--wrap state_dict|model_state_dict] [--module-prefix] [--legacy]
+
+--wrap nests the state_dict in a training checkpoint ({"model_state_dict": sd, "epoch": 7, "optimizer_state_dict":
+{...}} or {"state_dict": sd}); --module-prefix names tensors as DataParallel does; --legacy writes a bare pickle
+stream (PyTorch's pre-1.6 layout starts with one) instead of the zip archive.
 """
 import io, pickle, sys, types, zipfile
 from collections import OrderedDict
@@ -53,7 +58,7 @@ class Pickler(pickle.Pickler):
         return None
 
 
-def main(out, seed, wrong=False, reference=None):
+def main(out, seed, wrong=False, reference=None, wrap=None, prefix=False, legacy=False):
     rng = np.random.default_rng(int(seed))
     sd, blobs = OrderedDict(), {}
     for i, (k, shape) in enumerate(SHAPES.items()):
@@ -65,8 +70,19 @@ def main(out, seed, wrong=False, reference=None):
     if reference:
         from safetensors.numpy import save_file
         save_file({k: np.frombuffer(blobs[str(i)], np.float32).reshape(sd[k].shape) for i, k in enumerate(sd)}, reference)
+    obj = OrderedDict((("module." if prefix else "") + k, v) for k, v in sd.items())
+    if wrap == "model_state_dict":
+        obj = {"epoch": 7, "model_state_dict": obj, "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 1e-4}]},
+               "loss": 0.25}
+    elif wrap:
+        obj = {wrap: obj}
     buf = io.BytesIO()
-    Pickler(buf, protocol=2).dump(sd)
+    Pickler(buf, protocol=2).dump(obj)
+    if legacy:
+        with open(out, "wb") as f:
+            pickle.dump(0x1950A86A20F9469CFC6C, f, protocol=2)   # the legacy format's magic number comes first
+            f.write(buf.getvalue())
+        return
     with zipfile.ZipFile(out, "w") as z:
         z.writestr("archive/data.pkl", buf.getvalue())
         z.writestr("archive/version", "3\n")
@@ -76,4 +92,5 @@ def main(out, seed, wrong=False, reference=None):
 
 if __name__ == "__main__":
     a = sys.argv
-    main(a[1], a[2], "--wrong-shape" in a, a[a.index("--reference") + 1] if "--reference" in a else None)
+    main(a[1], a[2], "--wrong-shape" in a, a[a.index("--reference") + 1] if "--reference" in a else None,
+         a[a.index("--wrap") + 1] if "--wrap" in a else None, "--module-prefix" in a, "--legacy" in a)

@@ -3,14 +3,19 @@ import Foundation
 /// The safetensors format (huggingface/safetensors): an 8-byte little-endian header length, a JSON header mapping
 /// names to {dtype, shape, data_offsets}, then the raw little-endian data. brainmap reads and writes F32 tensors.
 public enum Safetensors {
-    public static func load(path: String) throws -> [String: Tensor] {
+    public static func load(path: String) throws -> [String: Tensor] { try loadWithMetadata(path: path).tensors }
+
+    /// The tensors and the header's string metadata (`__metadata__`).
+    public static func loadWithMetadata(path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard let d = FileManager.default.contents(atPath: path) else {
             throw NeuralNetError.weights(path: path, reason: "cannot read the file")
         }
-        return try decode([UInt8](d), path: path)
+        return try decodeWithMetadata([UInt8](d), path: path)
     }
 
-    public static func decode(_ b: [UInt8], path: String) throws -> [String: Tensor] {
+    public static func decode(_ b: [UInt8], path: String) throws -> [String: Tensor] { try decodeWithMetadata(b, path: path).tensors }
+
+    public static func decodeWithMetadata(_ b: [UInt8], path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard b.count >= 8 else { throw NeuralNetError.weights(path: path, reason: "shorter than the 8-byte header length") }
         var n64: UInt64 = 0
         for i in 0..<8 { n64 |= UInt64(b[i]) << (8 * UInt64(i)) }
@@ -48,7 +53,7 @@ public enum Safetensors {
             }
             out[name] = Tensor(shape: shape, data: data)
         }
-        return out
+        return (out, header["__metadata__"] as? [String: String] ?? [:])
     }
 
     public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) -> [UInt8] {

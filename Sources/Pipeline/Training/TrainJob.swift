@@ -1,0 +1,298 @@
+import Foundation
+import NeuralNet
+import VolumeStore
+
+/// Everything `brainmap train` is asked to do. Defaults are the paper's (Adam lr 1e-4, batch 32, 100 epochs,
+/// ~2,000 training and 1,000 validation patches per class) and the valid134 form, for which dense inference is exact.
+public struct TrainOptions: Sendable {
+    public var volume: String, annotations: String
+    public var trainSlices: [Int], valSlices: [Int]
+    public var out: String
+    public var epochs = 100, perClass = 2000, valPerClass = 1000, batch = 32
+    public var lr: Float = 1e-4
+    public var seed: UInt64 = 1
+    public var form: NetworkShape.Form = .valid134
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    public var labelMap: LabelMap = .phantom
+    public var restart = false
+
+    public init(volume: String, annotations: String, trainSlices: [Int], valSlices: [Int], out: String) {
+        self.volume = volume; self.annotations = annotations; self.trainSlices = trainSlices; self.valSlices = valSlices; self.out = out
+    }
+
+    /// What must be equal to resume a run (epochs may grow: resuming trains further).
+    var identity: [String: String] {
+        ["volume": redactingCredentials(volume), "annotations": redactingCredentials(annotations),
+         "train_slices": trainSlices.map(String.init).joined(separator: ","), "val_slices": valSlices.map(String.init).joined(separator: ","),
+         "per_class": "\(perClass)", "val_per_class": "\(valPerClass)", "batch": "\(batch)", "lr": "\(lr)", "seed": "\(seed)",
+         "form": form.rawValue, "threads": "\(threads)", "label_map": labelMap.name]
+    }
+
+    /// The sidecar JSON beside the weights: MODEL.safetensors → MODEL.json.
+    public var sidecar: String { (out.hasSuffix(".safetensors") ? String(out.dropLast(12)) : out) + ".json" }
+    /// Training state after the last finished epoch (weights, Adam moments, history), for resuming.
+    public var statePath: String { out + ".state" }
+}
+
+public struct EpochRecord: Sendable, Codable {
+    public var epoch: Int
+    public var trainLoss: Double, trainAccuracy: Double, valLoss: Double, valAccuracy: Double, seconds: Double
+    enum CodingKeys: String, CodingKey {
+        case epoch, seconds
+        case trainLoss = "train_loss", trainAccuracy = "train_accuracy", valLoss = "val_loss", valAccuracy = "val_accuracy"
+    }
+}
+
+public struct TrainProgress: Sendable {
+    public enum Phase: Sendable { case sampling(String), training, validating, epochDone(EpochRecord, best: Bool) }
+    public var phase: Phase
+    public var epoch = 0, epochs = 0, batch = 0, batches = 0
+    /// Running means over the epoch so far.
+    public var loss = 0.0, accuracy = 0.0
+    public var patchesPerSecond = 0.0
+}
+
+public struct TrainSummary: Sendable {
+    public var history: [EpochRecord] = []
+    public var bestEpoch = 0, bestValAccuracy = 0.0
+    public var resumedAfterEpoch = 0
+    public var trainCounts: [PatchSampler.ClassCount] = [], valCounts: [PatchSampler.ClassCount] = []
+    public var patchesPerSecond = 0.0
+    public var wall = 0.0
+}
+
+/// Thrown when a stop was requested; the state holds the last finished epoch.
+public struct TrainInterrupted: Error, CustomStringConvertible {
+    public let epochsDone: Int
+    public var description: String { "stopped after \(epochsDone) finished epochs; re-run the same command to resume" }
+}
+
+/// Samples patches, trains with minibatch Adam, validates after every epoch, keeps the best model by validation
+/// accuracy (ties keep the earlier epoch), and saves a resumable state after every epoch.
+public final class TrainJob: @unchecked Sendable {
+    public let options: TrainOptions
+    private let context: SourceOptions
+    private let stopFlag = StopFlag()
+
+    public init(options: TrainOptions, context: SourceOptions) { self.options = options; self.context = context }
+    public func requestStop() { stopFlag.set() }
+
+    public func run(progress: @escaping (TrainProgress) -> Void = { _ in }) async throws -> TrainSummary {
+        let o = options, start = Date()
+        try validate()
+        let shape = NetworkShape.paper(o.form)
+        var state = try loadState(shape: shape)
+        var summary = TrainSummary()
+        summary.resumedAfterEpoch = state.history.count
+        summary.history = state.history
+        if state.history.count >= o.epochs {
+            summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
+            return summary
+        }
+
+        let volume = try await VolumeSource.open(o.volume, options: context)
+        let annotations = try await VolumeSource.open(o.annotations, options: context)
+        let sampler = try PatchSampler(volume: volume, annotations: annotations, map: o.labelMap, window: o.form.window)
+        try sampler.checkSlices(o.trainSlices, flag: "--train-slices")
+        try sampler.checkSlices(o.valSlices, flag: "--val-slices")
+        progress(TrainProgress(phase: .sampling("training patches (whole window inside one class) from slices \(o.trainSlices.map(String.init).joined(separator: ","))")))
+        let train = try await sampler.sample(slices: o.trainSlices, rule: .wholeWindow, perClass: o.perClass, seed: o.seed, flag: "--train-slices")
+        progress(TrainProgress(phase: .sampling("validation patches (centre pixel's class) from slices \(o.valSlices.map(String.init).joined(separator: ","))")))
+        let val = try await sampler.sample(slices: o.valSlices, rule: .centre, perClass: o.valPerClass, seed: o.seed, flag: "--val-slices")
+        summary.trainCounts = train.counts; summary.valCounts = val.counts
+
+        let bp = Backprop(shape: shape, threads: o.threads)
+        let side = shape.input, plane = side * side
+        let batches = (train.count + o.batch - 1) / o.batch
+        var trained = 0, trainSeconds = 0.0
+        for epoch in (state.history.count + 1)...o.epochs {
+            let epochStart = Date()
+            // The epoch's order: a Fisher–Yates shuffle from (seed, epoch).
+            var order = Array(0..<train.count)
+            var rng = SeededRandom(seed: o.seed, stream: 100, index: UInt64(epoch))
+            for i in Swift.stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.next(below: i + 1)) }
+            var lossSum = 0.0, correct = 0, seen = 0
+            var images = [Float](repeating: 0, count: o.batch * plane)
+            for b in 0..<batches {
+                if stopFlag.isSet { throw TrainInterrupted(epochsDone: state.history.count) }
+                let idx = Array(order[(b * o.batch)..<min(train.count, (b + 1) * o.batch)])
+                fill(&images, from: train, indices: idx, plane: plane)
+                let labels = idx.map { train.labels[$0] }
+                let masks = Backprop.dropoutMasks(shape: shape, seed: o.seed, stream: UInt64(epoch), first: b * o.batch, count: idx.count)
+                let r = images.withUnsafeBufferPointer {
+                    bp.run(parameters: state.parameters, images: UnsafeBufferPointer(rebasing: $0[0..<(idx.count * plane)]),
+                           labels: labels, dropout: masks, gradients: true)
+                }
+                state.adam.update(&state.parameters, gradients: r.gradients)
+                lossSum += r.lossSum; seen += idx.count
+                correct += zip(r.predictions, labels).filter { $0 == $1 }.count
+                var p = TrainProgress(phase: .training, epoch: epoch, epochs: o.epochs, batch: b + 1, batches: batches)
+                p.loss = lossSum / Double(seen); p.accuracy = Double(correct) / Double(seen)
+                p.patchesPerSecond = Double(seen) / Date().timeIntervalSince(epochStart)
+                progress(p)
+            }
+            trained += seen; trainSeconds += Date().timeIntervalSince(epochStart)
+            progress(TrainProgress(phase: .validating, epoch: epoch, epochs: o.epochs))
+            let (valLoss, valAcc) = evaluate(bp, parameters: state.parameters, patches: val, plane: plane)
+            let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
+                                     valLoss: valLoss, valAccuracy: valAcc, seconds: Date().timeIntervalSince(epochStart))
+            state.history.append(record)
+            let best = valAcc > state.bestAccuracy || state.bestEpoch == 0
+            if best {
+                state.bestAccuracy = valAcc; state.bestEpoch = epoch
+                try saveModel(state.parameters, shape: shape, epoch: epoch)
+            }
+            try writeSidecar(state: state, train: train, val: val)
+            try saveState(state, shape: shape)
+            progress(TrainProgress(phase: .epochDone(record, best: best), epoch: epoch, epochs: o.epochs))
+        }
+        summary.history = state.history
+        summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
+        summary.patchesPerSecond = trainSeconds > 0 ? Double(trained) / trainSeconds : 0
+        summary.wall = Date().timeIntervalSince(start)
+        return summary
+    }
+
+    private func validate() throws {
+        let o = options
+        guard o.epochs > 0, o.perClass > 0, o.valPerClass > 0, o.batch > 0, o.lr > 0, o.threads > 0 else {
+            throw PipelineError.input("--epochs, --per-class, --val-per-class, --batch, --lr and --threads must be positive")
+        }
+        guard !o.trainSlices.isEmpty, !o.valSlices.isEmpty else { throw PipelineError.input("--train-slices and --val-slices must name slices") }
+        if !Set(o.trainSlices).isDisjoint(with: o.valSlices) {
+            throw PipelineError.input("--val-slices \(o.valSlices.filter(Set(o.trainSlices).contains)) are also training slices; validation patches come from other slices")
+        }
+        // Fail now, not after an epoch, if the output cannot be written.
+        let dir = (o.out as NSString).deletingLastPathComponent
+        let probe = OutputPath.temporary(beside: o.out)
+        guard FileManager.default.createFile(atPath: probe, contents: Data()) else {
+            throw PipelineError.input("cannot write the model to \(o.out): \(dir.isEmpty ? "." : dir) is not a writable directory")
+        }
+        OutputPath.remove(probe)
+    }
+
+    /// Batch images as floats in [0, 1].
+    private func fill(_ images: inout [Float], from p: PatchSampler.Patches, indices: [Int], plane: Int) {
+        p.images.withUnsafeBufferPointer { src in images.withUnsafeMutableBufferPointer { dst in
+            for (k, i) in indices.enumerated() {
+                let s = src.baseAddress! + i * plane, d = dst.baseAddress! + k * plane
+                for j in 0..<plane { d[j] = Float(s[j]) * (1 / 255) }
+            }
+        } }
+    }
+
+    /// Mean loss and accuracy on the validation patches (no dropout).
+    private func evaluate(_ bp: Backprop, parameters: [Tensor], patches: PatchSampler.Patches, plane: Int) -> (Double, Double) {
+        let chunk = 64
+        var images = [Float](repeating: 0, count: chunk * plane)
+        var loss = 0.0, correct = 0
+        for lo in Swift.stride(from: 0, to: patches.count, by: chunk) {
+            let idx = Array(lo..<min(patches.count, lo + chunk))
+            fill(&images, from: patches, indices: idx, plane: plane)
+            let labels = idx.map { patches.labels[$0] }
+            let r = images.withUnsafeBufferPointer {
+                bp.run(parameters: parameters, images: UnsafeBufferPointer(rebasing: $0[0..<(idx.count * plane)]), labels: labels,
+                       dropout: nil, gradients: false)
+            }
+            loss += r.lossSum; correct += zip(r.predictions, labels).filter { $0 == $1 }.count
+        }
+        return (loss / Double(patches.count), Double(correct) / Double(patches.count))
+    }
+
+    // MARK: files
+
+    struct State {
+        var parameters: [Tensor]
+        var adam: Adam
+        var history: [EpochRecord] = []
+        var bestEpoch = 0, bestAccuracy = 0.0
+    }
+
+    private func named(_ tensors: [Tensor], _ shape: NetworkShape, prefix: String = "") -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: zip(shape.parameterShapes, tensors).map { (prefix + $0.0.0, $0.1) })
+    }
+
+    private func saveModel(_ p: [Tensor], shape: NetworkShape, epoch: Int) throws {
+        let tmp = OutputPath.temporary(beside: options.out)
+        try Safetensors.save(named(p, shape), path: tmp,
+                             metadata: ["format": "pt", "form": options.form.rawValue, "epoch": "\(epoch)", "brainmap": brainmapVersion])
+        try OutputPath.replace(options.out, with: tmp)
+    }
+
+    private func saveState(_ s: State, shape: NetworkShape) throws {
+        var t = named(s.parameters, shape)
+        for (i, (name, dims)) in shape.parameterShapes.enumerated() {
+            t["adam.m." + name] = Tensor(shape: dims, data: s.adam.m[i])
+            t["adam.v." + name] = Tensor(shape: dims, data: s.adam.v[i])
+        }
+        let history = String(decoding: try JSONEncoder().encode(s.history), as: UTF8.self)
+        let identity = String(decoding: try JSONSerialization.data(withJSONObject: options.identity, options: [.sortedKeys]), as: UTF8.self)
+        let tmp = OutputPath.temporary(beside: options.statePath)
+        try Safetensors.save(t, path: tmp, metadata: ["identity": identity, "history": history, "adam_step": "\(s.adam.step)",
+                                                      "best_epoch": "\(s.bestEpoch)", "best_accuracy": "\(s.bestAccuracy)"])
+        try OutputPath.replace(options.statePath, with: tmp)
+    }
+
+    /// The state to continue from: fresh (PyTorch's initialisation from the seed) unless a state with the same
+    /// identity exists. Another identity is refused, naming each difference.
+    private func loadState(shape: NetworkShape) throws -> State {
+        let o = options
+        let fresh = State(parameters: shape.initialParameters(seed: o.seed),
+                          adam: Adam(sizes: shape.parameterShapes.map { $0.1.reduce(1, *) }, lr: o.lr))
+        if o.restart { OutputPath.remove(o.statePath); return fresh }
+        guard FileManager.default.fileExists(atPath: o.statePath) else { return fresh }
+        let (tensors, meta) = try Safetensors.loadWithMetadata(path: o.statePath)
+        guard let idText = meta["identity"], let id = try? JSONSerialization.jsonObject(with: Data(idText.utf8)) as? [String: String],
+              let histText = meta["history"], let history = try? JSONDecoder().decode([EpochRecord].self, from: Data(histText.utf8)),
+              let step = meta["adam_step"].flatMap(Int.init), let best = meta["best_epoch"].flatMap(Int.init),
+              let bestAcc = meta["best_accuracy"].flatMap(Double.init) else {
+            throw PipelineError.input("\(o.statePath) is not a brainmap training state; remove it or add --restart")
+        }
+        let want = o.identity
+        let diffs = want.keys.sorted().compactMap { k in id[k] == want[k] ? nil : "\(k): \(id[k] ?? "–") (saved) vs \(want[k]!) (now)" }
+        if !diffs.isEmpty { throw PipelineError.mismatch(run: o.statePath, differences: diffs) }
+        var state = fresh
+        for (i, (name, dims)) in shape.parameterShapes.enumerated() {
+            guard let p = tensors[name], let m = tensors["adam.m." + name], let v = tensors["adam.v." + name],
+                  p.shape == dims, m.shape == dims, v.shape == dims else {
+                throw PipelineError.input("\(o.statePath) lacks \(name) or its Adam moments; remove it or add --restart")
+            }
+            state.parameters[i] = p; state.adam.m[i] = m.data; state.adam.v[i] = v.data
+        }
+        state.adam.step = step; state.history = history; state.bestEpoch = best; state.bestAccuracy = bestAcc
+        return state
+    }
+
+    private func writeSidecar(state: State, train: PatchSampler.Patches, val: PatchSampler.Patches) throws {
+        let o = options
+        func counts(_ p: PatchSampler.Patches) -> [String: Any] {
+            Dictionary(uniqueKeysWithValues: zip(AreaClassifier.classes, p.counts).map {
+                ($0, ["available": $1.available, "sampled": $1.sampled, "with_replacement": $1.withReplacement] as [String: Any])
+            })
+        }
+        let history = (try JSONSerialization.jsonObject(with: JSONEncoder().encode(state.history))) as? [Any] ?? []
+        let doc: [String: Any] = [
+            "format": "brainmap-model/1",
+            "weights": (o.out as NSString).lastPathComponent,
+            "architecture": "paper Net (conv 7/5/3/3, fc 1024/64/6, dropout 0.3)",
+            "form": o.form.rawValue, "window": o.form.window,
+            "classes": AreaClassifier.classes,
+            "best_epoch": state.bestEpoch, "best_val_accuracy": state.bestAccuracy,
+            "epochs": history,
+            "parameters": ["epochs": o.epochs, "per_class": o.perClass, "val_per_class": o.valPerClass, "batch": o.batch,
+                           "lr": Double(o.lr), "betas": [0.9, 0.999], "eps": 1e-8, "dropout": 0.3, "seed": o.seed,
+                           "threads": o.threads, "init": "PyTorch default (uniform ±1/sqrt(fan_in))"] as [String: Any],
+            "data": ["volume": redactingCredentials(o.volume), "annotations": redactingCredentials(o.annotations),
+                     "train_slices": o.trainSlices, "val_slices": o.valSlices, "label_map": o.labelMap.record,
+                     "label_map_name": o.labelMap.name, "train_rule": "whole window inside one class",
+                     "val_rule": "centre pixel's class", "train": counts(train), "val": counts(val)] as [String: Any],
+            "brainmap_version": brainmapVersion,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let tmp = OutputPath.temporary(beside: o.sidecar)
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+            throw PipelineError.input("cannot write \(o.sidecar)")
+        }
+        try OutputPath.replace(o.sidecar, with: tmp)
+    }
+}

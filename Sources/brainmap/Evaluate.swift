@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import VolumeStore
+
+struct Evaluate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Accuracy, per-class precision/recall/F1 and confusion matrix of a run against annotations.",
+        discussion: """
+        Compares RUN.zarr/labels (or --array, e.g. labels_clean) with the annotation volume at every annotated pixel the
+        run predicted (at stride S: pixels (S·i, S·j)), chunk by chunk. Annotated pixels the run did not predict (outside
+        its tissue mask, slices not run) are counted separately. Prints a table and writes RUN.zarr/evaluation-ARRAY.json.
+        """)
+
+    @Argument(help: "The run directory predict wrote.") var run: String
+    @Option(help: "The annotation volume (integer labels; same z, y, x extent as the predicted volume).") var annotations: String
+    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(help: "Annotation ids → classes: a preset (phantom, prasad2020) or a JSON file.") var labelMap = "phantom"
+    @Option(help: "The run's label array to evaluate.") var array = "labels"
+    @OptionGroup var sourceFlags: SourceFlags
+
+    func run() async throws {
+        let zs = slices == "all" ? nil : try parseSlices(slices)
+        let e = try await Evaluator.evaluate(run: run, array: array, annotations: annotations, slices: zs,
+                                             map: try LabelMap.load(labelMap), context: sourceFlags.context())
+        say(e.table)
+        let path = run + "/evaluation-\(array).json"
+        let data = try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw ValidationError("cannot write \(path): check permissions and free space")
+        }
+        say("written: \(path)")
+    }
+}
