@@ -79,9 +79,9 @@ final class TrainTests: XCTestCase {
         // A class nowhere whole: an error naming it and the slices.
         do {
             _ = try await sampler.sample(slices: [1], rule: .wholeWindow, perClass: 3, seed: 1, flag: "--train-slices")
-            XCTFail("slice 1 has no CTX or STR window")
+            XCTFail("slice 1 has no STR window")
         } catch {
-            XCTAssertTrue("\(error)".contains("class CTX") && "\(error)".contains("slices 1"), "\(error)")
+            XCTAssertTrue("\(error)".contains("class STR") && "\(error)".contains("slices 1"), "\(error)")
         }
     }
 
@@ -221,16 +221,17 @@ final class TrainTests: XCTestCase {
         } catch { XCTAssertTrue("\(error)".contains("does not match the run"), "\(error)") }
     }
 
-    /// Training on the phantom learns: validation accuracy on another slice well above chance (1/6) after a few
-    /// short epochs (the demo trains longer and reports its numbers).
+    /// Training on the phantom learns: validation accuracy on another slice far above chance (1/6) after ~14k
+    /// patch-steps (a minute here; the demo trains 2.5× longer and reaches ~85%, see README).
     func testTrainingOnThePhantomLearns() async throws {
         let dir = PythonReference.tempDir("train-learn")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let g = try await Self.phantom(dir, slices: 2)
         var o = TrainOptions(volume: g + "/raw", annotations: g + "/areas", trainSlices: [0], valSlices: [1], out: dir + "/m.safetensors")
-        o.perClass = 150; o.valPerClass = 60; o.epochs = 4; o.lr = 1e-3
+        o.perClass = 300; o.valPerClass = 100; o.epochs = 8; o.lr = 3e-4
         let s = try await TrainJob(options: o, context: SourceOptions()).run()
-        XCTAssertGreaterThan(s.bestValAccuracy, 0.75, "history: \(s.history.map(\.valAccuracy))")
+        print("phantom training, validation accuracy per epoch: \(s.history.map(\.valAccuracy))")
+        XCTAssertGreaterThan(s.bestValAccuracy, 0.7, "history: \(s.history.map(\.valAccuracy))")
         XCTAssertLessThan(s.history.last!.trainLoss, s.history.first!.trainLoss)
     }
 }

@@ -26,6 +26,9 @@ public struct PatchSampler: Sendable {
         guard volume.shape.count == 3, volume.metadata.dtype.kind == .uint, volume.metadata.dtype.size == 1 else {
             throw PipelineError.input("volume \(volume.name) is \(volume.metadata.dtype.v3Name) \(volume.shape); training reads a uint8 (z, y, x) volume")
         }
+        guard annotations.metadata.dtype.kind != .float else {
+            throw PipelineError.input("annotations \(annotations.name) are \(annotations.metadata.dtype.v3Name); annotations must be an integer label array")
+        }
         guard annotations.shape == volume.shape else {
             throw PipelineError.input("annotations \(annotations.name) have shape \(annotations.shape) but the volume \(volume.name) has \(volume.shape); they must cover the same voxels")
         }
