@@ -12,10 +12,15 @@ public final class Journal: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
 
-    public init(runRoot: String, shard: Shard) throws {
-        let dir = runRoot + "/journal"
+    /// predict's journal of one shard.
+    public convenience init(runRoot: String, shard: Shard) throws {
+        try self.init(directory: runRoot + "/journal", name: "shard-\(shard.index)-of-\(shard.count)")
+    }
+
+    /// A journal file `directory/name.log` (other jobs journal their own units, e.g. cleanup's slices).
+    public init(directory dir: String, name: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        path = dir + "/shard-\(shard.index)-of-\(shard.count).log"
+        path = dir + "/" + name + ".log"
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw PipelineError.input("cannot open the journal \(path): \(String(cString: strerror(errno)))") }
     }
@@ -34,8 +39,10 @@ public final class Journal: @unchecked Sendable {
     }
 
     /// The ids of every block any shard finished.
-    public static func finished(runRoot: String) throws -> Set<Int> {
-        let dir = runRoot + "/journal"
+    public static func finished(runRoot: String) throws -> Set<Int> { try finished(directory: runRoot + "/journal") }
+
+    /// The ids recorded by every journal file in `dir`.
+    public static func finished(directory dir: String) throws -> Set<Int> {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
         var done = Set<Int>()
         for n in names where n.hasSuffix(".log") {

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import VolumeStore
+
+struct Cleanup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The paper's area cleanup (Algorithm 1), out of core: keep each class's largest components, refill the rest by kNN.",
+        discussion: """
+        Reads RUN.zarr/labels, writes RUN.zarr/labels_clean (same shape, chunks and ids; 0 stays 0). Per class the
+        --components largest connected components of its pixels are kept, the other pixels are unlabelled, and each of
+        them takes the majority class of its --k nearest kept pixels (Euclidean, pixel coordinates; ties in distance:
+        earlier row, then column; ties in the vote: the smaller class id). Tile by tile: memory is a tile, the
+        components' union-find table and one slice's boundary pixels, never a slice. Re-running the same command
+        resumes (finished slices are journaled); other parameters are refused; --restart starts over.
+        """)
+
+    @Argument(help: "The run directory predict wrote.") var run: String
+    @Option(help: "Components to keep per class, e.g. CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1 (classes not named keep none of theirs; named ones override the default).") var components = "CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1"
+    @Option(help: "Neighbours that vote.") var k = 3
+    @Option(help: "Connectivity: 4 or 8 per slice; 6 or 26 with --3d (default 4, or 6 with --3d).") var connectivity: Int?
+    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Flag(name: .customLong("3d"), help: "Components across consecutive slices (beyond the paper, whose method is per slice); the kNN fill stays per slice.") var threeD = false
+    @Option(help: "Decoded-chunk cache for the labels (the passes re-read tiles instead of keeping them), e.g. 256MiB.") var memoryBudget = "256MiB"
+    @Flag(help: "Delete labels_clean and its journal and start over.") var restart = false
+    @Flag(help: "No progress bar.") var quiet = false
+
+    func run() async throws {
+        var o = CleanupOptions(run: run)
+        var comps = o.components
+        for (c, n) in try CleanupOptions.parseComponents(components) { comps[c] = n }
+        o.components = comps
+        o.k = k; o.threeD = threeD; o.connectivity = connectivity ?? (threeD ? 6 : 4); o.restart = restart
+        o.cacheBytes = try parseBytes(memoryBudget, name: "--memory-budget")
+        if slices != "all" { o.slices = try parseSlices(slices) }
+        let job = CleanupJob(options: o)
+        let signals = StopSignals { job.requestStop() }
+        defer { signals.cancel() }
+        let bars = PhaseBars(quiet: quiet)
+        do {
+            let s = try await job.run { bars.update($0.phase, $0.done, $0.total) }
+            bars.finish()
+            say("slices: \(s.slicesDone) cleaned now, \(s.slicesAlreadyDone) already done (resumed)")
+            say("components per class (sets, before keeping): " + zip(["CTX", "HYP", "STR", "VP", "WM", "ZI"], s.componentsPerClass).map { "\($0) \($1)" }.joined(separator: ", "))
+            say(String(format: "pixels: %d predicted, %d unlabelled and refilled by %d-NN (%d candidates indexed), %d changed, %d left unfilled",
+                       s.pixels, s.removed, o.k, s.candidatePixels, s.changed, s.unfilled))
+            say(String(format: "%.1f s, peak RSS %@ → %@/labels_clean", s.wall, formatBytes(s.peakRSS), run))
+        } catch let e as CleanupInterrupted {
+            bars.finish()
+            FileHandle.standardError.write(Data("brainmap cleanup: \(e)\n".utf8))
+            throw ExitCode(130)
+        }
+    }
+}
+
+/// One progress bar per phase name, replaced when the phase changes.
+final class PhaseBars: @unchecked Sendable {
+    private var phase = ""
+    private var bar: ProgressBar?
+    private let quiet: Bool
+    init(quiet: Bool) { self.quiet = quiet }
+    func update(_ p: String, _ done: Int, _ total: Int) {
+        guard !quiet else { return }
+        if p != phase { bar?.finish(); phase = p; bar = ProgressBar(p, total: total) }
+        bar?.update(done)
+    }
+    func finish() { bar?.finish(); bar = nil }
+}
