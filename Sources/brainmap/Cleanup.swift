@@ -21,7 +21,7 @@ struct Cleanup: AsyncParsableCommand {
     @Option(help: "Connectivity: 4 or 8 per slice; 6 or 26 with --3d (default 4, or 6 with --3d).") var connectivity: Int?
     @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Flag(name: .customLong("3d"), help: "Components across consecutive slices (beyond the paper, whose method is per slice); the kNN fill stays per slice.") var threeD = false
-    @Option(help: "Decoded-chunk cache for the labels (the passes re-read tiles instead of keeping them), e.g. 256MiB.") var memoryBudget = "256MiB"
+    @Option(help: "Cache of decoded label chunks (the passes re-read a slice's tiles instead of keeping them; a slice of 1420×5805 is 8 MiB). Beyond it: one tile, the component table and one slice's candidate pixels.") var memoryBudget = "64MiB"
     @Flag(help: "Delete labels_clean and its journal and start over.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
@@ -33,6 +33,9 @@ struct Cleanup: AsyncParsableCommand {
         o.k = k; o.threeD = threeD; o.connectivity = connectivity ?? (threeD ? 6 : 4); o.restart = restart
         o.cacheBytes = try parseBytes(memoryBudget, name: "--memory-budget")
         if slices != "all" { o.slices = try parseSlices(slices) }
+        // Per-slice buffers are large and short-lived; a fixed mmap threshold returns them to the system when freed
+        // (see Predict) instead of leaving them in glibc's heap, so peak RSS stays flat in the slice count.
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 256 << 10)
         let job = CleanupJob(options: o)
         let signals = StopSignals { job.requestStop() }
         defer { signals.cancel() }
@@ -44,7 +47,7 @@ struct Cleanup: AsyncParsableCommand {
             say("components per class (sets, before keeping): " + zip(["CTX", "HYP", "STR", "VP", "WM", "ZI"], s.componentsPerClass).map { "\($0) \($1)" }.joined(separator: ", "))
             say(String(format: "pixels: %d predicted, %d unlabelled and refilled by %d-NN (%d candidates indexed), %d changed, %d left unfilled",
                        s.pixels, s.removed, o.k, s.candidatePixels, s.changed, s.unfilled))
-            say(String(format: "%.1f s, peak RSS %@ → %@/labels_clean", s.wall, formatBytes(s.peakRSS), run))
+            say(String(format: "%.2f s, peak RSS %@ → %@/labels_clean", s.wall, formatBytes(s.peakRSS), run))
         } catch let e as CleanupInterrupted {
             bars.finish()
             FileHandle.standardError.write(Data("brainmap cleanup: \(e)\n".utf8))

@@ -13,7 +13,7 @@ public struct CleanupOptions: Sendable {
     public var slices: [Int]?
     /// Components across consecutive slices (the kNN fill stays per slice).
     public var threeD = false
-    public var cacheBytes = 256 << 20
+    public var cacheBytes = 64 << 20
     public var restart = false
 
     public init(run: String) { self.run = run }

@@ -11,15 +11,16 @@
 /// vote; the most frequent class wins, and a tie in the vote goes to the smallest class id (as scikit-learn's
 /// KNeighborsClassifier does with uniform weights).
 struct NeighbourIndex {
-    let height: Int, width: Int, cell: Int
-    let cellsY: Int, cellsX: Int
+    let height: Int, width: Int
+    /// Cell side: fixed, or (0) chosen at build time for ~8 candidates per cell.
+    private(set) var cell: Int
+    private(set) var cellsY = 0, cellsX = 0
     private var pending: [(Int32, Int32, UInt8)] = []
     private var start: [Int] = []
     private var ys: [Int32] = [], xs: [Int32] = [], labels: [UInt8] = []
 
-    init(height: Int, width: Int, cell: Int = 32) {
+    init(height: Int, width: Int, cell: Int = 0) {
         self.height = height; self.width = width; self.cell = cell
-        cellsY = (height + cell - 1) / cell; cellsX = (width + cell - 1) / cell
     }
 
     var count: Int { ys.count + pending.count }
@@ -29,6 +30,11 @@ struct NeighbourIndex {
     /// Sorts the inserted pixels into cells (counting sort); call once, after the inserts, before queries.
     mutating func build() {
         let n = pending.count
+        if cell == 0 {
+            let density = Double(max(1, n)) / Double(max(1, height * width))
+            cell = max(2, min(256, Int((8 / density).squareRoot())))
+        }
+        cellsY = (height + cell - 1) / cell; cellsX = (width + cell - 1) / cell
         start = [Int](repeating: 0, count: cellsY * cellsX + 1)
         for p in pending { start[Int(p.0) / cell * cellsX + Int(p.1) / cell + 1] += 1 }
         for i in 1..<start.count { start[i] += start[i - 1] }

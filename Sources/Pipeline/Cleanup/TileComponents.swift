@@ -13,8 +13,10 @@ struct TileComponents {
     init(labels: UnsafeBufferPointer<UInt8>, height h: Int, width w: Int, diagonal: Bool) {
         height = h; width = w
         ids = [Int32](repeating: 0, count: h * w)
-        // Pass 1: provisional labels with a union-find over them.
-        var parent: [Int32] = [0]
+        // Pass 1: provisional labels with a union-find over them (at most one per pixel, plus the unused 0).
+        let parent = UnsafeMutablePointer<Int32>.allocate(capacity: h * w + 1)
+        defer { parent.deallocate() }
+        var next: Int32 = 1
         func find(_ a: Int32) -> Int32 {
             var a = a
             while parent[Int(a)] != a { parent[Int(a)] = parent[Int(parent[Int(a)])]; a = parent[Int(a)] }
@@ -47,14 +49,15 @@ struct TileComponents {
                         }
                     }
                     if l == 0 {
-                        l = Int32(parent.count)
-                        parent.append(l)
+                        l = next
+                        parent[Int(next)] = next
+                        next += 1
                     }
                     id[i] = l
                 }
             }
             // Pass 2: final ids in order of first pixel.
-            var final = [Int32](repeating: 0, count: parent.count)
+            var final = [Int32](repeating: 0, count: Int(next))
             for i in 0..<(h * w) where id[i] != 0 {
                 let r = Int(find(id[i]))
                 if final[r] == 0 {
