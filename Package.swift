@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "Phantom", targets: ["Phantom"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Analysis", targets: ["Analysis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,8 +36,11 @@ let package = Package(
         // Composes VolumeStore and NeuralNet: plans, windows, bounded stages, journal, run outputs.
         .target(name: "Pipeline", dependencies: ["VolumeStore", "NeuralNet"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // Streams a run's outputs through mergeable statistics: PCA, NMF, GMM, k-means, metrics, factor selection.
+        .target(name: "Analysis", dependencies: ["Pipeline", "VolumeStore", "NeuralNet", "COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "brainmap", dependencies: [
-            "VolumeStore", "NeuralNet", "Phantom", "Pipeline",
+            "VolumeStore", "NeuralNet", "Phantom", "Pipeline", "Analysis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -46,5 +50,6 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "VolumeStore"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Pipeline", "VolumeStore", "NeuralNet", "TestSupport"]),
     ]
 )

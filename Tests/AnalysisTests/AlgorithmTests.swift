@@ -1,0 +1,167 @@
+import Foundation
+import XCTest
+@testable import Analysis
+import NeuralNet
+import TestSupport
+
+/// The analysis algorithms against scikit-learn and scipy on data that fits in memory.
+final class AlgorithmTests: XCTestCase {
+    /// n rows of d columns: a mixture of 3 Gaussian blobs, shifted to be non-negative.
+    static func data(n: Int, d: Int, seed: UInt64) -> [Double] {
+        var rng = SeededRandom(seed: seed)
+        func gauss() -> Double {
+            let u = max(1e-12, Double(rng.nextFloat())), v = Double(rng.nextFloat())
+            return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+        }
+        let centres = (0..<3).map { c in (0..<d).map { j in Double((c * 7 + j * 3) % 5) } }
+        var x = [Double]()
+        for i in 0..<n {
+            let c = i % 3
+            for j in 0..<d { x.append(centres[c][j] + 0.6 * gauss() * Double(1 + j % 3)) }
+        }
+        let m = x.min()!
+        return x.map { $0 - m }
+    }
+
+    static func reference(_ request: [String: Any]) throws -> [String: Any] {
+        let dir = PythonReference.tempDir("analysis")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: dir + "/r.json"))
+        let out = try PythonReference.run("tools/reference/sklearn_analysis.py", [dir + "/r.json"])
+        return try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+    }
+
+    static func rows(_ x: [Double], _ d: Int) -> [[Double]] { stride(from: 0, to: x.count, by: d).map { Array(x[$0..<($0 + d)]) } }
+
+    /// Moments merged from uneven blocks in any order equal one pass; PCA from them equals scikit-learn's.
+    func testMomentsMergeAndPCAMatchScikitLearn() throws {
+        let n = 3000, d = 8
+        let x = Self.data(n: n, d: d, seed: 1)
+        var one = Moments(d: d)
+        x.withUnsafeBufferPointer { one.add($0.baseAddress!, rows: n) }
+        // Three "shards" of uneven blocks, merged in another order.
+        var shards = [Moments(d: d), Moments(d: d), Moments(d: d)]
+        var start = 0, b = 0
+        for size in [1, 700, 33, 1200, 66] {
+            x.withUnsafeBufferPointer { shards[b % 3].add($0.baseAddress! + start * d, rows: size) }
+            start += size; b += 1
+        }
+        x.withUnsafeBufferPointer { shards[1].add($0.baseAddress! + start * d, rows: n - start) }
+        var merged = shards[2]; merged.merge(shards[0]); merged.merge(shards[1])
+        XCTAssertEqual(merged.count, one.count)
+        for i in 0..<d { XCTAssertEqual(merged.mean[i], one.mean[i], accuracy: 1e-12) }
+        for i in 0..<(d * d) { XCTAssertEqual(merged.comoment[i], one.comoment[i], accuracy: 1e-9 * abs(one.comoment[i]) + 1e-9) }
+        XCTAssertEqual(merged.min, one.min); XCTAssertEqual(merged.max, one.max)
+
+        let pca = PCAModel(moments: merged, k: 5)
+        let ref = try Self.reference(["task": "pca", "X": Self.rows(x, d), "k": 5])
+        let comps = (ref["components"] as! [[Double]]).joined().map { $0 }
+        for i in comps.indices { XCTAssertEqual(pca.components[i], comps[i], accuracy: 1e-8, "component entry \(i)") }
+        for (a, b) in zip(pca.explainedVariance, ref["explained_variance"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-9 * b) }
+        for (a, b) in zip(pca.explainedVarianceRatio, ref["explained_variance_ratio"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-10) }
+    }
+
+    /// From the same NNDSVDa initialisation, brainmap's HALS reaches an objective within 1% of scikit-learn's batch
+    /// NMF (solver "cd"); the streamed version (a sample fit, then full passes) too.
+    func testNMFObjectiveWithinOnePercentOfScikitLearn() throws {
+        let n = 4000, d = 10, k = 4
+        let x = Self.data(n: n, d: d, seed: 2)
+        var (w, h) = NMF.nndsvda(x, rows: n, d: d, k: k)
+        let w0 = w, h0 = h
+        let history = NMF.fit(x, rows: n, d: d, k: k, w: &w, h: &h, maxIter: 200, tol: 1e-6)
+        let ref = try Self.reference(["task": "nmf", "X": Self.rows(x, d), "k": k, "W0": Self.rows(w0, k), "H0": Self.rows(h0, d),
+                                      "max_iter": 200, "tol": 1e-4])
+        let sk = ref["objective"] as! Double
+        let ours = history.last!
+        XCTAssertLessThanOrEqual(ours, 1.01 * sk, "brainmap \(ours) vs scikit-learn \(sk)")
+        XCTAssertTrue(zip(history, history.dropFirst()).allSatisfy { $1 <= $0 * (1 + 1e-12) }, "HALS never increases the objective")
+        XCTAssertTrue(h.allSatisfy { $0 >= 0 } && w.allSatisfy { $0 >= 0 })
+
+        // Streamed: H from a 25% sample, then two passes over all rows in blocks (statistics merged), W by NNLS.
+        let sampleRows = stride(from: 0, to: n, by: 4).map { $0 }
+        let sample = sampleRows.flatMap { x[($0 * d)..<(($0 + 1) * d)] }
+        var (ws, hs) = NMF.nndsvda(sample, rows: sampleRows.count, d: d, k: k)
+        NMF.fit(sample, rows: sampleRows.count, d: d, k: k, w: &ws, h: &hs)
+        var objective = 0.0
+        for pass in 0..<3 {
+            var stats = NMFStatistics(k: k, d: d)
+            for b in stride(from: 0, to: n, by: 1000) {
+                x.withUnsafeBufferPointer { xb in
+                    let coef = NMF.coefficients(xb.baseAddress! + b * d, rows: 1000, d: d, h: hs, k: k)
+                    stats.add(x: xb.baseAddress! + b * d, w: coef, rows: 1000)
+                }
+            }
+            objective = stats.objective(hs)
+            if pass < 2 { hs = stats.updated(hs) }
+        }
+        XCTAssertLessThanOrEqual(objective, 1.01 * sk, "streamed \(objective) vs scikit-learn \(sk)")
+    }
+
+    /// EM from the same initial parameters: weights, means and log-likelihood as scikit-learn's GaussianMixture.
+    func testGaussianMixtureMatchesScikitLearn() throws {
+        let n = 3000, d = 4, k = 3
+        let x = Self.data(n: n, d: d, seed: 3)
+        let (centroids, labels) = KMeans.fit(x, rows: n, d: d, k: k, seed: 5)
+        // Initial parameters from the k-means partition (one hard M-step), as GaussianMixture's kmeans init.
+        var s = GMMStatistics(k: k, d: d)
+        for i in 0..<n {
+            s.resp[labels[i]] += 1
+            for a in 0..<d {
+                s.sumX[labels[i] * d + a] += x[i * d + a]
+                for b in 0..<d { s.sumXX[(labels[i] * d + a) * d + b] += x[i * d + a] * x[i * d + b] }
+            }
+        }
+        _ = centroids
+        var model = try GaussianMixture.maximization(s, reg: 1e-6)
+        let initial = model
+        var previous = -Double.infinity, iterations = 0, lowerBound = 0.0
+        for _ in 0..<100 {
+            var st = GMMStatistics(k: k, d: d)
+            x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: n, model: model) }
+            model = try GaussianMixture.maximization(st, reg: 1e-6)
+            iterations += 1
+            lowerBound = st.logLikelihood / st.rows
+            if abs(lowerBound - previous) < 1e-3 { break }
+            previous = lowerBound
+        }
+        var final = GMMStatistics(k: k, d: d)
+        x.withUnsafeBufferPointer { final.add(x: $0.baseAddress!, rows: n, model: model) }
+        let ref = try Self.reference(["task": "gmm", "X": Self.rows(x, d), "weights": initial.weights, "means": Self.rows(initial.means, d),
+                                      "covariances": (0..<k).map { Self.rows(Array(initial.covariances[($0 * d * d)..<(($0 + 1) * d * d)]), d) }])
+        XCTAssertEqual(iterations, ref["n_iter"] as! Int)
+        for (a, b) in zip(model.weights, ref["weights"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-9) }
+        for (a, b) in zip(model.means, (ref["means"] as! [[Double]]).joined()) { XCTAssertEqual(a, b, accuracy: 1e-8) }
+        XCTAssertEqual(final.logLikelihood / final.rows, ref["score"] as! Double, accuracy: 1e-9)
+        XCTAssertEqual(lowerBound, ref["lower_bound"] as! Double, accuracy: 1e-9)
+        let predicted = x.withUnsafeBufferPointer { model.predict($0.baseAddress!, rows: n) }
+        XCTAssertEqual(predicted, ref["predict"] as! [Int])
+    }
+
+    /// JS distance, ARI, V-measure, silhouette and the one-to-one assignment as scipy and scikit-learn compute them.
+    func testMetricsMatchScipyAndScikitLearn() throws {
+        var rng = SeededRandom(seed: 9)
+        let truth = (0..<500).map { _ in rng.next(below: 4) }
+        let pred = truth.map { rng.next(below: 10) < 7 ? ($0 + 1) % 4 : rng.next(below: 5) }
+        let n = 300, d = 3
+        let x = Self.data(n: n, d: d, seed: 4)
+        let labels = (0..<n).map { $0 % 3 }
+        let pairs: [([Double], [Double])] = [([1, 2, 3, 0], [0, 2, 3, 1]), ([0.1, 0.9], [0.5, 0.5]), ([5, 0, 0], [0, 0, 5]), ([1, 1], [1, 1])]
+        var cost: [[Double]] = []
+        for i in 0..<4 {
+            var row: [Double] = []
+            for j in 0..<5 { row.append(Double((i * 7 + j * 3) % 11) + (i == j ? 0 : 1)) }
+            cost.append(row)
+        }
+        let ref = try Self.reference(["task": "metrics", "truth": truth, "pred": pred, "X": Self.rows(x, d), "labels": labels,
+                                      "pairs": pairs.map { [$0.0, $0.1] }, "cost": cost])
+        XCTAssertEqual(ClusterMetrics.adjustedRand(truth, pred), ref["ari"] as! Double, accuracy: 1e-12)
+        let v = ClusterMetrics.vMeasure(truth, pred)
+        XCTAssertEqual(v.homogeneity, ref["homogeneity"] as! Double, accuracy: 1e-12)
+        XCTAssertEqual(v.completeness, ref["completeness"] as! Double, accuracy: 1e-12)
+        XCTAssertEqual(v.v, ref["v"] as! Double, accuracy: 1e-12)
+        XCTAssertEqual(ClusterMetrics.silhouette(x, rows: n, d: d, labels: labels), ref["silhouette"] as! Double, accuracy: 1e-10)
+        for (p, js) in zip(pairs, ref["js"] as! [Double]) { XCTAssertEqual(ClusterMetrics.jensenShannon(p.0, p.1), js, accuracy: 1e-12) }
+        let assignment = ClusterMetrics.hungarian(cost)
+        XCTAssertEqual(assignment, ref["assignment"] as! [Int])
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""scikit-learn / scipy references for the analysis tests. Reads a JSON request, prints a JSON answer.
+
+  sklearn_analysis.py REQUEST.json
+
+Request: {"task": "pca"|"nmf"|"gmm"|"metrics", "X": [[...], ...], ...}
+- pca: k → components, explained_variance, explained_variance_ratio, mean
+- nmf: k, W0, H0 → objective (½‖X − WH‖²) of NMF(init="custom", solver="cd") from (W0, H0), n_iter
+- gmm: weights, means, covariances → fitted weights, means, score (mean log-likelihood), lower_bound, n_iter,
+  predict, from GaussianMixture(covariance_type="full", reg_covar=1e-6, tol=1e-3, max_iter=100) with that init
+- metrics: truth, pred, (X, labels for silhouette), p/q pairs (JS), cost (linear_sum_assignment)
+"""
+import json, sys
+import numpy as np
+
+
+def main(path):
+    r = json.load(open(path))
+    t = r["task"]
+    out = {}
+    if t == "pca":
+        from sklearn.decomposition import PCA
+        X = np.array(r["X"])
+        p = PCA(n_components=r["k"], svd_solver="full").fit(X)
+        out = {"components": p.components_.tolist(), "explained_variance": p.explained_variance_.tolist(),
+               "explained_variance_ratio": p.explained_variance_ratio_.tolist(), "mean": p.mean_.tolist()}
+    elif t == "nmf":
+        from sklearn.decomposition import NMF
+        X = np.array(r["X"])
+        m = NMF(n_components=r["k"], init="custom", solver="cd", max_iter=r.get("max_iter", 200), tol=r.get("tol", 1e-4))
+        W = m.fit_transform(X, W=np.array(r["W0"]), H=np.array(r["H0"]))
+        out = {"objective": 0.5 * float(np.sum((X - W @ m.components_) ** 2)), "n_iter": int(m.n_iter_)}
+    elif t == "gmm":
+        from sklearn.mixture import GaussianMixture
+        X = np.array(r["X"])
+        covs = np.array(r["covariances"])
+        prec = np.array([np.linalg.inv(c) for c in covs])
+        g = GaussianMixture(n_components=len(r["weights"]), covariance_type="full", reg_covar=1e-6, tol=1e-3, max_iter=100,
+                            weights_init=r["weights"], means_init=r["means"], precisions_init=prec).fit(X)
+        out = {"weights": g.weights_.tolist(), "means": g.means_.tolist(), "score": float(g.score(X)),
+               "lower_bound": float(g.lower_bound_), "n_iter": int(g.n_iter_), "predict": g.predict(X).tolist()}
+    elif t == "metrics":
+        from sklearn import metrics
+        from scipy.spatial.distance import jensenshannon
+        from scipy.optimize import linear_sum_assignment
+        h, c, v = metrics.homogeneity_completeness_v_measure(r["truth"], r["pred"])
+        out = {"ari": metrics.adjusted_rand_score(r["truth"], r["pred"]), "homogeneity": h, "completeness": c, "v": v,
+               "silhouette": float(metrics.silhouette_score(np.array(r["X"]), r["labels"])),
+               "js": [float(jensenshannon(p, q)) for p, q in r["pairs"]],
+               "assignment": linear_sum_assignment(np.array(r["cost"]))[1].tolist()}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
