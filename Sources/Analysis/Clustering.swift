@@ -79,8 +79,11 @@ public enum ClusterMetrics {
     }
 
     /// Adjusted Rand index (sklearn.metrics.adjusted_rand_score); labels are 0-based integers.
-    public static func adjustedRand(_ truth: [Int], _ pred: [Int]) -> Double {
-        let (t, n) = contingency(truth, pred)
+    public static func adjustedRand(_ truth: [Int], _ pred: [Int]) -> Double { adjustedRand(table: contingency(truth, pred).table) }
+
+    /// The same from a contingency table (rows: true classes, columns: clusters), which streams.
+    public static func adjustedRand(table t: [[Int]]) -> Double {
+        let n = t.joined().reduce(0, +)
         func c2(_ v: Int) -> Double { Double(v) * Double(v - 1) / 2 }
         let sumComb = t.joined().reduce(0.0) { $0 + c2($1) }
         let rows = t.map { $0.reduce(0, +) }, cols = (0..<(t.first?.count ?? 0)).map { j in t.reduce(0) { $0 + $1[j] } }
@@ -92,8 +95,12 @@ public enum ClusterMetrics {
 
     /// Homogeneity, completeness and V-measure (β = 1), sklearn.metrics.homogeneity_completeness_v_measure.
     public static func vMeasure(_ truth: [Int], _ pred: [Int]) -> (homogeneity: Double, completeness: Double, v: Double) {
-        let (t, n) = contingency(truth, pred)
-        let N = Double(n)
+        vMeasure(table: contingency(truth, pred).table)
+    }
+
+    /// The same from a contingency table (rows: true classes, columns: clusters).
+    public static func vMeasure(table t: [[Int]]) -> (homogeneity: Double, completeness: Double, v: Double) {
+        let N = Double(t.joined().reduce(0, +))
         func entropy(_ counts: [Int]) -> Double {
             counts.reduce(0.0) { $1 > 0 ? $0 - Double($1) / N * log(Double($1) / N) : $0 }
         }

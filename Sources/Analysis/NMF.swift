@@ -107,31 +107,126 @@ public enum NMF {
         return 0.5 * (xx - 2 * cross + quad)
     }
 
-    /// Each row's coefficients for fixed H: non-negative least squares by HALS sweeps from the clipped
-    /// unconstrained solution, until no coefficient moves by more than `tol` relative to the row's largest.
-    public static func coefficients(_ x: UnsafePointer<Double>, rows n: Int, d: Int, h: [Double], k: Int,
-                                    sweeps: Int = 100, tol: Double = 1e-6) -> [Double] {
+    /// Each row's coefficients for fixed H: exact non-negative least squares, min ‖x − wH‖ s.t. w ≥ 0, by the
+    /// active-set method of Lawson & Hanson in the normal-equations form of Bro & de Jong (FNNLS): the k×k Gram
+    /// matrix HHᵀ is shared by every row, so a row costs a few small Cholesky solves.
+    public static func coefficients(_ x: UnsafePointer<Double>, rows n: Int, d: Int, h: [Double], k: Int) -> [Double] {
         var a = [Double](repeating: 0, count: k * k), b = [Double](repeating: 0, count: n * k)
         Dense.gemm(k, k, d, h, d, h, d, &a, k, transB: true)
         Dense.gemm(n, k, d, x, d, h, d, &b, k, transB: true)
         var w = [Double](repeating: 0, count: n * k)
-        // Start: B·A⁻¹ clipped at 0 (A is k×k, positive definite when H has full rank).
-        if let l = Dense.cholesky(a, k) {
-            let li = Dense.invertLower(l, k)
-            var ainv = [Double](repeating: 0, count: k * k)
-            Dense.gemm(k, k, k, li, k, li, k, &ainv, k, transA: true)
-            Dense.gemm(n, k, k, b, k, ainv, k, &w, k)
-            for i in w.indices where w[i] < 0 { w[i] = 0 }
-        }
-        var previous = w
-        for _ in 0..<sweeps {
-            w.withUnsafeMutableBufferPointer { wb in b.withUnsafeBufferPointer { sweepW(wb.baseAddress!, rows: n, k: k, a: a, b: $0.baseAddress!) } }
-            var moved = 0.0, scale = 1e-300
-            for i in w.indices { moved = max(moved, abs(w[i] - previous[i])); scale = max(scale, abs(w[i])) }
-            if moved <= tol * scale { break }
-            previous = w
+        let scale = (0..<k).reduce(0.0) { max($0, a[$1 * k + $1]) }
+        // Rows are independent: split them over the cores (each part warm-starts from its previous row's support).
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, n / 256))
+        let gram = a, rhs = b
+        w.withUnsafeMutableBufferPointer { wb in
+            let out = SendablePointer(wb.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                var solver = FNNLS(gram: gram, k: k, tol: 1e-10 * max(scale, 1e-300))
+                for i in (n * p / parts)..<(n * (p + 1) / parts) { solver.solve(rhs, offset: i * k, into: out.value) }
+            }
         }
         return w
+    }
+}
+
+/// A pointer handed to workers that write disjoint ranges.
+struct SendablePointer: @unchecked Sendable { let value: UnsafeMutablePointer<Double>; init(_ v: UnsafeMutablePointer<Double>) { value = v } }
+
+/// Lawson–Hanson NNLS on normal equations (Bro & de Jong's FNNLS) for a fixed Gram matrix, with scratch reused.
+struct FNNLS {
+    let gram: [Double], k: Int, tol: Double
+    private var passive: [Bool], x: [Double], s: [Double], wgrad: [Double], idx: [Int], sub: [Double], rhs: [Double]
+
+    init(gram: [Double], k: Int, tol: Double) {
+        self.gram = gram; self.k = k; self.tol = tol
+        passive = .init(repeating: false, count: k); x = .init(repeating: 0, count: k); s = x; wgrad = x
+        idx = .init(repeating: 0, count: k); sub = .init(repeating: 0, count: k * k); rhs = x
+    }
+
+    /// Solves for the right-hand side b[offset..<offset+k] (= H·x of the row) and writes w[offset..<offset+k].
+    /// Warm start: the previous solve's support, shrunk until its least-squares solution is positive (a valid
+    /// Lawson–Hanson state), then the usual iterations to optimality.
+    mutating func solve(_ b: [Double], offset o: Int, into w: UnsafeMutablePointer<Double>) {
+        for j in 0..<k { x[j] = 0 }
+        while passive.contains(true) {
+            guard solvePassive(b, o) else { for j in 0..<k { passive[j] = false }; break }
+            var dropped = false
+            for j in 0..<k where passive[j] && s[j] <= tol { passive[j] = false; dropped = true }
+            if !dropped { for j in 0..<k { x[j] = passive[j] ? s[j] : 0 }; break }
+        }
+        for j in 0..<k {
+            var g = b[o + j]
+            for r in 0..<k where x[r] != 0 { g -= gram[j * k + r] * x[r] }
+            wgrad[j] = g
+        }
+        var outer = 0
+        while outer < 3 * k {
+            outer += 1
+            var best = -1, bestW = tol
+            for j in 0..<k where !passive[j] && wgrad[j] > bestW { best = j; bestW = wgrad[j] }
+            guard best >= 0 else { break }
+            passive[best] = true
+            var inner = 0
+            while true {
+                inner += 1
+                guard solvePassive(b, o) else { passive[best] = false; break }
+                var alpha = Double.infinity
+                for j in 0..<k where passive[j] && s[j] <= 0 {
+                    alpha = min(alpha, x[j] / (x[j] - s[j]))
+                }
+                if alpha == .infinity || inner > 3 * k {
+                    for j in 0..<k { x[j] = passive[j] ? max(0, s[j]) : 0 }
+                    break
+                }
+                for j in 0..<k where passive[j] {
+                    x[j] += alpha * (s[j] - x[j])
+                    if x[j] <= tol { x[j] = 0; passive[j] = false }
+                }
+            }
+            // Gradient of the dual: b − A·x.
+            for j in 0..<k {
+                var g = b[o + j]
+                for r in 0..<k where x[r] != 0 { g -= gram[j * k + r] * x[r] }
+                wgrad[j] = g
+            }
+        }
+        for j in 0..<k { w[o + j] = x[j] }
+    }
+
+    /// The same into an array.
+    mutating func solve(_ b: [Double], offset o: Int, into w: inout [Double]) {
+        w.withUnsafeMutableBufferPointer { solve(b, offset: o, into: $0.baseAddress!) }
+    }
+
+    /// s = A[P,P]⁻¹ b[P] on the passive set, 0 elsewhere; false when the subsystem is singular.
+    private mutating func solvePassive(_ b: [Double], _ o: Int) -> Bool {
+        var m = 0
+        for j in 0..<k where passive[j] { idx[m] = j; m += 1 }
+        // Cholesky of the m×m submatrix, in place in `sub`.
+        for i in 0..<m {
+            for j in 0...i {
+                var v = gram[idx[i] * k + idx[j]]
+                for t in 0..<j { v -= sub[i * k + t] * sub[j * k + t] }
+                if i == j {
+                    guard v > 1e-14 * max(1, gram[idx[i] * k + idx[i]]) else { return false }
+                    sub[i * k + i] = v.squareRoot()
+                } else { sub[i * k + j] = v / sub[j * k + j] }
+            }
+        }
+        for i in 0..<m {
+            var v = b[o + idx[i]]
+            for t in 0..<i { v -= sub[i * k + t] * rhs[t] }
+            rhs[i] = v / sub[i * k + i]
+        }
+        for i in Swift.stride(from: m - 1, through: 0, by: -1) {
+            var v = rhs[i]
+            for t in (i + 1)..<max(i + 1, m) { v -= sub[t * k + i] * rhs[t] }
+            rhs[i] = v / sub[i * k + i]
+        }
+        for j in 0..<k { s[j] = 0 }
+        for i in 0..<m { s[idx[i]] = rhs[i] }
+        return true
     }
 }
 

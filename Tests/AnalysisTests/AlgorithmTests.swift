@@ -97,6 +97,19 @@ final class AlgorithmTests: XCTestCase {
         XCTAssertLessThanOrEqual(objective, 1.01 * sk, "streamed \(objective) vs scikit-learn \(sk)")
     }
 
+    /// Each row's coefficients are the exact NNLS solution (scipy.optimize.nnls), active constraints included.
+    func testCoefficientsAreExactNNLS() throws {
+        let n = 200, d = 12, k = 6
+        let x = Self.data(n: n, d: d, seed: 6)
+        var rng = SeededRandom(seed: 8)
+        let h = (0..<(k * d)).map { _ in Double(rng.nextFloat()) * (rng.next(below: 3) == 0 ? 0 : 1) }
+        let w = x.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: n, d: d, h: h, k: k) }
+        let ref = try Self.reference(["task": "nnls", "X": Self.rows(x, d), "H": Self.rows(h, d)])
+        let rw = (ref["W"] as! [[Double]]).joined().map { $0 }
+        for i in rw.indices { XCTAssertEqual(w[i], rw[i], accuracy: 1e-8, "w[\(i / k)][\(i % k)]") }
+        XCTAssertGreaterThan(rw.filter { $0 == 0 }.count, 10, "the fixture must have active constraints")
+    }
+
     /// EM from the same initial parameters: weights, means and log-likelihood as scikit-learn's GaussianMixture.
     func testGaussianMixtureMatchesScikitLearn() throws {
         let n = 3000, d = 4, k = 3

@@ -6,6 +6,7 @@
 Request: {"task": "pca"|"nmf"|"gmm"|"metrics", "X": [[...], ...], ...}
 - pca: k → components, explained_variance, explained_variance_ratio, mean
 - nmf: k, W0, H0 → objective (½‖X − WH‖²) of NMF(init="custom", solver="cd") from (W0, H0), n_iter
+- nnls: H, X → W, each row by scipy.optimize.nnls
 - gmm: weights, means, covariances → fitted weights, means, score (mean log-likelihood), lower_bound, n_iter,
   predict, from GaussianMixture(covariance_type="full", reg_covar=1e-6, tol=1e-3, max_iter=100) with that init
 - metrics: truth, pred, (X, labels for silhouette), p/q pairs (JS), cost (linear_sum_assignment)
@@ -30,6 +31,10 @@ def main(path):
         m = NMF(n_components=r["k"], init="custom", solver="cd", max_iter=r.get("max_iter", 200), tol=r.get("tol", 1e-4))
         W = m.fit_transform(X, W=np.array(r["W0"]), H=np.array(r["H0"]))
         out = {"objective": 0.5 * float(np.sum((X - W @ m.components_) ** 2)), "n_iter": int(m.n_iter_)}
+    elif t == "nnls":
+        from scipy.optimize import nnls
+        H = np.array(r["H"])
+        out = {"W": [nnls(H.T, np.array(x))[0].tolist() for x in r["X"]]}
     elif t == "gmm":
         from sklearn.mixture import GaussianMixture
         X = np.array(r["X"])

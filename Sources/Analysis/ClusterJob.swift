@@ -1,0 +1,214 @@
+import Foundation
+import NeuralNet
+import Pipeline
+import VolumeStore
+
+public struct ClusterOptions: Sendable {
+    public enum Method: String, Sendable { case gmm, kmeans }
+    public var run: String
+    public var method: Method = .gmm
+    public var k = 4
+    /// The run array clustered: nmf (default), pca or features.
+    public var on = "nmf"
+    public var mask: PixelMask = .predicted
+    public var slices: [Int]?
+    /// Rows sampled for k-means (the GMM's initialisation, or the k-means itself) and the silhouette (≤ 4,000 of them).
+    public var sample = 20_000
+    public var reg = 1e-6, tol = 1e-3
+    public var maxIter = 100
+    public var seed: UInt64 = 1
+    /// Integer ROIs (e.g. cortical layers, areas) for per-ROI distributions, ARI and V-measure.
+    public var rois: String?
+    /// Two slices whose clusters are matched by the Jensen–Shannon distance of their per-ROI distributions.
+    public var match: (Int, Int)?
+    public var cacheBytes = 64 << 20
+    public init(run: String) { self.run = run }
+
+    var identity: [String: String] {
+        ["method": method.rawValue, "k": "\(k)", "on": on, "mask": mask.description, "sample": "\(sample)", "reg": "\(reg)",
+         "tol": "\(tol)", "seed": "\(seed)", "slices": slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"]
+    }
+}
+
+public struct ClusterSummary: Sendable {
+    public var rows = 0, iterations = 0
+    public var converged = false
+    public var logLikelihood: [Double] = []
+    public var reg = 0.0
+    public var notes: [String] = []
+    public var silhouette: Double?
+    public var ari: Double?, vMeasure: (homogeneity: Double, completeness: Double, v: Double)?
+    /// Per cluster: the fraction of its pixels in each ROI (ROI ids in `roiIds` order), over all slices.
+    public var distributions: [[Double]] = []
+    public var roiIds: [Int64] = []
+    /// For `match`: JS distance matrix (clusters of A × clusters of B), argmin per A cluster, one-to-one assignment.
+    public var jsDistances: [[Double]] = [], argmin: [Int] = [], oneToOne: [Int] = []
+    public var resultPath = ""
+    public var wall = 0.0, peakRSS = 0
+}
+
+/// `brainmap cluster`: a Gaussian mixture (EM, full covariances, k-means++ initialisation on a sample; one pass per
+/// iteration over mergeable statistics) or k-means, on a run's factor coefficients; writes `clusters` (u1: cluster + 1,
+/// 0 outside the mask) and the per-ROI distributions, metrics and cross-slice matching.
+public final class ClusterJob: @unchecked Sendable {
+    public let options: ClusterOptions
+    public init(options: ClusterOptions) { self.options = options }
+
+    public func run(progress: @escaping (String, Int, Int) -> Void = { _, _, _ in }) async throws -> ClusterSummary {
+        let o = options, start = Date()
+        guard o.k >= 2 else { throw AnalysisError.input("--k must be at least 2") }
+        var ctx = SourceOptions(cacheBytes: o.cacheBytes)
+        ctx.cache = ChunkCache(capacity: o.cacheBytes)
+        let run = try await RunArrays(root: o.run, context: ctx)
+        let input = try await run.channels(o.on)
+        let d = input.shape[0]
+        let zs = o.slices ?? Array(0..<run.depth)
+        if let bad = zs.first(where: { $0 < 0 || $0 >= run.depth }) { throw AnalysisError.input("--slices: slice \(bad) is outside the run (z = 0..<\(run.depth))") }
+        if let (a, b) = o.match, !zs.contains(a) || !zs.contains(b) || o.rois == nil {
+            throw AnalysisError.input("--match \(a),\(b) needs both slices among --slices and --rois")
+        }
+        let maskSource: ZarrArray? = if case let .source(s) = o.mask { try await run.regions(s) } else { nil }
+        var rois: ZarrArray?
+        if let r = o.rois { rois = try await run.regions(r) }
+        let blocks = run.blocks(zs)
+        var summary = ClusterSummary()
+
+        func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+            for (i, b) in blocks.enumerated() {
+                progress(name, i + 1, blocks.count)
+                guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                let (x, px) = try await run.rows(input, b, mask: m)
+                if !px.isEmpty { try await body(b, x, px) }
+            }
+        }
+
+        // Sample (reservoir, seeded) for k-means.
+        var sample = [Double](), seen = 0
+        var rng = SeededRandom(seed: o.seed, stream: 11, index: 0)
+        try await pass("sample") { _, x, px in
+            for r in 0..<px.count {
+                if seen < o.sample { sample += x[(r * d)..<((r + 1) * d)] }
+                else { let j = rng.next(below: seen + 1); if j < o.sample { for t in 0..<d { sample[j * d + t] = x[r * d + t] } } }
+                seen += 1
+            }
+        }
+        guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
+        summary.rows = seen
+        let n = sample.count / d
+        let (centroids, labels) = KMeans.fit(sample, rows: n, d: d, k: o.k, seed: o.seed)
+        let sil = min(n, 4000)
+        var model: GaussianMixture?
+        var reg = o.reg
+        if o.method == .gmm {
+            // One hard M-step from the k-means partition of the sample (GaussianMixture's kmeans initialisation).
+            var s = GMMStatistics(k: o.k, d: d)
+            for i in 0..<n {
+                s.resp[labels[i]] += 1
+                for a in 0..<d {
+                    s.sumX[labels[i] * d + a] += sample[i * d + a]
+                    for b in 0..<d { s.sumXX[(labels[i] * d + a) * d + b] += sample[i * d + a] * sample[i * d + b] }
+                }
+            }
+            model = try maximize(s, reg: &reg, summary: &summary)
+            var previous = -Double.infinity
+            for it in 1...o.maxIter {
+                var st = GMMStatistics(k: o.k, d: d)
+                try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: px.count, model: model!) } }
+                model = try maximize(st, reg: &reg, summary: &summary)
+                let ll = st.logLikelihood / st.rows
+                summary.logLikelihood.append(ll); summary.iterations = it
+                if abs(ll - previous) < o.tol { summary.converged = true; break }
+                previous = ll
+            }
+            if !summary.converged { summary.notes.append("EM did not converge in \(o.maxIter) iterations (tol \(o.tol))") }
+        }
+        summary.reg = reg
+
+        // Final pass: assignments, clusters array, per-ROI counts per slice.
+        let out = try await run.createLabels("clusters")
+        var roiIndex: [Int64: Int] = [:]
+        var counts: [Int: [[Int]]] = [:]   // z → cluster → roi
+        func assign(_ x: [Double], rows m: Int) -> [Int] {
+            if let g = model { return x.withUnsafeBufferPointer { g.predict($0.baseAddress!, rows: m) } }
+            return (0..<m).map { i in (0..<o.k).min { a, b in
+                (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[a * d + $1], 2) } < (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[b * d + $1], 2) }
+            }! }
+        }
+        var contingency: [[Int]] = Array(repeating: [], count: o.k)
+        try await pass("assigning clusters") { b, x, px in
+            let c = assign(x, rows: px.count)
+            let (h, w) = run.extent(b)
+            var plane = [UInt8](repeating: 0, count: h * w)
+            for (i, p) in px.enumerated() { plane[p] = UInt8(c[i] + 1) }
+            try await out.write(Box([b.z..<(b.z + 1), (b.by * run.block)..<(b.by * run.block + h), (b.bx * run.block)..<(b.bx * run.block + w)]), plane)
+            guard let rois else { return }
+            let ids = try await run.regionIds(rois, b)
+            for (i, p) in px.enumerated() where ids[p] != 0 {
+                let r = roiIndex[ids[p]] ?? { let v = roiIndex.count; roiIndex[ids[p]] = v; return v }()
+                var table = counts[b.z] ?? Array(repeating: [], count: o.k)
+                for cl in 0..<o.k where table[cl].count <= r { table[cl] += Array(repeating: 0, count: r + 1 - table[cl].count) }
+                table[c[i]][r] += 1
+                counts[b.z] = table
+                for cl in 0..<o.k where contingency[cl].count <= r { contingency[cl] += Array(repeating: 0, count: r + 1 - contingency[cl].count) }
+                contingency[c[i]][r] += 1
+            }
+        }
+        // Silhouette on (part of) the sample, with its assignments.
+        let subset = Array(sample[0..<(sil * d)])
+        summary.silhouette = ClusterMetrics.silhouette(subset, rows: sil, d: d, labels: assign(subset, rows: sil))
+        if rois != nil {
+            let r = roiIndex.count
+            let table = contingency.map { $0 + Array(repeating: 0, count: r - $0.count) }
+            summary.roiIds = roiIndex.sorted { $0.value < $1.value }.map(\.key)
+            summary.distributions = table.map { row in let s = Double(max(1, row.reduce(0, +))); return row.map { Double($0) / s } }
+            summary.ari = ClusterMetrics.adjustedRand(table: transpose(table))
+            summary.vMeasure = ClusterMetrics.vMeasure(table: transpose(table))
+            if let (a, b) = o.match {
+                func dist(_ z: Int) -> [[Double]] {
+                    let t = counts[z] ?? Array(repeating: [], count: o.k)
+                    return t.map { row in row + Array(repeating: 0, count: r - row.count) }.map { $0.map(Double.init) }
+                }
+                let da = dist(a), db = dist(b)
+                summary.jsDistances = da.map { p in db.map { q in p.reduce(0, +) > 0 && q.reduce(0, +) > 0 ? ClusterMetrics.jensenShannon(p, q) : 1 } }
+                summary.argmin = summary.jsDistances.map { row in row.indices.min { row[$0] < row[$1] }! }
+                summary.oneToOne = ClusterMetrics.hungarian(summary.jsDistances)
+            }
+        }
+        summary.resultPath = run.analysisDirectory + "/clusters.json"
+        var doc: [String: Any] = ["identity": o.identity, "rows": summary.rows, "k": o.k, "method": o.method.rawValue,
+                                  "silhouette_on_sample": summary.silhouette ?? 0, "sample_rows_for_silhouette": sil, "notes": summary.notes,
+                                  "reg_covar": reg, "iterations": summary.iterations, "converged": summary.converged,
+                                  "mean_log_likelihood_per_iteration": summary.logLikelihood]
+        if let g = model { doc["weights"] = g.weights; doc["means"] = g.means; doc["covariances"] = g.covariances }
+        else { doc["centroids"] = centroids }
+        if rois != nil {
+            doc["roi_ids"] = summary.roiIds; doc["distribution_per_cluster_over_rois"] = summary.distributions
+            doc["adjusted_rand_index"] = summary.ari ?? 0
+            if let v = summary.vMeasure { doc["homogeneity"] = v.homogeneity; doc["completeness"] = v.completeness; doc["v_measure"] = v.v }
+        }
+        if let (a, b) = o.match {
+            doc["match"] = ["slices": [a, b], "js_distance": summary.jsDistances, "argmin": summary.argmin, "one_to_one": summary.oneToOne,
+                            "rule": "cluster i of slice A ↔ argmin_j JS(per-ROI distribution of i in A, of j in B); one_to_one: Hungarian on the same distances"]
+        }
+        try write(doc, to: summary.resultPath)
+        summary.wall = Date().timeIntervalSince(start)
+        summary.peakRSS = peakRSS()
+        return summary
+    }
+
+    /// The M-step; a singular covariance raises `reg` tenfold (noted) and retries.
+    private func maximize(_ s: GMMStatistics, reg: inout Double, summary: inout ClusterSummary) throws -> GaussianMixture {
+        while true {
+            do { return try GaussianMixture.maximization(s, reg: reg) }
+            catch AnalysisError.singularCovariance(let c, _) where reg < 1 {
+                summary.notes.append("covariance of component \(c) singular with reg_covar \(reg); raised to \(reg * 10)")
+                reg *= 10
+            }
+        }
+    }
+
+    private func transpose(_ t: [[Int]]) -> [[Int]] {
+        guard let cols = t.first?.count else { return [] }
+        return (0..<cols).map { j in t.map { $0[j] } }
+    }
+}

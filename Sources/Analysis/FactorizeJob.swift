@@ -1,0 +1,234 @@
+import Foundation
+import NeuralNet
+import Pipeline
+import VolumeStore
+
+/// How NMF's non-negative input is made from the latents (which fc2 leaves signed).
+public enum NonNegative: String, Sendable, CaseIterable {
+    /// x − (global per-dimension minimum): keeps every dimension's geometry; the default.
+    case shift
+    /// max(x, 0): drops the negative half.
+    case relu
+    /// [max(x, 0), max(−x, 0)]: 128 dimensions, nothing lost.
+    case split
+
+    func dims(_ d: Int) -> Int { self == .split ? 2 * d : d }
+
+    func apply(_ x: [Double], d: Int, minimum: [Double]) -> [Double] {
+        switch self {
+        case .shift: return x.enumerated().map { max(0, $0.element - minimum[$0.offset % d]) }
+        case .relu: return x.map { max(0, $0) }
+        case .split:
+            var out = [Double](); out.reserveCapacity(2 * x.count)
+            for r in 0..<(x.count / d) {
+                for j in 0..<d { out.append(max(0, x[r * d + j])) }
+                for j in 0..<d { out.append(max(0, -x[r * d + j])) }
+            }
+            return out
+        }
+    }
+}
+
+public struct FactorizeOptions: Sendable {
+    public enum Method: String, Sendable { case pca, nmf }
+    public var run: String
+    public var method: Method = .pca
+    public var k = 15
+    public var slices: [Int]?
+    public var mask: PixelMask = .predicted
+    public var nonneg: NonNegative = .shift
+    /// NMF: rows fitted in memory before the full passes.
+    public var sample = 100_000
+    /// NMF: full passes after the sample fit (the last one writes the coefficients).
+    public var passes = 2
+    public var seed: UInt64 = 1
+    /// PCA: this process's share of the blocks for the statistics pass (files merged by a later run without it).
+    public var shard: Shard = .all
+    public var cacheBytes = 64 << 20
+    public init(run: String) { self.run = run }
+
+    var identity: [String: String] {
+        ["method": method.rawValue, "k": "\(k)", "slices": slices.map { $0.map(String.init).joined(separator: ",") } ?? "all",
+         "mask": mask.description, "nonneg": method == .nmf ? nonneg.rawValue : "-", "sample": method == .nmf ? "\(sample)" : "-",
+         "passes": method == .nmf ? "\(passes)" : "-", "seed": "\(seed)"]
+    }
+}
+
+public struct FactorizeProgress: Sendable { public var phase: String; public var done: Int, total: Int }
+
+public struct FactorizeSummary: Sendable {
+    public var rows = 0
+    public var explainedVarianceRatio: [Double] = []
+    public var objectives: [Double] = []
+    public var sampleObjective = 0.0
+    public var resultPath = "", array = ""
+    public var wall = 0.0, peakRSS = 0
+    public var shardOnly = false
+}
+
+/// `brainmap factorize`: PCA (exact, from streamed moments) or NMF (sample fit, then full streamed passes) of a
+/// run's 64-d features. Memory: one block of rows, the statistics, and (NMF) the sample.
+public final class FactorizeJob: @unchecked Sendable {
+    public let options: FactorizeOptions
+    public init(options: FactorizeOptions) { self.options = options }
+
+    public func run(progress: @escaping (FactorizeProgress) -> Void = { _ in }) async throws -> FactorizeSummary {
+        let o = options, start = Date()
+        guard o.k >= 1 else { throw AnalysisError.input("--k must be at least 1") }
+        var ctx = SourceOptions(cacheBytes: o.cacheBytes)
+        ctx.cache = ChunkCache(capacity: o.cacheBytes)
+        let run = try await RunArrays(root: o.run, context: ctx)
+        let features = try await run.channels("features")
+        let d = features.shape[0]
+        guard o.k <= o.nonneg.dims(d) else { throw AnalysisError.input("--k \(o.k) exceeds the \(d) feature dimensions") }
+        let zs = o.slices ?? Array(0..<run.depth)
+        if let bad = zs.first(where: { $0 < 0 || $0 >= run.depth }) { throw AnalysisError.input("--slices: slice \(bad) is outside the run (z = 0..<\(run.depth))") }
+        let maskSource: ZarrArray? = if case let .source(s) = o.mask { try await run.regions(s) } else { nil }
+        let blocks = run.blocks(zs)
+        var summary = FactorizeSummary()
+
+        /// One pass over the blocks (of this shard): rows under the mask.
+        func pass(_ name: String, shard: Shard = .all, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+            for (i, b) in blocks.enumerated() where shard.count == 1 || i % shard.count == shard.index {
+                progress(FactorizeProgress(phase: name, done: i + 1, total: blocks.count))
+                guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                let (x, px) = try await run.rows(features, b, mask: m)
+                if !px.isEmpty { try await body(b, x, px) }
+            }
+        }
+
+        // Resume: the state after the last finished pass (same identity), in RUN/analysis/METHOD.state.json.
+        let statePath = run.analysisDirectory + "/\(o.method.rawValue).state.json"
+        var state = (try? JSONDecoder().decode(FactorizeState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))))
+            .flatMap { $0.identity == o.identity ? $0 : nil }
+        func save(_ st: FactorizeState) throws {
+            let tmp = OutputPath.temporary(beside: statePath)
+            try JSONEncoder().encode(st).write(to: URL(fileURLWithPath: tmp))
+            try OutputPath.replace(statePath, with: tmp)
+        }
+
+        // Pass 1: moments (and, for NMF, a uniform sample of rows by reservoir).
+        var moments = Moments(d: d)
+        var sample = [Double](), seen = 0
+        var rng = SeededRandom(seed: o.seed, stream: 7, index: 0)
+        let dir = run.analysisDirectory
+        let shardFiles = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.hasPrefix("pca-moments-shard-") } ?? []
+        if o.method == .pca && o.shard.count > 1 {
+            try await pass("moments (shard \(o.shard.index)/\(o.shard.count))", shard: o.shard) { _, x, px in
+                x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }
+            }
+            let path = dir + "/pca-moments-shard-\(o.shard.index)-of-\(o.shard.count).json"
+            try write(["identity": o.identity, "moments": try JSONSerialization.jsonObject(with: JSONEncoder().encode(moments))], to: path)
+            summary.shardOnly = true; summary.rows = Int(moments.count); summary.resultPath = path
+            return summary
+        } else if let st = state {
+            moments = st.moments
+        } else if o.method == .pca, let merged = try mergedShards(shardFiles, dir: dir) {
+            moments = merged
+        } else {
+            try await pass("moments" + (o.method == .nmf ? " + sample" : "")) { _, x, px in
+                x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }
+                guard o.method == .nmf else { return }
+                for r in 0..<px.count {
+                    if seen < o.sample { sample += x[(r * d)..<((r + 1) * d)] }
+                    else {
+                        let j = rng.next(below: seen + 1)
+                        if j < o.sample { for t in 0..<d { sample[j * d + t] = x[r * d + t] } }
+                    }
+                    seen += 1
+                }
+            }
+        }
+        guard moments.count > 1 else { throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs)") }
+        summary.rows = Int(moments.count)
+        if o.method == .pca && state == nil { state = FactorizeState(identity: o.identity, moments: moments); try save(state!) }
+
+        switch o.method {
+        case .pca:
+            let model = PCAModel(moments: moments, k: o.k)
+            summary.explainedVarianceRatio = model.explainedVarianceRatio
+            let out = try await run.createChannels("pca", channels: model.k)
+            try await pass("projections") { b, x, px in
+                let y = x.withUnsafeBufferPointer { model.transform($0.baseAddress!, rows: px.count) }
+                try await run.write(out, b, values: y, pixels: px)
+            }
+            summary.resultPath = dir + "/pca.json"; summary.array = "pca"
+            try write(["identity": o.identity, "rows": moments.count, "mean": model.mean, "components": model.components,
+                       "explained_variance": model.explainedVariance, "explained_variance_ratio": model.explainedVarianceRatio,
+                       "sign_convention": "largest-magnitude entry of each component positive (scikit-learn >= 1.5)"],
+                      to: summary.resultPath)
+        case .nmf:
+            let nd = o.nonneg.dims(d)
+            var h: [Double], n: Int
+            if let st = state, let saved = st.h {
+                h = saved; n = st.sampleRows; summary.sampleObjective = st.sampleObjective; summary.objectives = st.objectives
+            } else {
+                n = sample.count / d
+                let xs = o.nonneg.apply(sample, d: d, minimum: moments.min)
+                var w: [Double]
+                (w, h) = NMF.nndsvda(xs, rows: n, d: nd, k: o.k)
+                progress(FactorizeProgress(phase: "NMF fit on a sample of \(n) rows", done: 0, total: 1))
+                summary.sampleObjective = NMF.fit(xs, rows: n, d: nd, k: o.k, w: &w, h: &h).last ?? 0
+                state = FactorizeState(identity: o.identity, moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
+                try save(state!)
+            }
+            let out = try await run.createChannels("nmf", channels: o.k)
+            for p in (summary.objectives.count + 1)...max(1, o.passes) {
+                var stats = NMFStatistics(k: o.k, d: nd)
+                let last = p == max(1, o.passes)
+                try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : "")) { b, x, px in
+                    let xt = o.nonneg.apply(x, d: d, minimum: moments.min)
+                    let coef = xt.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: px.count, d: nd, h: h, k: o.k) }
+                    xt.withUnsafeBufferPointer { stats.add(x: $0.baseAddress!, w: coef, rows: px.count) }
+                    if last { try await run.write(out, b, values: coef, pixels: px) }
+                }
+                summary.objectives.append(stats.objective(h))
+                if !last {
+                    h = stats.updated(h)
+                    state!.h = h; state!.objectives = summary.objectives
+                    try save(state!)
+                }
+            }
+            summary.resultPath = dir + "/nmf.json"; summary.array = "nmf"
+            try write(["identity": o.identity, "rows": moments.count, "k": o.k, "nonneg": o.nonneg.rawValue,
+                       "shift": o.nonneg == .shift ? moments.min : [], "components": h, "dimensions": nd,
+                       "sample_rows": n, "sample_objective": summary.sampleObjective, "objective_per_pass": summary.objectives,
+                       "objective": "0.5 * ||X - W H||_F^2 over all rows"], to: summary.resultPath)
+        }
+        summary.wall = Date().timeIntervalSince(start)
+        summary.peakRSS = peakRSS()
+        return summary
+    }
+
+    /// Moments merged from shard files, when a complete set (0..<N of one N) with this identity exists.
+    private func mergedShards(_ files: [String], dir: String) throws -> Moments? {
+        guard let first = files.first, let n = Int(first.split(separator: "-").last!.replacingOccurrences(of: ".json", with: "")) else { return nil }
+        var merged: Moments?
+        for i in 0..<n {
+            let path = dir + "/pca-moments-shard-\(i)-of-\(n).json"
+            guard let data = FileManager.default.contents(atPath: path),
+                  let doc = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  doc["identity"] as? [String: String] == options.identity, let m = doc["moments"] else { return nil }
+            let part = try JSONDecoder().decode(Moments.self, from: JSONSerialization.data(withJSONObject: m))
+            if merged == nil { merged = part } else { merged!.merge(part) }
+        }
+        return merged
+    }
+}
+
+/// What a factorize run has finished: the moments pass, (NMF) the sample fit's H and the full passes so far.
+struct FactorizeState: Codable {
+    var identity: [String: String]
+    var moments: Moments
+    var h: [Double]? = nil
+    var sampleRows = 0, sampleObjective = 0.0
+    var objectives: [Double] = []
+}
+
+/// Writes a JSON document atomically (temp + rename).
+func write(_ doc: [String: Any], to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    let tmp = OutputPath.temporary(beside: path)
+    guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw AnalysisError.input("cannot write \(path): check permissions and free space") }
+    try OutputPath.replace(path, with: tmp)
+}

@@ -1,0 +1,244 @@
+import Foundation
+import Pipeline
+import VolumeStore
+
+/// A prediction run's arrays for the analysis: the output grid (z, h, w) at the run's stride, its blocks (one chunk
+/// of every array), and per block the rows (pixels × channels, float64) of a channel-first array under a mask.
+public final class RunArrays: @unchecked Sendable {
+    public let root: String
+    public let stride: Int
+    public let labels: ZarrArray
+    public let context: SourceOptions
+    public var depth: Int { labels.shape[0] }
+    public var height: Int { labels.shape[1] }
+    public var width: Int { labels.shape[2] }
+    public var block: Int { labels.metadata.chunks[1] }
+
+    public struct Block: Hashable, Sendable { public var z: Int, by: Int, bx: Int }
+
+    public init(root: String, context: SourceOptions) async throws {
+        guard let data = FileManager.default.contents(atPath: root + "/run.json"),
+              let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let identity = doc["identity"] as? [String: Any] else {
+            throw AnalysisError.input("\(root) is not a brainmap run (no readable run.json); the analysis takes the RUN.zarr predict wrote")
+        }
+        self.root = root; self.context = context
+        stride = Int(identity["stride"] as? String ?? "1") ?? 1
+        do { labels = try await VolumeSource.open(root + "/labels", options: context) }
+        catch { throw AnalysisError.input("\(root) has no readable labels array (\(error))") }
+    }
+
+    /// A channel-first (c, z, y, x) array of the run (features, pca, nmf), checked against the grid.
+    public func channels(_ name: String) async throws -> ZarrArray {
+        let a: ZarrArray
+        do { a = try await VolumeSource.open(root + "/" + name, options: context) }
+        catch { throw AnalysisError.input("\(root) has no readable '\(name)' array (\(error)); run the step that writes it first") }
+        guard a.shape.count == 4, Array(a.shape.dropFirst()) == labels.shape, a.metadata.chunks[1] == 1,
+              Array(a.metadata.chunks.suffix(2)) == Array(labels.metadata.chunks.suffix(2)), a.metadata.chunks[0] == a.shape[0],
+              a.metadata.dtype.kind == .float else {
+            throw AnalysisError.input("\(root)/\(name) is \(a.metadata.dtype.v3Name) \(a.shape) chunked \(a.metadata.chunks); expected float (c, z, y, x) chunked like labels")
+        }
+        return a
+    }
+
+    /// An integer (z, y, x) source at the run's grid or at the source's resolution (sampled at the stride):
+    /// ROIs, annotations, masks.
+    public func regions(_ source: String) async throws -> ZarrArray {
+        let a = try await VolumeSource.open(source, options: context)
+        guard a.shape.count == 3, a.shape[0] == depth, a.metadata.dtype.kind != .float,
+              a.shape == labels.shape || ((a.shape[1] + stride - 1) / stride == height && (a.shape[2] + stride - 1) / stride == width) else {
+            throw AnalysisError.input("\(source) is \(a.metadata.dtype.v3Name) \(a.shape); expected integer (z, y, x) ids on the run's grid \(labels.shape) or the source's (stride \(stride))")
+        }
+        return a
+    }
+
+    /// Every block of the slices, row-major.
+    public func blocks(_ slices: [Int]) -> [Block] {
+        let ny = (height + block - 1) / block, nx = (width + block - 1) / block
+        return slices.flatMap { z in (0..<ny).flatMap { by in (0..<nx).map { Block(z: z, by: by, bx: $0) } } }
+    }
+
+    public func extent(_ b: Block) -> (h: Int, w: Int) { (min(block, height - b.by * block), min(block, width - b.bx * block)) }
+
+    /// The block's labels (h × w), or nil when the block was never predicted.
+    public func labels(_ b: Block) async throws -> [UInt8]? {
+        guard let chunk = try await labels.readChunkIfPresent([b.z, b.by, b.bx]) else { return nil }
+        return crop(chunk, b)
+    }
+
+    private func crop<T>(_ chunk: [T], _ b: Block) -> [T] {
+        let (h, w) = extent(b)
+        if h == block && w == block { return chunk }
+        var out: [T] = []; out.reserveCapacity(h * w)
+        for y in 0..<h { out += chunk[(y * block)..<(y * block + w)] }
+        return out
+    }
+
+    /// Ids of an integer source under the block (h × w), sampled at the stride when the source is at full resolution.
+    public func regionIds(_ a: ZarrArray, _ b: Block) async throws -> [Int64] {
+        let (h, w) = extent(b)
+        let s = a.shape == labels.shape ? 1 : stride
+        let y0 = b.by * block * s, x0 = b.bx * block * s
+        let ry = y0..<min(a.shape[1], y0 + (h - 1) * s + 1), rx = x0..<min(a.shape[2], x0 + (w - 1) * s + 1)
+        let bytes = try await a.read(Box([b.z..<(b.z + 1), ry, rx]))
+        let dt = a.metadata.dtype, es = dt.size
+        var out = [Int64](repeating: 0, count: h * w)
+        bytes.withUnsafeBytes { raw in
+            for y in 0..<h { for x in 0..<w {
+                let o = ((y * s) * rx.count + x * s) * es
+                switch (dt.kind, es) {
+                case (.uint, 1): out[y * w + x] = Int64(raw[o])
+                case (.int, 1): out[y * w + x] = Int64(raw.load(fromByteOffset: o, as: Int8.self))
+                case (.uint, 2): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: UInt16.self))
+                case (.int, 2): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: Int16.self))
+                case (.uint, 4): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                case (.int, 4): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: Int32.self))
+                default: out[y * w + x] = raw.loadUnaligned(fromByteOffset: o, as: Int64.self)
+                }
+            } }
+        }
+        return out
+    }
+
+    /// The rows (n × c, float64) of a channel-first array at the block's pixels where `mask` is true and no channel is
+    /// NaN (not predicted); also the pixels' indices within the block.
+    public func rows(_ a: ZarrArray, _ b: Block, mask: [Bool]) async throws -> (x: [Double], pixels: [Int]) {
+        let c = a.shape[0]
+        guard let raw = try await a.readChunkIfPresent([0, b.z, b.by, b.bx]) else { return ([], []) }
+        let (h, w) = extent(b)
+        let plane = block * block
+        var x = [Double](), pixels = [Int]()
+        x.reserveCapacity(mask.count * c)
+        raw.withUnsafeBytes { r in
+            func value(_ ch: Int, _ p: Int) -> Double {
+                a.metadata.dtype.size == 2 ? Double(Float(r.loadUnaligned(fromByteOffset: 2 * (ch * plane + p), as: Float16.self)))
+                    : Double(r.loadUnaligned(fromByteOffset: 4 * (ch * plane + p), as: Float.self))
+            }
+            for yy in 0..<h { for xx in 0..<w where mask[yy * w + xx] {
+                let p = yy * block + xx
+                if value(0, p).isNaN { continue }
+                for ch in 0..<c { x.append(value(ch, p)) }
+                pixels.append(yy * w + xx)
+            } }
+        }
+        return (x, pixels)
+    }
+
+    // MARK: writing
+
+    /// Creates (or reuses) a channel-first float32 output array (c, z, y, x) chunked like the run's features, NaN fill,
+    /// and lists it in the group's OME multiscales.
+    public func createChannels(_ name: String, channels: Int) async throws -> ZarrArray {
+        let md = ArrayMetadata(shape: [channels] + labels.shape, chunks: [channels, 1, block, block], dtype: .float32,
+                               fillValue: .nan, codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
+        return try await create(name, md, dims: ["c", "z", "y", "x"])
+    }
+
+    /// A uint8 (z, y, x) output chunked like labels, 0 fill.
+    public func createLabels(_ name: String) async throws -> ZarrArray {
+        let md = ArrayMetadata(shape: labels.shape, chunks: labels.metadata.chunks, dtype: .uint8, fillValue: 0,
+                               codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
+        return try await create(name, md, dims: ["z", "y", "x"])
+    }
+
+    private func create(_ name: String, _ md: ArrayMetadata, dims: [String]) async throws -> ZarrArray {
+        let store = FileChunkStore(root: root, durable: true)
+        let a = try await ZarrArray.create(store: store, path: name, metadata: md, attributes: ["_ARRAY_DIMENSIONS": dims])
+        if let g = try await store.get(".zattrs"), var attrs = (try? JSONSerialization.jsonObject(with: Data(g))) as? [String: Any] {
+            var ms = attrs["multiscales"] as? [[String: Any]] ?? []
+            if !ms.contains(where: { $0["name"] as? String == name }) {
+                var axes: [[String: Any]] = [["name": "z", "type": "space"], ["name": "y", "type": "space"], ["name": "x", "type": "space"]]
+                var scale = [1.0, Double(stride), Double(stride)]
+                if dims.first == "c" { axes.insert(["name": "c", "type": "channel"], at: 0); scale.insert(1, at: 0) }
+                ms.append(["version": "0.4", "name": name, "axes": axes,
+                           "datasets": [["path": name, "coordinateTransformations": [["type": "scale", "scale": scale]]]]])
+                attrs["multiscales"] = ms
+                try await store.put(".zattrs", jsonBytes(attrs))
+            }
+        }
+        return a
+    }
+
+    /// Writes per-pixel values (n × c, at `pixels` of the block; other pixels NaN) as the block's chunk.
+    public func write(_ a: ZarrArray, _ b: Block, values: [Double], pixels: [Int]) async throws {
+        let c = a.shape[0], (h, w) = extent(b)
+        var out = [Float](repeating: .nan, count: c * h * w)
+        for (i, p) in pixels.enumerated() { for ch in 0..<c { out[ch * h * w + p] = Float(values[i * c + ch]) } }
+        try await a.write(Box([0..<c, b.z..<(b.z + 1), (b.by * block)..<(b.by * block + h), (b.bx * block)..<(b.bx * block + w)]),
+                          out.withUnsafeBytes { Array($0) })
+    }
+
+    /// The result files' folder, RUN/analysis.
+    public var analysisDirectory: String {
+        let d = root + "/analysis"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+/// Which pixels an analysis step takes.
+public enum PixelMask: Sendable, Equatable {
+    /// Predicted pixels (labels ≠ 0).
+    case predicted
+    /// Pixels of a class (labels == id), optionally eroded by a disk of `erode` source pixels.
+    case within(classID: UInt8, erode: Int)
+    /// Nonzero pixels of another source.
+    case source(String)
+
+    public var description: String {
+        switch self {
+        case .predicted: return "labels"
+        case let .within(c, e): return "labels == \(c)" + (e > 0 ? " eroded by \(e) px" : "")
+        case let .source(s): return s
+        }
+    }
+
+    /// The block's mask (h × w), or nil when the block was never predicted.
+    func mask(_ run: RunArrays, _ b: RunArrays.Block, source: ZarrArray?) async throws -> [Bool]? {
+        guard let l = try await run.labels(b) else { return nil }
+        switch self {
+        case .predicted: return l.map { $0 != 0 }
+        case let .source(s):
+            guard let a = source else { throw AnalysisError.input("mask \(s) not opened") }
+            let ids = try await run.regionIds(a, b)
+            return zip(l, ids).map { $0 != 0 && $1 != 0 }
+        case let .within(c, erode):
+            let r = erode / run.stride
+            guard r > 0 else { return l.map { $0 == c } }
+            return try await erodedClass(run, b, c, radius: r)
+        }
+    }
+
+    /// labels == c at pixels whose whole disk of `radius` (run pixels) is c (outside the image is not c).
+    private func erodedClass(_ run: RunArrays, _ b: RunArrays.Block, _ c: UInt8, radius r: Int) async throws -> [Bool] {
+        let (h, w) = run.extent(b)
+        let y0 = b.by * run.block, x0 = b.bx * run.block
+        let ry = max(0, y0 - r)..<min(run.height, y0 + h + r), rx = max(0, x0 - r)..<min(run.width, x0 + w + r)
+        let win = try await run.labels.read(Box([b.z..<(b.z + 1), ry, rx]))
+        let W = rx.count, Hh = ry.count
+        // Per row: distance to the nearest non-c pixel on the left and on the right (window edge counts as non-c
+        // only where it is the image's edge; inside the image it was read).
+        var left = [Int](repeating: 0, count: Hh * W), right = left
+        for y in 0..<Hh {
+            var last = rx.lowerBound == 0 ? -1 : -1_000_000
+            for x in 0..<W { if win[y * W + x] != c { last = x }; left[y * W + x] = x - last }
+            last = rx.upperBound == run.width ? W : 1_000_000
+            for x in Swift.stride(from: W - 1, through: 0, by: -1) { if win[y * W + x] != c { last = x }; right[y * W + x] = last - x }
+        }
+        let half = (0...r).map { dy in Int(Double(r * r - dy * dy).squareRoot()) }
+        var out = [Bool](repeating: false, count: h * w)
+        for y in 0..<h { for x in 0..<w {
+            let gy = y0 + y - ry.lowerBound, gx = x0 + x - rx.lowerBound
+            guard win[gy * W + gx] == c else { continue }
+            var ok = true
+            for dy in -r...r {
+                let yy = gy + dy
+                guard yy >= 0, yy < Hh else { ok = false; break }   // beyond the image: not c
+                let hw = half[abs(dy)]
+                if left[yy * W + gx] <= hw || right[yy * W + gx] <= hw { ok = false; break }
+            }
+            out[y * w + x] = ok
+        } }
+        return out
+    }
+}

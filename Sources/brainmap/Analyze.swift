@@ -1,0 +1,177 @@
+import Analysis
+import ArgumentParser
+import Foundation
+import NeuralNet
+import Pipeline
+
+/// Analysis passes allocate block-sized buffers (rows × 64 doubles) and free them: return them to the system (see
+/// Predict) so that peak RSS is a block's, not a heap's high-water mark. Their matrix products are small and the
+/// NNLS solves run on their own threads: OpenBLAS stays single-threaded (its idle threads would spin against them).
+func prepareAnalysisProcess() {
+    _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 256 << 10)
+    BLAS.setThreads(1)
+}
+
+/// --mask / --within / --erode → which pixels an analysis step takes.
+func parsePixelMask(mask: String?, within: String?, erode: Int) throws -> PixelMask {
+    if let within {
+        guard let c = AreaClassifier.classes.firstIndex(of: within) else {
+            throw ValidationError("--within must be one of \(AreaClassifier.classes.joined(separator: ", "))")
+        }
+        guard mask == nil || mask == "labels" else { throw ValidationError("--within and --mask exclude each other") }
+        return .within(classID: UInt8(c + 1), erode: erode)
+    }
+    guard erode == 0 else { throw ValidationError("--erode needs --within CLASS") }
+    return mask == nil || mask == "labels" ? .predicted : .source(mask!)
+}
+
+struct Factorize: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "PCA or NMF of a run's 64-d latents, streamed: writes pca or nmf (k, z, y, x) and RUN/analysis/METHOD.json.",
+        discussion: """
+        PCA: exact, from the mean and co-moment matrix accumulated block by block in float64 (Chan et al. merge) and
+        LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
+        writes the projections. With --shard I/N a process only accumulates its share of the blocks into
+        RUN/analysis/pca-moments-shard-I-of-N.json; a later run without --shard merges a complete set instead of reading.
+        NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
+        minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
+        (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's
+        coefficients (non-negative least squares against H), accumulates WᵀW, WᵀX, ‖X‖², and updates H; the last pass
+        writes the coefficients. Re-running the same command resumes after the last finished pass.
+        """)
+
+    @Argument(help: "The run directory.") var run: String
+    @Option(help: "pca or nmf.") var method = "pca"
+    @Option(help: "Components.") var k = 15
+    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(help: "Pixels: 'labels' (predicted, the default) or a source whose nonzero pixels count.") var mask: String?
+    @Option(help: "Only pixels predicted as this class (CTX, HYP, …).") var within: String?
+    @Option(help: "With --within: erode the class by a disk of this radius in source pixels.") var erode = 0
+    @Option(help: "NMF: shift, relu or split.") var nonneg = "shift"
+    @Option(help: "NMF: rows sampled for the in-memory fit.") var sample = 100_000
+    @Option(help: "NMF: full passes after the sample fit.") var passes = 2
+    @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
+    @Option(help: "PCA: this process's share I/N of the moments pass.") var shard = "0/1"
+    @Flag(help: "No progress bar.") var quiet = false
+
+    func run() async throws {
+        var o = FactorizeOptions(run: run)
+        guard let m = FactorizeOptions.Method(rawValue: method) else { throw ValidationError("--method must be pca or nmf") }
+        guard let nn = NonNegative(rawValue: nonneg) else { throw ValidationError("--nonneg must be shift, relu or split") }
+        o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed
+        o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
+        if slices != "all" { o.slices = try parseSlices(slices) }
+        let sp = shard.split(separator: "/").compactMap { Int($0) }
+        guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
+        o.shard = try Shard(index: sp[0], count: sp[1])
+        prepareAnalysisProcess()
+        let bars = PhaseBars(quiet: quiet)
+        let s = try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
+        bars.finish()
+        if s.shardOnly { say("shard statistics of \(s.rows) rows → \(s.resultPath); run without --shard once every shard is done"); return }
+        say("\(s.rows) rows")
+        if !s.explainedVarianceRatio.isEmpty {
+            say("explained variance ratio: " + s.explainedVarianceRatio.map { String(format: "%.4f", $0) }.joined(separator: " ")
+                + String(format: " (sum %.4f)", s.explainedVarianceRatio.reduce(0, +)))
+        }
+        if !s.objectives.isEmpty {
+            say(String(format: "objective ½‖X − WH‖²: sample fit %.6g (per row %.5g); full passes ", s.sampleObjective, s.sampleObjective / Double(max(1, min(sample, s.rows))))
+                + s.objectives.map { String(format: "%.6g (per row %.5g)", $0, $0 / Double(s.rows)) }.joined(separator: ", "))
+        }
+        say(String(format: "%.1f s, peak RSS %@ → %@/%@ and %@", s.wall, formatBytes(s.peakRSS), run, s.array, s.resultPath))
+    }
+}
+
+struct SelectFactors: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "select-factors",
+        abstract: "Per-ROI distributions of the factors, greedy predictive-factor selection, class-wise latent covariance.",
+        discussion: """
+        For each factor, its positive coefficients summed per ROI and normalised over ROIs; then picks, greedily, the
+        (factor, ROI) with the highest coverage − λ·leakage, removing that factor and that ROI after each pick (λ 0.5 for
+        areas, 0.3 for layers in the paper). Also the covariance of unit-normalised latents per ROI. Writes
+        RUN/analysis/select-factors.json.
+        """)
+    @Argument(help: "The run directory.") var run: String
+    @Option(help: "ROIs: integer ids (z, y, x) on the run's grid or the source's, e.g. phantom.zarr/layers or run.zarr/labels.") var rois: String
+    @Option(help: "λ, the leakage penalty.") var lambda = 0.5
+    @Option(help: "The factorisation: nmf or pca.") var on = "nmf"
+    @Option(help: "Picks (default: min(factors, ROIs)).") var top: Int?
+    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+
+    func run() async throws {
+        var o = SelectFactorsOptions(run: run, rois: rois)
+        o.lambda = lambda; o.on = on; o.top = top
+        if slices != "all" { o.slices = try parseSlices(slices) }
+        prepareAnalysisProcess()
+        let bar = LazyProgressBar("select-factors")
+        let s = try await SelectFactorsJob.run(o) { bar.update($0, of: $1) }
+        bar.finish()
+        say("ROI ids: " + s.roiIds.map(String.init).joined(separator: " ") + "  (pixels: " + s.counts.map(String.init).joined(separator: " ") + ")")
+        say("pick  factor  ROI   coverage  leakage   score")
+        for (i, p) in s.picks.enumerated() {
+            say(String(format: "%4d  %6d  %3d   %8.4f  %7.4f  %6.4f", i + 1, p.factor, p.roi, p.coverage, p.leakage, p.score))
+        }
+        say("→ \(s.resultPath)")
+    }
+}
+
+struct Cluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Gaussian mixture (or k-means) clustering of a factorisation, per-ROI distributions, cross-slice matching.",
+        discussion: """
+        GMM: full covariances, k-means++ initialisation on a --sample, reg_covar 1e-6 (raised tenfold, with a note, when a
+        covariance is singular), tol 1e-3 on the mean log-likelihood, ≤ 100 iterations, one streamed pass each. Writes
+        `clusters` (u1: cluster + 1, 0 outside the mask) and RUN/analysis/clusters.json: parameters, per-ROI
+        distributions, ARI and V-measure against --rois, silhouette on a sample, and with --match A,B the clusters of
+        slice A matched to slice B's by Jensen–Shannon distance of their per-ROI distributions (argmin, and one-to-one
+        by the Hungarian algorithm).
+        """)
+    @Argument(help: "The run directory.") var run: String
+    @Option(help: "Clusters.") var k = 4
+    @Option(help: "gmm or kmeans.") var method = "gmm"
+    @Option(help: "The array clustered: nmf, pca or features.") var on = "nmf"
+    @Option(help: "Only pixels predicted as this class (CTX, …), as the paper clusters cortex.") var within: String?
+    @Option(help: "With --within: erode by a disk of this radius in source pixels (the paper: 64).") var erode = 0
+    @Option(help: "Pixels: 'labels' (predicted) or a source whose nonzero pixels count.") var mask: String?
+    @Option(help: "ROIs (integer ids) for distributions, ARI and V-measure, e.g. phantom.zarr/layers.") var rois: String?
+    @Option(help: "Match the clusters of two slices, A,B (needs --rois).") var match: String?
+    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(help: "Rows sampled for k-means.") var sample = 20_000
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Flag(help: "No progress bar.") var quiet = false
+
+    func run() async throws {
+        var o = ClusterOptions(run: run)
+        guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
+        o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed
+        o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
+        if slices != "all" { o.slices = try parseSlices(slices) }
+        if let match {
+            let p = match.split(separator: ",").compactMap { Int($0) }
+            guard p.count == 2 else { throw ValidationError("--match must look like 3,4") }
+            o.match = (p[0], p[1])
+        }
+        prepareAnalysisProcess()
+        let bars = PhaseBars(quiet: quiet)
+        let s = try await ClusterJob(options: o).run { bars.update($0, $1, $2) }
+        bars.finish()
+        for n in s.notes { say("note: \(n)") }
+        if o.method == .gmm {
+            say(String(format: "%d rows, EM %@ after %d iterations, mean log-likelihood %.5f, reg_covar %g", s.rows,
+                       s.converged ? "converged" : "stopped", s.iterations, s.logLikelihood.last ?? 0, s.reg))
+        }
+        if let sil = s.silhouette { say(String(format: "silhouette (sample) %.4f", sil)) }
+        if let ari = s.ari, let v = s.vMeasure {
+            say(String(format: "against the ROIs: ARI %.4f, homogeneity %.4f, completeness %.4f, V-measure %.4f", ari, v.homogeneity, v.completeness, v.v))
+            say("per cluster, fraction of its pixels in ROI " + s.roiIds.map(String.init).joined(separator: " "))
+            for (c, d) in s.distributions.enumerated() { say("  cluster \(c + 1): " + d.map { String(format: "%.3f", $0) }.joined(separator: " ")) }
+        }
+        if let (a, b) = o.match {
+            say("matching slice \(a) → \(b) (JS distance of per-ROI distributions):")
+            for (i, j) in s.argmin.enumerated() {
+                say(String(format: "  cluster %d → %d (JS %.4f); one-to-one → %d", i + 1, j + 1, s.jsDistances[i][j], s.oneToOne[i] + 1))
+            }
+        }
+        say(String(format: "%.1f s, peak RSS %@ → %@/clusters and %@", s.wall, formatBytes(s.peakRSS), run, s.resultPath))
+    }
+}
