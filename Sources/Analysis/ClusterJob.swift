@@ -158,15 +158,17 @@ public final class ClusterJob: @unchecked Sendable {
         summary.silhouette = ClusterMetrics.silhouette(subset, rows: sil, d: d, labels: assign(subset, rows: sil))
         if rois != nil {
             let r = roiIndex.count
-            let table = contingency.map { $0 + Array(repeating: 0, count: r - $0.count) }
-            summary.roiIds = roiIndex.sorted { $0.value < $1.value }.map(\.key)
+            // Columns in ROI id order.
+            let order = roiIndex.sorted { $0.key < $1.key }
+            let table = contingency.map { row in order.map { $0.value < row.count ? row[$0.value] : 0 } }
+            summary.roiIds = order.map(\.key)
             summary.distributions = table.map { row in let s = Double(max(1, row.reduce(0, +))); return row.map { Double($0) / s } }
             summary.ari = ClusterMetrics.adjustedRand(table: transpose(table))
             summary.vMeasure = ClusterMetrics.vMeasure(table: transpose(table))
             if let (a, b) = o.match {
                 func dist(_ z: Int) -> [[Double]] {
                     let t = counts[z] ?? Array(repeating: [], count: o.k)
-                    return t.map { row in row + Array(repeating: 0, count: r - row.count) }.map { $0.map(Double.init) }
+                    return t.map { row in order.map { $0.value < row.count ? Double(row[$0.value]) : 0 } }
                 }
                 let da = dist(a), db = dist(b)
                 summary.jsDistances = da.map { p in db.map { q in p.reduce(0, +) > 0 && q.reduce(0, +) > 0 ? ClusterMetrics.jensenShannon(p, q) : 1 } }

@@ -1,3 +1,4 @@
+import Analysis
 import ArgumentParser
 import Foundation
 import NeuralNet
@@ -11,7 +12,8 @@ struct Demo: AsyncParsableCommand {
         discussion: """
         1. a full-size phantom (5 slices of 1420×5805, areas annotated); 2. train the paper's network on slices 0–1,
         validating on slice 2; 3. predict slices 3–4 densely; 4. evaluate them against the phantom's areas; 5. clean
-        the area maps up (Algorithm 1) and evaluate again. Every output stays in --out; the commands it runs are
+        the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. GMM clusters of cortex,
+        matched across the two slices by their per-layer distributions. Every output stays in --out; the commands it runs are
         printed, so each step can be re-run by hand.
         """)
 
@@ -65,12 +67,38 @@ struct Demo: AsyncParsableCommand {
         let after = try await evaluate(run: run, array: "labels_clean", annotations: group + "/areas")
         say(String(format: "   accuracy %.4f → %.4f after cleanup, macro F1 %.4f → %.4f", before.accuracy, after.accuracy, before.macroF1, after.macroF1))
 
+        step("6. factorize the latents of slices 3–4: PCA and NMF (k = 15)",
+             "brainmap factorize \(run) --method pca --slices 3:5 && brainmap factorize \(run) --method nmf --slices 3:5")
+        var f = FactorizeOptions(run: run)
+        f.slices = [3, 4]
+        let pca = try await FactorizeJob(options: f).run()
+        say("   PCA of \(pca.rows) pixels: explained variance ratio " + pca.explainedVarianceRatio.prefix(5).map { String(format: "%.3f", $0) }.joined(separator: " ") + " …")
+        f.method = .nmf
+        let nmf = try await FactorizeJob(options: f).run()
+        say(String(format: "   NMF: ½‖X − WH‖² per pixel %.4f after the sample fit, %@ over all pixels", nmf.sampleObjective / Double(min(f.sample, nmf.rows)),
+                   nmf.objectives.map { String(format: "%.4f", $0 / Double(nmf.rows)) }.joined(separator: " → ")))
+
+        step("7. cluster cortex (eroded 64 px) on the NMF embedding: GMM, 4 components; match slice 3's clusters to slice 4's by layer",
+             "brainmap cluster \(run) --k 4 --within CTX --erode 64 --rois \(group)/layers --match 3,4 --slices 3:5")
+        var co = ClusterOptions(run: run)
+        co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = group + "/layers"; co.match = (3, 4); co.slices = [3, 4]
+        let cl = try await ClusterJob(options: co).run()
+        say(String(format: "   %d cortex pixels, EM %@ in %d iterations; against the layers: ARI %.3f, V-measure %.3f; silhouette %.3f",
+                   cl.rows, cl.converged ? "converged" : "stopped", cl.iterations, cl.ari ?? 0, cl.vMeasure?.v ?? 0, cl.silhouette ?? 0))
+        say("   per cluster, fraction of its pixels in layers L1 L2/3 L4 L5 L6 (ids " + cl.roiIds.map(String.init).joined(separator: " ") + "):")
+        for (i, d) in cl.distributions.enumerated() {
+            say("     cluster \(i + 1): " + d.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                + String(format: "   slice 3 → slice 4 cluster %d (JS %.3f)", cl.argmin[i] + 1, cl.jsDistances[i][cl.argmin[i]]))
+        }
+
         say(String(format: "done in %@. Outputs:", formatClock(Date().timeIntervalSince(start))))
         say("   \(group)  raw, areas, layers (the phantom; open in napari)")
         say("   \(model)  the trained network, with \((t.sidecar as NSString).lastPathComponent) (metrics per epoch)")
         say("   \(run)  labels, probabilities, features (64-d latents), entropy of slices 3–4, run.json")
         say("   \(run)/labels_clean  the area map after cleanup")
         say("   \(run)/evaluation-labels.json, evaluation-labels_clean.json  accuracy, per-class P/R/F1, confusion matrices")
+        say("   \(run)/pca, nmf, clusters  PC and NMF coefficient maps (15, z, y, x) and the cortex clusters")
+        say("   \(run)/analysis/  pca.json, nmf.json (components, objectives), clusters.json (GMM, per-layer distributions, matching)")
     }
 
     /// Evaluates slices 3–4 of a run array, prints the table and writes RUN/evaluation-ARRAY.json.

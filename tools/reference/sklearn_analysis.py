@@ -6,6 +6,7 @@
 Request: {"task": "pca"|"nmf"|"gmm"|"metrics", "X": [[...], ...], ...}
 - pca: k → components, explained_variance, explained_variance_ratio, mean
 - nmf: k, W0, H0 → objective (½‖X − WH‖²) of NMF(init="custom", solver="cd") from (W0, H0), n_iter
+- nmf-nndsvda: k → objective of NMF(init="nndsvda", solver="cd") on X shifted to its per-column minimum
 - nnls: H, X → W, each row by scipy.optimize.nnls
 - gmm: weights, means, covariances → fitted weights, means, score (mean log-likelihood), lower_bound, n_iter,
   predict, from GaussianMixture(covariance_type="full", reg_covar=1e-6, tol=1e-3, max_iter=100) with that init
@@ -31,6 +32,13 @@ def main(path):
         m = NMF(n_components=r["k"], init="custom", solver="cd", max_iter=r.get("max_iter", 200), tol=r.get("tol", 1e-4))
         W = m.fit_transform(X, W=np.array(r["W0"]), H=np.array(r["H0"]))
         out = {"objective": 0.5 * float(np.sum((X - W @ m.components_) ** 2)), "n_iter": int(m.n_iter_)}
+    elif t == "nmf-nndsvda":
+        from sklearn.decomposition import NMF
+        X = np.array(r["X"])
+        X = np.maximum(X - X.min(axis=0), 0)
+        m = NMF(n_components=r["k"], init="nndsvda", solver="cd", max_iter=200, tol=1e-4)
+        W = m.fit_transform(X)
+        out = {"objective": 0.5 * float(np.sum((X - W @ m.components_) ** 2))}
     elif t == "nnls":
         from scipy.optimize import nnls
         H = np.array(r["H"])

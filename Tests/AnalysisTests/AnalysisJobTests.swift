@@ -1,0 +1,108 @@
+import Foundation
+import XCTest
+@testable import Analysis
+import NeuralNet
+import Phantom
+import Pipeline
+import TestSupport
+import VolumeStore
+
+/// factorize, select-factors and cluster on a real prediction run (a small phantom, random weights, stride 2),
+/// against scikit-learn on the same rows.
+final class AnalysisJobTests: XCTestCase {
+    static func makeRun(_ dir: String) async throws -> String {
+        try await PhantomWriter.write(to: dir + "/ph.zarr", shape: [2, 200, 260], seed: 3, chunks: [1, 64, 64], pyramidLevels: 1)
+        try Safetensors.save(AreaClassifier.randomParameters(seed: 7), path: dir + "/w.safetensors")
+        var o = PredictOptions(source: dir + "/ph.zarr/raw", model: dir + "/w.safetensors", out: dir + "/run.zarr")
+        o.stride = 2; o.tile = 32; o.block = 64
+        _ = try await PredictJob(options: o, context: SourceOptions()).run()
+        return dir + "/run.zarr"
+    }
+
+    /// The rows factorize sees: features of predicted pixels of a slice, in block order.
+    static func rows(_ runPath: String, slice z: Int) async throws -> [[Double]] {
+        let run = try await RunArrays(root: runPath, context: SourceOptions())
+        let f = try await run.channels("features")
+        var out: [[Double]] = []
+        for b in run.blocks([z]) {
+            guard let m = try await PixelMask.predicted.mask(run, b, source: nil) else { continue }
+            let (x, px) = try await run.rows(f, b, mask: m)
+            for i in 0..<px.count { out.append(Array(x[(i * 64)..<((i + 1) * 64)])) }
+        }
+        return out
+    }
+
+    func testFactorizeSelectAndClusterOnARun() async throws {
+        let dir = PythonReference.tempDir("analysis-run")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try await Self.makeRun(dir)
+        let x = try await Self.rows(run, slice: 1)
+        XCTAssertGreaterThan(x.count, 5000)
+
+        // PCA: components and explained variance as scikit-learn's on the same rows; projections written.
+        var p = FactorizeOptions(run: run)
+        p.k = 5; p.slices = [1]
+        let ps = try await FactorizeJob(options: p).run()
+        XCTAssertEqual(ps.rows, x.count)
+        let pcaDoc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ps.resultPath))) as! [String: Any]
+        let comps = pcaDoc["components"] as! [Double]
+        let ref = try AlgorithmTests.reference(["task": "pca", "X": x, "k": 5])
+        let rc = (ref["components"] as! [[Double]]).joined().map { $0 }
+        // Components the data determines well (a clear eigen-gap) match to 1e-6; all explained variances to 1e-8.
+        let ev = ref["explained_variance"] as! [Double]
+        for c in 0..<5 where c == 4 || ev[c] > 1.05 * ev[c + 1] {
+            for j in 0..<64 { XCTAssertEqual(comps[c * 64 + j], rc[c * 64 + j], accuracy: 1e-6, "component \(c)[\(j)]") }
+        }
+        for (a, b) in zip(ps.explainedVarianceRatio, ref["explained_variance_ratio"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-8) }
+        let pca = try await VolumeSource.open(run + "/pca")
+        XCTAssertEqual(pca.shape, [5, 2, 100, 130])
+
+        // PCA statistics in two shards, merged by a later run = one pass.
+        for i in 0..<2 {
+            var sh = p
+            sh.shard = try Shard(index: i, count: 2)
+            let s = try await FactorizeJob(options: sh).run()
+            XCTAssertTrue(s.shardOnly)
+        }
+        try FileManager.default.removeItem(atPath: run + "/analysis/pca.state.json")
+        let merged = try await FactorizeJob(options: p).run()
+        for (a, b) in zip(merged.explainedVarianceRatio, ps.explainedVarianceRatio) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+
+        // NMF: the streamed objective within 1% of scikit-learn's batch NMF (same NNDSVDa start, cd solver).
+        var n = FactorizeOptions(run: run)
+        n.method = .nmf; n.k = 6; n.slices = [1]; n.sample = 3000; n.passes = 3
+        let ns = try await FactorizeJob(options: n).run()
+        let nref = try AlgorithmTests.reference(["task": "nmf-nndsvda", "X": x, "k": 6])
+        let sk = nref["objective"] as! Double
+        XCTAssertLessThanOrEqual(ns.objectives.last!, 1.01 * sk, "brainmap \(ns.objectives) vs scikit-learn \(sk)")
+        XCTAssertLessThanOrEqual(ns.objectives.last!, ns.objectives.first! * (1 + 1e-9), "passes do not make it worse")
+        // Resumed: the same command again picks up the saved state (no new sample fit) and gives the same objective.
+        let again = try await FactorizeJob(options: n).run()
+        XCTAssertEqual(again.objectives.last!, ns.objectives.last!, accuracy: 1e-9 * ns.objectives.last!)
+
+        // select-factors against the run's own labels as ROIs.
+        var sf = SelectFactorsOptions(run: run, rois: run + "/labels")
+        sf.slices = [1]
+        let sel = try await SelectFactorsJob.run(sf)
+        XCTAssertEqual(sel.picks.count, min(6, sel.roiIds.count))
+        for row in sel.distribution { XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-9) }
+        XCTAssertEqual(Set(sel.picks.map(\.factor)).count, sel.picks.count, "a factor is picked once")
+        XCTAssertEqual(sel.covariances.first?.count, 64 * 64)
+
+        // cluster: GMM on the NMF coefficients of both slices, matched across them by the phantom's areas.
+        var c = ClusterOptions(run: run)
+        c.k = 3; c.rois = dir + "/ph.zarr/areas"; c.match = (0, 1); c.slices = [1]
+        do { _ = try await ClusterJob(options: c).run(); XCTFail("--match needs both slices") }
+        catch { XCTAssertTrue("\(error)".contains("--match")) }
+        n.slices = [0, 1]
+        _ = try await FactorizeJob(options: n).run()
+        c.slices = [0, 1]
+        let cs = try await ClusterJob(options: c).run()
+        XCTAssertTrue(cs.converged)
+        XCTAssertEqual(cs.argmin.count, 3); XCTAssertEqual(Set(cs.oneToOne).count, 3)
+        for row in cs.distributions { XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-9) }
+        let clusters = try await VolumeSource.open(run + "/clusters")
+        let plane = try await clusters.read(Box([1..<2, 0..<100, 0..<130]))
+        XCTAssertEqual(Set(plane).subtracting([0]), [1, 2, 3])
+    }
+}
