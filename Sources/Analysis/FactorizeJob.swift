@@ -45,6 +45,8 @@ public struct FactorizeOptions: Sendable {
     /// PCA: this process's share of the blocks for the statistics pass (files merged by a later run without it).
     public var shard: Shard = .all
     public var cacheBytes = 64 << 20
+    /// Ignore a saved state (and PCA shard files) and start from the first pass.
+    public var restart = false
     public init(run: String) { self.run = run }
 
     var identity: [String: String] {
@@ -99,6 +101,12 @@ public final class FactorizeJob: @unchecked Sendable {
 
         // Resume: the state after the last finished pass (same identity), in RUN/analysis/METHOD.state.json.
         let statePath = run.analysisDirectory + "/\(o.method.rawValue).state.json"
+        if o.restart {
+            OutputPath.remove(statePath)
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: run.analysisDirectory)) ?? [] where f.hasPrefix("pca-moments-shard-") {
+                OutputPath.remove(run.analysisDirectory + "/" + f)
+            }
+        }
         var state = (try? JSONDecoder().decode(FactorizeState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))))
             .flatMap { $0.identity == o.identity ? $0 : nil }
         func save(_ st: FactorizeState) throws {
@@ -112,7 +120,7 @@ public final class FactorizeJob: @unchecked Sendable {
         var sample = [Double](), seen = 0
         var rng = SeededRandom(seed: o.seed, stream: 7, index: 0)
         let dir = run.analysisDirectory
-        let shardFiles = (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.hasPrefix("pca-moments-shard-") } ?? []
+        let shardFiles = o.restart ? [] : (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.hasPrefix("pca-moments-shard-") } ?? []
         if o.method == .pca && o.shard.count > 1 {
             try await pass("moments (shard \(o.shard.index)/\(o.shard.count))", shard: o.shard) { _, x, px in
                 x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }

@@ -52,13 +52,14 @@ struct Factorize: AsyncParsableCommand {
     @Option(help: "NMF: full passes after the sample fit.") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
     @Option(help: "PCA: this process's share I/N of the moments pass.") var shard = "0/1"
+    @Flag(help: "Start from the first pass (ignore the saved state and PCA shard files), e.g. after re-running predict.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {
         var o = FactorizeOptions(run: run)
         guard let m = FactorizeOptions.Method(rawValue: method) else { throw ValidationError("--method must be pca or nmf") }
         guard let nn = NonNegative(rawValue: nonneg) else { throw ValidationError("--nonneg must be shift, relu or split") }
-        o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed
+        o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed; o.restart = restart
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
         let sp = shard.split(separator: "/").compactMap { Int($0) }
