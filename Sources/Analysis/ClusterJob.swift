@@ -110,15 +110,29 @@ public final class ClusterJob: @unchecked Sendable {
                 }
             }
             model = try maximize(s, reg: &reg, summary: &summary)
-            var previous = -Double.infinity
-            for it in 1...o.maxIter {
+            // Resume: the parameters after the last finished EM pass (same identity), RUN/analysis/clusters.state.json.
+            let statePath = run.analysisDirectory + "/clusters.state.json"
+            if let st = try? JSONDecoder().decode(EMState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))), st.identity == o.identity {
+                model = try GaussianMixture(weights: st.weights, means: st.means, covariances: st.covariances, d: d, reg: st.reg)
+                reg = st.reg; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
+                summary.converged = st.converged
+            }
+            var previous = summary.logLikelihood.last ?? -Double.infinity
+            var it = summary.iterations
+            while !summary.converged && it < o.maxIter {
+                it += 1
                 var st = GMMStatistics(k: o.k, d: d)
                 try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: px.count, model: model!) } }
                 model = try maximize(st, reg: &reg, summary: &summary)
                 let ll = st.logLikelihood / st.rows
                 summary.logLikelihood.append(ll); summary.iterations = it
-                if abs(ll - previous) < o.tol { summary.converged = true; break }
+                if abs(ll - previous) < o.tol { summary.converged = true }
                 previous = ll
+                let state = EMState(identity: o.identity, weights: model!.weights, means: model!.means, covariances: model!.covariances,
+                                    reg: reg, logLikelihood: summary.logLikelihood, converged: summary.converged)
+                let tmp = OutputPath.temporary(beside: statePath)
+                try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: tmp))
+                try OutputPath.replace(statePath, with: tmp)
             }
             if !summary.converged { summary.notes.append("EM did not converge in \(o.maxIter) iterations (tol \(o.tol))") }
         }
@@ -196,6 +210,15 @@ public final class ClusterJob: @unchecked Sendable {
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
+    }
+
+    /// EM's parameters after a finished pass, for resuming.
+    struct EMState: Codable {
+        var identity: [String: String]
+        var weights: [Double], means: [Double], covariances: [Double]
+        var reg: Double
+        var logLikelihood: [Double]
+        var converged: Bool
     }
 
     /// The M-step; a singular covariance raises `reg` tenfold (noted) and retries.

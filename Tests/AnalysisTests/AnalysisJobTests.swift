@@ -101,6 +101,11 @@ final class AnalysisJobTests: XCTestCase {
         XCTAssertTrue(cs.converged)
         XCTAssertEqual(cs.argmin.count, 3); XCTAssertEqual(Set(cs.oneToOne).count, 3)
         for row in cs.distributions { XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-9) }
+        // Resumed from the saved EM state: no pass repeated, the same model and answers.
+        let resumed = try await ClusterJob(options: c).run()
+        XCTAssertEqual(resumed.iterations, cs.iterations)
+        XCTAssertEqual(resumed.logLikelihood, cs.logLikelihood)
+        XCTAssertEqual(resumed.distributions, cs.distributions)
         let clusters = try await VolumeSource.open(run + "/clusters")
         let plane = try await clusters.read(Box([1..<2, 0..<100, 0..<130]))
         XCTAssertEqual(Set(plane).subtracting([0]), [1, 2, 3])
