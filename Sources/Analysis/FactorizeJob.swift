@@ -42,7 +42,8 @@ public struct FactorizeOptions: Sendable {
     /// NMF: full passes after the sample fit (the last one writes the coefficients).
     public var passes = 2
     public var seed: UInt64 = 1
-    /// PCA: this process's share of the blocks for the statistics pass (files merged by a later run without it).
+    /// This process's share of the blocks (block i belongs to shard i mod N); the shards exchange each pass's
+    /// statistics through files (ShardExchange) and all take the same steps.
     public var shard: Shard = .all
     public var cacheBytes = 64 << 20
     /// Ignore a saved state (and PCA shard files) and start from the first pass.
@@ -65,7 +66,6 @@ public struct FactorizeSummary: Sendable {
     public var sampleObjective = 0.0
     public var resultPath = "", array = ""
     public var wall = 0.0, peakRSS = 0
-    public var shardOnly = false
 }
 
 /// `brainmap factorize`: PCA (exact, from streamed moments) or NMF (sample fit, then full streamed passes) of a
@@ -89,8 +89,9 @@ public final class FactorizeJob: @unchecked Sendable {
         let blocks = run.blocks(zs)
         var summary = FactorizeSummary()
 
-        /// One pass over the blocks (of this shard): rows under the mask.
-        func pass(_ name: String, shard: Shard = .all, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+        /// One pass over the blocks of this shard: rows under the mask.
+        func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+            let shard = o.shard
             for (i, b) in blocks.enumerated() where shard.count == 1 || i % shard.count == shard.index {
                 progress(FactorizeProgress(phase: name, done: i + 1, total: blocks.count))
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
@@ -101,13 +102,20 @@ public final class FactorizeJob: @unchecked Sendable {
 
         // Resume: the state after the last finished pass (same identity), in RUN/analysis/METHOD.state.json.
         let statePath = run.analysisDirectory + "/\(o.method.rawValue).state.json"
+        let exchange = o.shard.count > 1 ? try ShardExchange(run: run, shard: o.shard, identity: o.identity) : nil
+        let shardsDir = run.analysisDirectory + "/shards"
+        func sampleFile(_ i: Int) -> String { "\(shardsDir)/nmf-sample-shard-\(i)-of-\(o.shard.count).f64" }
         if o.restart {
             OutputPath.remove(statePath)
-            for f in (try? FileManager.default.contentsOfDirectory(atPath: run.analysisDirectory)) ?? [] where f.hasPrefix("pca-moments-shard-") {
-                OutputPath.remove(run.analysisDirectory + "/" + f)
+            // Only this shard's own files: the others may already be publishing theirs.
+            let suffix = "-shard-\(o.shard.index)-of-\(o.shard.count)."
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: shardsDir)) ?? [] where f.contains(suffix) {
+                OutputPath.remove(shardsDir + "/" + f)
             }
         }
-        var state = (try? JSONDecoder().decode(FactorizeState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))))
+        func waiting() { progress(FactorizeProgress(phase: "waiting for the other shards' statistics", done: 0, total: 1)) }
+        // (Shards resume from their published files instead.)
+        var state = exchange != nil ? nil : (try? JSONDecoder().decode(FactorizeState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))))
             .flatMap { $0.identity == o.identity ? $0 : nil }
         func save(_ st: FactorizeState) throws {
             let tmp = OutputPath.temporary(beside: statePath)
@@ -120,20 +128,7 @@ public final class FactorizeJob: @unchecked Sendable {
         var sample = [Double](), seen = 0
         var rng = SeededRandom(seed: o.seed, stream: 7, index: 0)
         let dir = run.analysisDirectory
-        let shardFiles = o.restart ? [] : (try? FileManager.default.contentsOfDirectory(atPath: dir))?.filter { $0.hasPrefix("pca-moments-shard-") } ?? []
-        if o.method == .pca && o.shard.count > 1 {
-            try await pass("moments (shard \(o.shard.index)/\(o.shard.count))", shard: o.shard) { _, x, px in
-                x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }
-            }
-            let path = dir + "/pca-moments-shard-\(o.shard.index)-of-\(o.shard.count).json"
-            try write(["identity": o.identity, "moments": try JSONSerialization.jsonObject(with: JSONEncoder().encode(moments))], to: path)
-            summary.shardOnly = true; summary.rows = Int(moments.count); summary.resultPath = path
-            return summary
-        } else if let st = state {
-            moments = st.moments
-        } else if o.method == .pca, let merged = try mergedShards(shardFiles, dir: dir) {
-            moments = merged
-        } else {
+        func firstPass() async throws {
             try await pass("moments" + (o.method == .nmf ? " + sample" : "")) { _, x, px in
                 x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }
                 guard o.method == .nmf else { return }
@@ -147,9 +142,35 @@ public final class FactorizeJob: @unchecked Sendable {
                 }
             }
         }
+        if let ex = exchange {
+            // Each shard: its blocks' moments and a uniform sample of its rows; then all shards' moments merged and a
+            // sample drawn from each shard in proportion to its rows (every process gets the same one).
+            let mineDone = ex.mine("\(o.method.rawValue)-pass1", as: FirstPass.self).flatMap { o.method == .pca || FileManager.default.fileExists(atPath: sampleFile(o.shard.index)) ? $0 : nil }
+            if mineDone == nil {
+                try await firstPass()
+                if o.method == .nmf { try Data(sample.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: sampleFile(o.shard.index))) }
+                try ex.publish("\(o.method.rawValue)-pass1", FirstPass(moments: moments, seen: seen, sampleRows: sample.count / d))
+            }
+            let all = try await ex.gather("\(o.method.rawValue)-pass1", as: FirstPass.self, waiting: waiting)
+            moments = Moments(d: d)
+            for part in all { moments.merge(part.moments) }
+            if o.method == .nmf {
+                let total = all.reduce(0) { $0 + $1.seen }
+                sample = []
+                for (i, part) in all.enumerated() {
+                    let take = min(part.sampleRows, o.sample * part.seen / max(1, total))
+                    guard take > 0, let data = FileManager.default.contents(atPath: sampleFile(i)), data.count >= take * d * 8 else { continue }
+                    sample += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self).prefix(take * d)) }
+                }
+            }
+        } else if let st = state {
+            moments = st.moments
+        } else {
+            try await firstPass()
+        }
         guard moments.count > 1 else { throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs)") }
         summary.rows = Int(moments.count)
-        if o.method == .pca && state == nil { state = FactorizeState(identity: o.identity, moments: moments); try save(state!) }
+        if o.method == .pca && state == nil && exchange == nil { state = FactorizeState(identity: o.identity, moments: moments); try save(state!) }
 
         switch o.method {
         case .pca:
@@ -178,23 +199,33 @@ public final class FactorizeJob: @unchecked Sendable {
                 progress(FactorizeProgress(phase: "NMF fit on a sample of \(n) rows", done: 0, total: 1))
                 summary.sampleObjective = NMF.fit(xs, rows: n, d: nd, k: o.k, w: &w, h: &h).last ?? 0
                 state = FactorizeState(identity: o.identity, moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
-                try save(state!)
+                if exchange == nil { try save(state!) }
             }
             let out = try await run.createChannels("nmf", channels: o.k)
             for p in (summary.objectives.count + 1)...max(1, o.passes) {
                 var stats = NMFStatistics(k: o.k, d: nd)
                 let last = p == max(1, o.passes)
-                try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : "")) { b, x, px in
-                    let xt = o.nonneg.apply(x, d: d, minimum: moments.min)
-                    let coef = xt.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: px.count, d: nd, h: h, k: o.k) }
-                    xt.withUnsafeBufferPointer { stats.add(x: $0.baseAddress!, w: coef, rows: px.count) }
-                    if last { try await run.write(out, b, values: coef, pixels: px) }
+                let tag = "nmf-pass-\(p)"
+                if !last, let ex = exchange, let done = ex.mine(tag, as: NMFStatistics.self) {
+                    stats = done
+                } else {
+                    try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : "")) { b, x, px in
+                        let xt = o.nonneg.apply(x, d: d, minimum: moments.min)
+                        let coef = xt.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: px.count, d: nd, h: h, k: o.k) }
+                        xt.withUnsafeBufferPointer { stats.add(x: $0.baseAddress!, w: coef, rows: px.count) }
+                        if last { try await run.write(out, b, values: coef, pixels: px) }
+                    }
+                    try exchange?.publish(tag, stats)
+                }
+                if let ex = exchange {
+                    stats = NMFStatistics(k: o.k, d: nd)
+                    for part in try await ex.gather(tag, as: NMFStatistics.self, waiting: waiting) { stats.merge(part) }
                 }
                 summary.objectives.append(stats.objective(h))
                 if !last {
                     h = stats.updated(h)
                     state!.h = h; state!.objectives = summary.objectives
-                    try save(state!)
+                    if exchange == nil { try save(state!) }
                 }
             }
             summary.resultPath = dir + "/nmf.json"; summary.array = "nmf"
@@ -207,21 +238,13 @@ public final class FactorizeJob: @unchecked Sendable {
         summary.peakRSS = peakRSS()
         return summary
     }
+}
 
-    /// Moments merged from shard files, when a complete set (0..<N of one N) with this identity exists.
-    private func mergedShards(_ files: [String], dir: String) throws -> Moments? {
-        guard let first = files.first, let n = Int(first.split(separator: "-").last!.replacingOccurrences(of: ".json", with: "")) else { return nil }
-        var merged: Moments?
-        for i in 0..<n {
-            let path = dir + "/pca-moments-shard-\(i)-of-\(n).json"
-            guard let data = FileManager.default.contents(atPath: path),
-                  let doc = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  doc["identity"] as? [String: String] == options.identity, let m = doc["moments"] else { return nil }
-            let part = try JSONDecoder().decode(Moments.self, from: JSONSerialization.data(withJSONObject: m))
-            if merged == nil { merged = part } else { merged!.merge(part) }
-        }
-        return merged
-    }
+/// A shard's first pass: its moments, its row count and the size of its sample (in a file beside).
+struct FirstPass: Codable {
+    var moments: Moments
+    var seen: Int
+    var sampleRows: Int
 }
 
 /// What a factorize run has finished: the moments pass, (NMF) the sample fit's H and the full passes so far.

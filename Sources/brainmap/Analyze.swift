@@ -31,8 +31,8 @@ struct Factorize: AsyncParsableCommand {
         discussion: """
         PCA: exact, from the mean and co-moment matrix accumulated block by block in float64 (Chan et al. merge) and
         LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
-        writes the projections. With --shard I/N a process only accumulates its share of the blocks into
-        RUN/analysis/pca-moments-shard-I-of-N.json; a later run without --shard merges a complete set instead of reading.
+        writes the projections. --shard I/N: N processes started with the same command share every pass (block i is
+        shard i mod N's); after each pass they exchange statistics through RUN/analysis/shards/ and all take the same step.
         NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
         minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
         (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's
@@ -51,8 +51,8 @@ struct Factorize: AsyncParsableCommand {
     @Option(help: "NMF: rows sampled for the in-memory fit.") var sample = 100_000
     @Option(help: "NMF: full passes after the sample fit.") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
-    @Option(help: "PCA: this process's share I/N of the moments pass.") var shard = "0/1"
-    @Flag(help: "Start from the first pass (ignore the saved state and PCA shard files), e.g. after re-running predict.") var restart = false
+    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @Flag(help: "Start from the first pass (ignore this process's saved state and shard files), e.g. after re-running predict.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {
@@ -69,7 +69,6 @@ struct Factorize: AsyncParsableCommand {
         let bars = PhaseBars(quiet: quiet)
         let s = try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
         bars.finish()
-        if s.shardOnly { say("shard statistics of \(s.rows) rows → \(s.resultPath); run without --shard once every shard is done"); return }
         say("\(s.rows) rows")
         if !s.explainedVarianceRatio.isEmpty {
             say("explained variance ratio: " + s.explainedVarianceRatio.map { String(format: "%.4f", $0) }.joined(separator: " ")

@@ -57,16 +57,24 @@ final class AnalysisJobTests: XCTestCase {
         let pca = try await VolumeSource.open(run + "/pca")
         XCTAssertEqual(pca.shape, [5, 2, 100, 130])
 
-        // PCA statistics in two shards, merged by a later run = one pass.
-        for i in 0..<2 {
-            var sh = p
-            sh.shard = try Shard(index: i, count: 2)
-            let s = try await FactorizeJob(options: sh).run()
-            XCTAssertTrue(s.shardOnly)
+        // Two shards at once (two jobs exchanging each pass's statistics) = one process.
+        func sharded(_ base: FactorizeOptions) async throws -> (FactorizeSummary, FactorizeSummary) {
+            var a0 = base, b0 = base
+            a0.shard = try Shard(index: 0, count: 2); b0.shard = try Shard(index: 1, count: 2)
+            let a = a0, b = b0
+            // A task group: if one shard fails, the other (waiting for its statistics) is cancelled.
+            return try await withThrowingTaskGroup(of: (Int, FactorizeSummary).self) { group in
+                group.addTask { (0, try await FactorizeJob(options: a).run()) }
+                group.addTask { (1, try await FactorizeJob(options: b).run()) }
+                var out: [Int: FactorizeSummary] = [:]
+                for try await (i, s) in group { out[i] = s }
+                return (out[0]!, out[1]!)
+            }
         }
-        try FileManager.default.removeItem(atPath: run + "/analysis/pca.state.json")
-        let merged = try await FactorizeJob(options: p).run()
-        for (a, b) in zip(merged.explainedVarianceRatio, ps.explainedVarianceRatio) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        let (pa, pb) = try await sharded(p)
+        XCTAssertEqual(pa.rows, ps.rows); XCTAssertEqual(pb.rows, ps.rows)
+        for (a, b) in zip(pa.explainedVarianceRatio, ps.explainedVarianceRatio) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        XCTAssertEqual(pa.explainedVarianceRatio, pb.explainedVarianceRatio)
 
         // NMF: the streamed objective within 1% of scikit-learn's batch NMF (same NNDSVDa start, cd solver).
         var n = FactorizeOptions(run: run)
@@ -79,6 +87,10 @@ final class AnalysisJobTests: XCTestCase {
         // Resumed: the same command again picks up the saved state (no new sample fit) and gives the same objective.
         let again = try await FactorizeJob(options: n).run()
         XCTAssertEqual(again.objectives.last!, ns.objectives.last!, accuracy: 1e-9 * ns.objectives.last!)
+        // In two shards: both take the same steps, and reach the one-process objective within 1%.
+        let (na, nb) = try await sharded(n)
+        XCTAssertEqual(na.objectives, nb.objectives)
+        XCTAssertLessThanOrEqual(na.objectives.last!, 1.01 * ns.objectives.last!, "\(na.objectives) vs \(ns.objectives)")
 
         // select-factors against the run's own labels as ROIs.
         var sf = SelectFactorsOptions(run: run, rois: run + "/labels")

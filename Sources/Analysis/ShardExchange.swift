@@ -1,0 +1,59 @@
+import Foundation
+import Pipeline
+import VolumeStore
+
+/// How N processes (`--shard I/N`) share a pass: each accumulates the statistics of its blocks (block i belongs to
+/// shard i mod N), publishes them as a file, waits for the other shards' files of the same pass, and merges all N in
+/// shard order — so every process holds the same merged statistics and takes the same next step. Files live in
+/// RUN/analysis/shards/ and carry the parameters' identity; one from other parameters is an error. The computation is
+/// deterministic, so a file left by an earlier attempt with the same parameters holds the same numbers: a restarted
+/// shard reuses its own finished passes (that is its resume) and never mixes results of different parameters.
+struct ShardExchange {
+    let directory: String
+    let shard: Shard
+    let identity: [String: String]
+
+    init(run: RunArrays, shard: Shard, identity: [String: String]) throws {
+        directory = run.analysisDirectory + "/shards"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.shard = shard; self.identity = identity
+    }
+
+    private func path(_ tag: String, _ i: Int) -> String { "\(directory)/\(tag)-shard-\(i)-of-\(shard.count).json" }
+
+    private struct Envelope<T: Codable>: Codable { var identity: [String: String]; var payload: T }
+
+    /// This shard's published payload for `tag`, when an earlier attempt with the same parameters finished it.
+    func mine<T: Codable>(_ tag: String, as: T.Type) -> T? {
+        guard let data = FileManager.default.contents(atPath: path(tag, shard.index)),
+              let e = try? JSONDecoder().decode(Envelope<T>.self, from: data), e.identity == identity else { return nil }
+        return e.payload
+    }
+
+    func publish<T: Codable>(_ tag: String, _ payload: T) throws {
+        let p = path(tag, shard.index), tmp = OutputPath.temporary(beside: p)
+        try JSONEncoder().encode(Envelope(identity: identity, payload: payload)).write(to: URL(fileURLWithPath: tmp))
+        try OutputPath.replace(p, with: tmp)
+    }
+
+    /// Every shard's payload for `tag`, in shard order; waits (polling) until all are published.
+    func gather<T: Codable>(_ tag: String, as: T.Type, waiting: () -> Void = {}) async throws -> [T] {
+        var told = false
+        while true {
+            var out: [T] = []
+            for i in 0..<shard.count {
+                guard let data = FileManager.default.contents(atPath: path(tag, i)) else { break }
+                let e: Envelope<T>
+                do { e = try JSONDecoder().decode(Envelope<T>.self, from: data) }
+                catch { throw AnalysisError.input("\(path(tag, i)) is not a shard file of this step (\(error)); remove RUN/analysis/shards or use --restart") }
+                guard e.identity == identity else {
+                    throw AnalysisError.input("\(path(tag, i)) was written with other parameters \(e.identity); start every shard with the same command, or --restart")
+                }
+                out.append(e.payload)
+            }
+            if out.count == shard.count { return out }
+            if !told { waiting(); told = true }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+    }
+}
