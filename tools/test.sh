@@ -17,12 +17,14 @@ if [ "${BRAINMAP_FUZZ_RUNS:-100000}" != 0 ] && [ $# -eq 0 ]; then
   FUZZ_RUNS="${BRAINMAP_FUZZ_RUNS:-100000}" tools/fuzz.sh 0; fuzz_rc=$?
 fi
 set -e
-# A plain closing line: "N passed, N failed" from XCTest's last summary.
-summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -1)
+# A plain closing line: "N passed, N skipped, N failed" from XCTest's last summary
+# ("Executed 91 tests, with 1 test skipped and 0 failures …").
+summary=$(grep -E "Executed [0-9]+ tests?, with " "$log" | tail -1)
 if [ -n "$summary" ]; then
   n=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<< "$summary")
-  f=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<< "$summary")
-  echo "tests: $((n - f)) passed, $f failed"
+  f=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<< "$summary")
+  k=0; grep -qE "[0-9]+ tests? skipped" <<< "$summary" && k=$(sed -E 's/.*with ([0-9]+) tests? skipped.*/\1/' <<< "$summary")
+  echo "tests: $((n - f - k)) passed, $k skipped, $f failed"
 fi
 [ "$fuzz_rc" -eq 0 ] || echo "fuzzing found a crash (see above)"
 [ "$rc" -ne 0 ] && exit "$rc"
