@@ -44,21 +44,24 @@ public struct GaussianMixture: Codable, Sendable {
     public func weightedLogProb(_ x: UnsafePointer<Double>, rows n: Int) -> [Double] {
         var out = [Double](repeating: 0, count: n * k)
         let logTwoPi = log(2 * Double.pi)
-        var y = [Double](repeating: 0, count: n * d)
+        var y = [Double](repeating: 0, count: n * d), centered = [Double](repeating: 0, count: n * d)
         for c in 0..<k {
             // y = (x − μ)·P  (P upper: the precision's Cholesky factor)
-            let mu = Array(means[(c * d)..<((c + 1) * d)])
-            var centered = [Double](repeating: 0, count: n * d)
-            for i in 0..<n { for j in 0..<d { centered[i * d + j] = x[i * d + j] - mu[j] } }
+            centered.withUnsafeMutableBufferPointer { cb in means.withUnsafeBufferPointer { mb in
+                let mu = mb.baseAddress! + c * d
+                for i in 0..<n { for j in 0..<d { cb[i * d + j] = x[i * d + j] - mu[j] } }
+            } }
             precisionChol.withUnsafeBufferPointer { pb in
                 Dense.gemm(n, d, d, centered, d, pb.baseAddress! + c * d * d, d, &y, d)
             }
             let base = -0.5 * Double(d) * logTwoPi + logDetChol[c] + log(weights[c])
-            for i in 0..<n {
-                var s = 0.0
-                for j in 0..<d { s += y[i * d + j] * y[i * d + j] }
-                out[i * k + c] = base - 0.5 * s
-            }
+            y.withUnsafeBufferPointer { yb in out.withUnsafeMutableBufferPointer { ob in
+                for i in 0..<n {
+                    var s = 0.0
+                    for j in 0..<d { s += yb[i * d + j] * yb[i * d + j] }
+                    ob[i * k + c] = base - 0.5 * s
+                }
+            } }
         }
         return out
     }
@@ -115,19 +118,39 @@ public struct GMMStatistics: Codable, Sendable {
         resp = .init(repeating: 0, count: k); sumX = .init(repeating: 0, count: k * d); sumXX = .init(repeating: 0, count: k * d * d)
     }
 
+    /// Adds n rows' E-step: split over the cores (each part's statistics summed in part order, so the result depends
+    /// only on the thread count).
     public mutating func add(x: UnsafePointer<Double>, rows n: Int, model: GaussianMixture) {
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, n / 2048))
+        guard parts > 1 else { addSerially(x: x, rows: n, model: model); return }
+        var partial = [GMMStatistics](repeating: GMMStatistics(k: k, d: d), count: parts)
+        let xs = SendableConstPointer(x), d = self.d
+        partial.withUnsafeMutableBufferPointer { pb in
+            let out = SendablePartials(pb.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = n * p / parts, hi = n * (p + 1) / parts
+                out.value[p].addSerially(x: xs.value + lo * d, rows: hi - lo, model: model)
+            }
+        }
+        for p in partial { merge(p) }
+    }
+
+    mutating func addSerially(x: UnsafePointer<Double>, rows n: Int, model: GaussianMixture) {
         let (r, ll) = model.expectation(x, rows: n)
         logLikelihood += ll; rows += Double(n)
+        var wx = [Double](repeating: 0, count: n * d)
         for c in 0..<k {
-            var wx = [Double](repeating: 0, count: n * d)
             var rc = 0.0
-            for i in 0..<n {
-                let ri = r[i * k + c]
-                rc += ri
-                for j in 0..<d { wx[i * d + j] = ri * x[i * d + j] }
-            }
+            wx.withUnsafeMutableBufferPointer { w in r.withUnsafeBufferPointer { rb in
+                var sx = [Double](repeating: 0, count: d)
+                for i in 0..<n {
+                    let ri = rb[i * k + c]
+                    rc += ri
+                    for j in 0..<d { let v = ri * x[i * d + j]; w[i * d + j] = v; sx[j] += v }
+                }
+                for j in 0..<d { sumX[c * d + j] += sx[j] }
+            } }
             resp[c] += rc
-            for j in 0..<d { var s = 0.0; for i in 0..<n { s += wx[i * d + j] }; sumX[c * d + j] += s }
             sumXX.withUnsafeMutableBufferPointer { sb in
                 Dense.gemm(d, d, n, wx, d, x, d, sb.baseAddress! + c * d * d, d, transA: true, beta: 1)
             }
@@ -141,6 +164,9 @@ public struct GMMStatistics: Codable, Sendable {
         logLikelihood += o.logLikelihood; rows += o.rows
     }
 }
+
+struct SendableConstPointer: @unchecked Sendable { let value: UnsafePointer<Double>; init(_ v: UnsafePointer<Double>) { value = v } }
+struct SendablePartials: @unchecked Sendable { let value: UnsafeMutablePointer<GMMStatistics>; init(_ v: UnsafeMutablePointer<GMMStatistics>) { value = v } }
 
 public enum AnalysisError: Error, CustomStringConvertible {
     case singularCovariance(component: Int, reg: Double)

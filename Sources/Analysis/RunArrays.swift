@@ -107,19 +107,29 @@ public final class RunArrays: @unchecked Sendable {
         guard let raw = try await a.readChunkIfPresent([0, b.z, b.by, b.bx]) else { return ([], []) }
         let (h, w) = extent(b)
         let plane = block * block
-        var x = [Double](), pixels = [Int]()
-        x.reserveCapacity(mask.count * c)
+        let half = a.metadata.dtype.size == 2
+        var pixels = [Int](), offsets = [Int]()
         raw.withUnsafeBytes { r in
-            func value(_ ch: Int, _ p: Int) -> Double {
-                a.metadata.dtype.size == 2 ? Double(Float(r.loadUnaligned(fromByteOffset: 2 * (ch * plane + p), as: Float16.self)))
-                    : Double(r.loadUnaligned(fromByteOffset: 4 * (ch * plane + p), as: Float.self))
-            }
+            // Pixels under the mask whose first channel is not NaN (not predicted).
             for yy in 0..<h { for xx in 0..<w where mask[yy * w + xx] {
                 let p = yy * block + xx
-                if value(0, p).isNaN { continue }
-                for ch in 0..<c { x.append(value(ch, p)) }
-                pixels.append(yy * w + xx)
+                let v = half ? Float(r.loadUnaligned(fromByteOffset: 2 * p, as: Float16.self)) : r.loadUnaligned(fromByteOffset: 4 * p, as: Float.self)
+                if v.isNaN { continue }
+                pixels.append(yy * w + xx); offsets.append(p)
             } }
+        }
+        // Channel by channel: each channel plane is read in order (the chunk is channel-first).
+        var x = [Double](repeating: 0, count: pixels.count * c)
+        raw.withUnsafeBytes { r in
+            x.withUnsafeMutableBufferPointer { xb in
+                if half {
+                    let src = r.bindMemory(to: Float16.self)
+                    for ch in 0..<c { let base = ch * plane; for (i, p) in offsets.enumerated() { xb[i * c + ch] = Double(Float(src[base + p])) } }
+                } else {
+                    let src = r.bindMemory(to: Float.self)
+                    for ch in 0..<c { let base = ch * plane; for (i, p) in offsets.enumerated() { xb[i * c + ch] = Double(src[base + p]) } }
+                }
+            }
         }
         return (x, pixels)
     }
