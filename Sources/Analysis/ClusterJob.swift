@@ -21,6 +21,8 @@ public struct ClusterOptions: Sendable {
     public var rois: String?
     /// Two slices whose clusters are matched by the Jensen–Shannon distance of their per-ROI distributions.
     public var match: (Int, Int)?
+    /// This process's share of the blocks; the shards exchange every pass's statistics (ShardExchange).
+    public var shard: Shard = .all
     public var cacheBytes = 64 << 20
     public init(run: String) { self.run = run }
 
@@ -73,8 +75,10 @@ public final class ClusterJob: @unchecked Sendable {
         let blocks = run.blocks(zs)
         var summary = ClusterSummary()
 
+        let exchange = o.shard.count > 1 ? try ShardExchange(run: run, shard: o.shard, identity: o.identity) : nil
+        func waiting() { progress("waiting for the other shards' statistics", 0, 1) }
         func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
-            for (i, b) in blocks.enumerated() {
+            for (i, b) in blocks.enumerated() where o.shard.count == 1 || i % o.shard.count == o.shard.index {
                 progress(name, i + 1, blocks.count)
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
                 let (x, px) = try await run.rows(input, b, mask: m)
@@ -91,6 +95,11 @@ public final class ClusterJob: @unchecked Sendable {
                 else { let j = rng.next(below: seen + 1); if j < o.sample { for t in 0..<d { sample[j * d + t] = x[r * d + t] } } }
                 seen += 1
             }
+        }
+        if let ex = exchange {
+            // Every shard's sample, drawn from in proportion to its rows: the same sample (and start) in every process.
+            sample = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "cluster-sample", waiting: waiting)
+            seen = try await ex.gather("cluster-sample", as: SampleInfo.self, waiting: waiting).reduce(0) { $0 + $1.seen }
         }
         guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
         summary.rows = seen
@@ -112,7 +121,7 @@ public final class ClusterJob: @unchecked Sendable {
             model = try maximize(s, reg: &reg, summary: &summary)
             // Resume: the parameters after the last finished EM pass (same identity), RUN/analysis/clusters.state.json.
             let statePath = run.analysisDirectory + "/clusters.state.json"
-            if let st = try? JSONDecoder().decode(EMState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))), st.identity == o.identity {
+            if exchange == nil, let st = try? JSONDecoder().decode(EMState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))), st.identity == o.identity {
                 model = try GaussianMixture(weights: st.weights, means: st.means, covariances: st.covariances, d: d, reg: st.reg)
                 reg = st.reg; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
                 summary.converged = st.converged
@@ -122,7 +131,16 @@ public final class ClusterJob: @unchecked Sendable {
             while !summary.converged && it < o.maxIter {
                 it += 1
                 var st = GMMStatistics(k: o.k, d: d)
-                try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: px.count, model: model!) } }
+                let tag = "gmm-iteration-\(it)"
+                if let ex = exchange, let done = ex.mine(tag, as: GMMStatistics.self) { st = done }
+                else {
+                    try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: px.count, model: model!) } }
+                    try exchange?.publish(tag, st)
+                }
+                if let ex = exchange {
+                    st = GMMStatistics(k: o.k, d: d)
+                    for part in try await ex.gather(tag, as: GMMStatistics.self, waiting: waiting) { st.merge(part) }
+                }
                 model = try maximize(st, reg: &reg, summary: &summary)
                 let ll = st.logLikelihood / st.rows
                 summary.logLikelihood.append(ll); summary.iterations = it
@@ -130,9 +148,11 @@ public final class ClusterJob: @unchecked Sendable {
                 previous = ll
                 let state = EMState(identity: o.identity, weights: model!.weights, means: model!.means, covariances: model!.covariances,
                                     reg: reg, logLikelihood: summary.logLikelihood, converged: summary.converged)
-                let tmp = OutputPath.temporary(beside: statePath)
-                try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: tmp))
-                try OutputPath.replace(statePath, with: tmp)
+                if exchange == nil {
+                    let tmp = OutputPath.temporary(beside: statePath)
+                    try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: tmp))
+                    try OutputPath.replace(statePath, with: tmp)
+                }
             }
             if !summary.converged { summary.notes.append("EM did not converge in \(o.maxIter) iterations (tol \(o.tol))") }
         }
@@ -140,15 +160,14 @@ public final class ClusterJob: @unchecked Sendable {
 
         // Final pass: assignments, clusters array, per-ROI counts per slice.
         let out = try await run.createLabels("clusters")
-        var roiIndex: [Int64: Int] = [:]
-        var counts: [Int: [[Int]]] = [:]   // z → cluster → roi
+        // Per slice, per cluster: pixels per ROI id ("z" → cluster → "id" → count; strings so that shards exchange it).
+        var counts: [String: [[String: Int]]] = [:]
         func assign(_ x: [Double], rows m: Int) -> [Int] {
             if let g = model { return x.withUnsafeBufferPointer { g.predict($0.baseAddress!, rows: m) } }
             return (0..<m).map { i in (0..<o.k).min { a, b in
                 (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[a * d + $1], 2) } < (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[b * d + $1], 2) }
             }! }
         }
-        var contingency: [[Int]] = Array(repeating: [], count: o.k)
         try await pass("assigning clusters") { b, x, px in
             let c = assign(x, rows: px.count)
             let (h, w) = run.extent(b)
@@ -157,34 +176,39 @@ public final class ClusterJob: @unchecked Sendable {
             try await out.write(Box([b.z..<(b.z + 1), (b.by * run.block)..<(b.by * run.block + h), (b.bx * run.block)..<(b.bx * run.block + w)]), plane)
             guard let rois else { return }
             let ids = try await run.regionIds(rois, b)
-            for (i, p) in px.enumerated() where ids[p] != 0 {
-                let r = roiIndex[ids[p]] ?? { let v = roiIndex.count; roiIndex[ids[p]] = v; return v }()
-                var table = counts[b.z] ?? Array(repeating: [], count: o.k)
-                for cl in 0..<o.k where table[cl].count <= r { table[cl] += Array(repeating: 0, count: r + 1 - table[cl].count) }
-                table[c[i]][r] += 1
-                counts[b.z] = table
-                for cl in 0..<o.k where contingency[cl].count <= r { contingency[cl] += Array(repeating: 0, count: r + 1 - contingency[cl].count) }
-                contingency[c[i]][r] += 1
+            var table = counts["\(b.z)"] ?? Array(repeating: [:], count: o.k)
+            for (i, p) in px.enumerated() where ids[p] != 0 { table[c[i]]["\(ids[p])", default: 0] += 1 }
+            counts["\(b.z)"] = table
+        }
+        if let ex = exchange {
+            try ex.publish("cluster-counts", counts)
+            counts = [:]
+            for part in try await ex.gather("cluster-counts", as: [String: [[String: Int]]].self, waiting: waiting) {
+                for (z, t) in part {
+                    var mine = counts[z] ?? Array(repeating: [:], count: o.k)
+                    for cl in 0..<o.k { for (id, n) in t[cl] { mine[cl][id, default: 0] += n } }
+                    counts[z] = mine
+                }
             }
+        }
+        // Columns: ROI ids in order; contingency over all slices.
+        let order = Set(counts.values.flatMap { $0.flatMap(\.keys) }).compactMap { Int64($0) }.sorted()
+        func table(_ z: String?) -> [[Int]] {
+            (0..<o.k).map { cl in order.map { id in
+                z.map { counts[$0]?[cl]["\(id)"] ?? 0 } ?? counts.values.reduce(0) { $0 + ($1[cl]["\(id)"] ?? 0) }
+            } }
         }
         // Silhouette on (part of) the sample, with its assignments.
         let subset = Array(sample[0..<(sil * d)])
         summary.silhouette = ClusterMetrics.silhouette(subset, rows: sil, d: d, labels: assign(subset, rows: sil))
         if rois != nil {
-            let r = roiIndex.count
-            // Columns in ROI id order.
-            let order = roiIndex.sorted { $0.key < $1.key }
-            let table = contingency.map { row in order.map { $0.value < row.count ? row[$0.value] : 0 } }
-            summary.roiIds = order.map(\.key)
-            summary.distributions = table.map { row in let s = Double(max(1, row.reduce(0, +))); return row.map { Double($0) / s } }
-            summary.ari = ClusterMetrics.adjustedRand(table: transpose(table))
-            summary.vMeasure = ClusterMetrics.vMeasure(table: transpose(table))
+            let all = table(nil)
+            summary.roiIds = order
+            summary.distributions = all.map { row in let s = Double(max(1, row.reduce(0, +))); return row.map { Double($0) / s } }
+            summary.ari = ClusterMetrics.adjustedRand(table: transpose(all))
+            summary.vMeasure = ClusterMetrics.vMeasure(table: transpose(all))
             if let (a, b) = o.match {
-                func dist(_ z: Int) -> [[Double]] {
-                    let t = counts[z] ?? Array(repeating: [], count: o.k)
-                    return t.map { row in order.map { $0.value < row.count ? Double(row[$0.value]) : 0 } }
-                }
-                let da = dist(a), db = dist(b)
+                let da = table("\(a)").map { $0.map(Double.init) }, db = table("\(b)").map { $0.map(Double.init) }
                 summary.jsDistances = da.map { p in db.map { q in p.reduce(0, +) > 0 && q.reduce(0, +) > 0 ? ClusterMetrics.jensenShannon(p, q) : 1 } }
                 summary.argmin = summary.jsDistances.map { row in row.indices.min { row[$0] < row[$1] }! }
                 summary.oneToOne = ClusterMetrics.hungarian(summary.jsDistances)

@@ -104,7 +104,7 @@ public final class FactorizeJob: @unchecked Sendable {
         let statePath = run.analysisDirectory + "/\(o.method.rawValue).state.json"
         let exchange = o.shard.count > 1 ? try ShardExchange(run: run, shard: o.shard, identity: o.identity) : nil
         let shardsDir = run.analysisDirectory + "/shards"
-        func sampleFile(_ i: Int) -> String { "\(shardsDir)/nmf-sample-shard-\(i)-of-\(o.shard.count).f64" }
+        func sampleFile(_ i: Int) -> String { "\(shardsDir)/nmf-sample-shard-\(i)-of-\(o.shard.count).f64" }   // ShardExchange.shareSample's file
         if o.restart {
             OutputPath.remove(statePath)
             // Only this shard's own files: the others may already be publishing theirs.
@@ -145,24 +145,15 @@ public final class FactorizeJob: @unchecked Sendable {
         if let ex = exchange {
             // Each shard: its blocks' moments and a uniform sample of its rows; then all shards' moments merged and a
             // sample drawn from each shard in proportion to its rows (every process gets the same one).
-            let mineDone = ex.mine("\(o.method.rawValue)-pass1", as: FirstPass.self).flatMap { o.method == .pca || FileManager.default.fileExists(atPath: sampleFile(o.shard.index)) ? $0 : nil }
-            if mineDone == nil {
+            let sampleDone = o.method == .pca || (ex.mine("nmf-sample", as: SampleInfo.self) != nil && FileManager.default.fileExists(atPath: sampleFile(o.shard.index)))
+            if ex.mine("\(o.method.rawValue)-pass1", as: FirstPass.self) == nil || !sampleDone {
                 try await firstPass()
-                if o.method == .nmf { try Data(sample.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: sampleFile(o.shard.index))) }
                 try ex.publish("\(o.method.rawValue)-pass1", FirstPass(moments: moments, seen: seen, sampleRows: sample.count / d))
             }
             let all = try await ex.gather("\(o.method.rawValue)-pass1", as: FirstPass.self, waiting: waiting)
             moments = Moments(d: d)
             for part in all { moments.merge(part.moments) }
-            if o.method == .nmf {
-                let total = all.reduce(0) { $0 + $1.seen }
-                sample = []
-                for (i, part) in all.enumerated() {
-                    let take = min(part.sampleRows, o.sample * part.seen / max(1, total))
-                    guard take > 0, let data = FileManager.default.contents(atPath: sampleFile(i)), data.count >= take * d * 8 else { continue }
-                    sample += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self).prefix(take * d)) }
-                }
-            }
+            if o.method == .nmf { sample = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "nmf-sample", waiting: waiting) }
         } else if let st = state {
             moments = st.moments
         } else {

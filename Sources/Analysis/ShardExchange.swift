@@ -56,4 +56,26 @@ struct ShardExchange {
             try await Task.sleep(nanoseconds: 200_000_000)
         }
     }
+
+    /// Publishes this shard's sample (a uniform reservoir of its `seen` rows) and returns the shared sample: from each
+    /// shard, in shard order, a number of rows proportional to its row count (any prefix of a reservoir is uniform).
+    func shareSample(_ sample: [Double], seen: Int, d: Int, size: Int, tag: String, waiting: () -> Void) async throws -> [Double] {
+        let file = { (i: Int) in "\(directory)/\(tag)-shard-\(i)-of-\(shard.count).f64" }
+        if mine(tag, as: SampleInfo.self) == nil || !FileManager.default.fileExists(atPath: file(shard.index)) {
+            try Data(sample.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: file(shard.index)))
+            try publish(tag, SampleInfo(seen: seen, rows: sample.count / d))
+        }
+        let parts = try await gather(tag, as: SampleInfo.self, waiting: waiting)
+        let total = parts.reduce(0) { $0 + $1.seen }
+        var out = [Double]()
+        for (i, part) in parts.enumerated() {
+            let take = min(part.rows, size * part.seen / max(1, total))
+            guard take > 0, let data = FileManager.default.contents(atPath: file(i)), data.count >= take * d * 8 else { continue }
+            out += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self).prefix(take * d)) }
+        }
+        return out
+    }
 }
+
+/// A shard's row count and sample size (the sample itself is a file beside).
+struct SampleInfo: Codable { var seen: Int; var rows: Int }

@@ -140,10 +140,14 @@ struct Cluster: AsyncParsableCommand {
     @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(help: "Rows sampled for k-means.") var sample = 20_000
     @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {
         var o = ClusterOptions(run: run)
+        let sp = shard.split(separator: "/").compactMap { Int($0) }
+        guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
+        o.shard = try Shard(index: sp[0], count: sp[1])
         guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
         o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)

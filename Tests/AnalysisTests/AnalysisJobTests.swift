@@ -118,6 +118,22 @@ final class AnalysisJobTests: XCTestCase {
         XCTAssertEqual(resumed.iterations, cs.iterations)
         XCTAssertEqual(resumed.logLikelihood, cs.logLikelihood)
         XCTAssertEqual(resumed.distributions, cs.distributions)
+        // In two shards: both processes take the same EM steps and report the same clusters.
+        var c0 = c, c1 = c
+        c0.shard = try Shard(index: 0, count: 2); c1.shard = try Shard(index: 1, count: 2)
+        let (sa, sb) = try await withThrowingTaskGroup(of: (Int, ClusterSummary).self) { group in
+            let o0 = c0, o1 = c1
+            group.addTask { (0, try await ClusterJob(options: o0).run()) }
+            group.addTask { (1, try await ClusterJob(options: o1).run()) }
+            var out: [Int: ClusterSummary] = [:]
+            for try await (i, s) in group { out[i] = s }
+            return (out[0]!, out[1]!)
+        }
+        XCTAssertEqual(sa.logLikelihood, sb.logLikelihood)
+        XCTAssertEqual(sa.distributions, sb.distributions)
+        XCTAssertEqual(sa.rows, cs.rows)
+        XCTAssertTrue(sa.converged)
+        XCTAssertEqual(sa.logLikelihood.last!, cs.logLikelihood.last!, accuracy: 0.02 * abs(cs.logLikelihood.last!))
         let clusters = try await VolumeSource.open(run + "/clusters")
         let plane = try await clusters.read(Box([1..<2, 0..<100, 0..<130]))
         XCTAssertEqual(Set(plane).subtracting([0]), [1, 2, 3])
