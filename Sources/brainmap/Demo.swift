@@ -105,8 +105,7 @@ struct Demo: AsyncParsableCommand {
     private func evaluate(run: String, array: String, annotations: String) async throws -> Evaluation {
         let e = try await Evaluator.evaluate(run: run, array: array, annotations: annotations, slices: [3, 4], map: .phantom,
                                              context: SourceOptions())
-        let data = try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys])
-        FileManager.default.createFile(atPath: run + "/evaluation-\(array).json", contents: data)
+        try Evaluator.save(e, run: run)
         say(e.table.split(separator: "\n", omittingEmptySubsequences: false).map { "   " + $0 }.joined(separator: "\n"))
         return e
     }

@@ -24,11 +24,6 @@ struct Evaluate: AsyncParsableCommand {
         let e = try await Evaluator.evaluate(run: run, array: array, annotations: annotations, slices: zs,
                                              map: try LabelMap.load(labelMap), context: sourceFlags.context())
         say(e.table)
-        let path = run + "/evaluation-\(array).json"
-        let data = try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
-            throw ValidationError("cannot write \(path): check permissions and free space")
-        }
-        say("written: \(path)")
+        say("written: \(try Evaluator.save(e, run: run))")
     }
 }

@@ -79,6 +79,17 @@ public struct Evaluation: Sendable {
 }
 
 public enum Evaluator {
+    /// Writes an evaluation as RUN/evaluation-ARRAY.json (next to run.json); returns the path.
+    @discardableResult
+    public static func save(_ e: Evaluation, run: String) throws -> String {
+        let path = run + "/evaluation-\(e.array).json"
+        let data = try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw PipelineError.input("cannot write \(path): check permissions and free space")
+        }
+        return path
+    }
+
     /// Evaluates `RUN/array` against `annotations` (same z, y, x extent as the run's source) on `slices`
     /// (default: every slice of the run). A run at stride S is compared at the annotated pixels (S·i, S·j).
     public static func evaluate(run: String, array: String = "labels", annotations: String, slices: [Int]?, map: LabelMap,
