@@ -87,15 +87,9 @@ public final class ClusterJob: @unchecked Sendable {
         }
 
         // Sample (reservoir, seeded) for k-means.
-        var sample = [Double](), seen = 0
-        var rng = SeededRandom(seed: o.seed, stream: 11, index: 0)
-        try await pass("sample") { _, x, px in
-            for r in 0..<px.count {
-                if seen < o.sample { sample += x[(r * d)..<((r + 1) * d)] }
-                else { let j = rng.next(below: seen + 1); if j < o.sample { for t in 0..<d { sample[j * d + t] = x[r * d + t] } } }
-                seen += 1
-            }
-        }
+        var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 11, index: 0))
+        try await pass("sample") { _, x, px in reservoir.add(x, rows: px.count) }
+        var sample = reservoir.rows, seen = reservoir.seen
         if let ex = exchange {
             // Every shard's sample, drawn from in proportion to its rows: the same sample (and start) in every process.
             sample = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "cluster-sample", waiting: waiting)

@@ -104,7 +104,6 @@ public final class FactorizeJob: @unchecked Sendable {
         let statePath = run.analysisDirectory + "/\(o.method.rawValue).state.json"
         let exchange = o.shard.count > 1 ? try ShardExchange(run: run, shard: o.shard, identity: o.identity) : nil
         let shardsDir = run.analysisDirectory + "/shards"
-        func sampleFile(_ i: Int) -> String { "\(shardsDir)/nmf-sample-shard-\(i)-of-\(o.shard.count).f64" }   // ShardExchange.shareSample's file
         if o.restart {
             OutputPath.remove(statePath)
             // Only this shard's own files: the others may already be publishing theirs.
@@ -126,26 +125,19 @@ public final class FactorizeJob: @unchecked Sendable {
         // Pass 1: moments (and, for NMF, a uniform sample of rows by reservoir).
         var moments = Moments(d: d)
         var sample = [Double](), seen = 0
-        var rng = SeededRandom(seed: o.seed, stream: 7, index: 0)
+        var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 7, index: 0))
         let dir = run.analysisDirectory
         func firstPass() async throws {
             try await pass("moments" + (o.method == .nmf ? " + sample" : "")) { _, x, px in
                 x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }
-                guard o.method == .nmf else { return }
-                for r in 0..<px.count {
-                    if seen < o.sample { sample += x[(r * d)..<((r + 1) * d)] }
-                    else {
-                        let j = rng.next(below: seen + 1)
-                        if j < o.sample { for t in 0..<d { sample[j * d + t] = x[r * d + t] } }
-                    }
-                    seen += 1
-                }
+                if o.method == .nmf { reservoir.add(x, rows: px.count) }
             }
+            sample = reservoir.rows; seen = reservoir.seen
         }
         if let ex = exchange {
             // Each shard: its blocks' moments and a uniform sample of its rows; then all shards' moments merged and a
             // sample drawn from each shard in proportion to its rows (every process gets the same one).
-            let sampleDone = o.method == .pca || (ex.mine("nmf-sample", as: SampleInfo.self) != nil && FileManager.default.fileExists(atPath: sampleFile(o.shard.index)))
+            let sampleDone = o.method == .pca || (ex.mine("nmf-sample", as: SampleInfo.self) != nil && FileManager.default.fileExists(atPath: ex.sampleFile("nmf-sample", o.shard.index)))
             if ex.mine("\(o.method.rawValue)-pass1", as: FirstPass.self) == nil || !sampleDone {
                 try await firstPass()
                 try ex.publish("\(o.method.rawValue)-pass1", FirstPass(moments: moments, seen: seen, sampleRows: sample.count / d))

@@ -57,10 +57,13 @@ struct ShardExchange {
         }
     }
 
+    /// Where shard i's sample for `tag` lives.
+    func sampleFile(_ tag: String, _ i: Int) -> String { "\(directory)/\(tag)-shard-\(i)-of-\(shard.count).f64" }
+
     /// Publishes this shard's sample (a uniform reservoir of its `seen` rows) and returns the shared sample: from each
     /// shard, in shard order, a number of rows proportional to its row count (any prefix of a reservoir is uniform).
     func shareSample(_ sample: [Double], seen: Int, d: Int, size: Int, tag: String, waiting: () -> Void) async throws -> [Double] {
-        let file = { (i: Int) in "\(directory)/\(tag)-shard-\(i)-of-\(shard.count).f64" }
+        let file = { (i: Int) in sampleFile(tag, i) }
         if mine(tag, as: SampleInfo.self) == nil || !FileManager.default.fileExists(atPath: file(shard.index)) {
             try Data(sample.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: file(shard.index)))
             try publish(tag, SampleInfo(seen: seen, rows: sample.count / d))
