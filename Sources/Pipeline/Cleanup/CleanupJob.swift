@@ -115,7 +115,6 @@ public final class CleanupJob: @unchecked Sendable {
                 try journal.append(z)
                 summary.slicesDone += 1
             }
-            _ = borders.removeAll()
         }
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
@@ -183,13 +182,13 @@ public final class CleanupJob: @unchecked Sendable {
         return out
     }
 
+    /// The tile's labels as stored, and the components of its six classes (other ids form none).
     private func tileComponents(_ t: TileKey, diagonal: Bool) async throws -> ([UInt8], TileComponents)? {
-        guard var l = try await tileLabels(t) else { return nil }
-        // Only the six classes form components.
-        for i in l.indices where l[i] > 6 { l[i] = 0 }
+        guard let raw = try await tileLabels(t) else { return nil }
+        let l = raw.map { $0 > 6 ? 0 : $0 }
         let (h, w) = extent(t.by, t.bx)
         let c = l.withUnsafeBufferPointer { TileComponents(labels: $0, height: h, width: w, diagonal: diagonal) }
-        return (l, c)
+        return (raw, c)
     }
 
     // MARK: pass 1: components
@@ -278,14 +277,13 @@ public final class CleanupJob: @unchecked Sendable {
                       summary: inout CleanupSummary, progress: (CleanupProgress) -> Void) async throws {
         let k = options.k
         let diagonal = options.connectivity == 8 || options.connectivity == 26
-        // Per pixel of a tile: the label if kept, 0 if not predicted, 255 if removed.
-        func keptMap(_ t: TileKey) async throws -> [UInt8]? {
-            guard let (l, comps) = try await tileComponents(t, diagonal: diagonal), let base = borders[t]?.base else {
-                return try await tileLabels(t).map { $0.map { _ in 0 } }
-            }
-            var m = l
-            for i in m.indices where comps.ids[i] != 0 && !kept[base + Int(comps.ids[i]) - 1] { m[i] = 255 }
-            return m
+        // The tile's stored labels, and per pixel: the label if kept, 0 if not predicted (or not a class), 255 if removed.
+        func keptMap(_ t: TileKey) async throws -> (labels: [UInt8], kept: [UInt8])? {
+            guard let (raw, comps) = try await tileComponents(t, diagonal: diagonal) else { return nil }
+            guard let base = borders[t]?.base else { return (raw, raw.map { _ in 0 }) }
+            var m = [UInt8](repeating: 0, count: raw.count)
+            for i in m.indices where comps.ids[i] != 0 { m[i] = kept[base + Int(comps.ids[i]) - 1] ? raw[i] : 255 }
+            return (raw, m)
         }
         var index = NeighbourIndex(height: H, width: W)
         var removedInSlice = 0
@@ -295,7 +293,7 @@ public final class CleanupJob: @unchecked Sendable {
             for bx in 0..<tilesX {
                 n += 1
                 progress(CleanupProgress(phase: "slice \(z): candidates", done: n, total: total))
-                guard let m = try await keptMap(TileKey(z: z, by: by, bx: bx)) else { continue }
+                guard let m = try await keptMap(TileKey(z: z, by: by, bx: bx))?.kept else { continue }
                 let (h, w) = extent(by, bx)
                 let y0 = by * cy, x0 = bx * cx
                 // Not-labelled pixels dilated by a (2k+1)² square, separably; inner tile edges count as not labelled.
@@ -338,7 +336,8 @@ public final class CleanupJob: @unchecked Sendable {
             for bx in 0..<tilesX {
                 n += 1
                 progress(CleanupProgress(phase: "slice \(z): fill", done: n, total: total))
-                guard var m = try await keptMap(TileKey(z: z, by: by, bx: bx)), let l = try await tileLabels(TileKey(z: z, by: by, bx: bx)) else { continue }
+                guard let (l, keptLabels) = try await keptMap(TileKey(z: z, by: by, bx: bx)) else { continue }
+                var m = keptLabels
                 let (h, w) = extent(by, bx)
                 let y0 = by * cy, x0 = bx * cx
                 for i in m.indices {
