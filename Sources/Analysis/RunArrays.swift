@@ -81,20 +81,11 @@ public final class RunArrays: @unchecked Sendable {
         let y0 = b.by * block * s, x0 = b.bx * block * s
         let ry = y0..<min(a.shape[1], y0 + (h - 1) * s + 1), rx = x0..<min(a.shape[2], x0 + (w - 1) * s + 1)
         let bytes = try await a.read(Box([b.z..<(b.z + 1), ry, rx]))
-        let dt = a.metadata.dtype, es = dt.size
+        let dt = a.metadata.dtype
         var out = [Int64](repeating: 0, count: h * w)
         bytes.withUnsafeBytes { raw in
             for y in 0..<h { for x in 0..<w {
-                let o = ((y * s) * rx.count + x * s) * es
-                switch (dt.kind, es) {
-                case (.uint, 1): out[y * w + x] = Int64(raw[o])
-                case (.int, 1): out[y * w + x] = Int64(raw.load(fromByteOffset: o, as: Int8.self))
-                case (.uint, 2): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: UInt16.self))
-                case (.int, 2): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: Int16.self))
-                case (.uint, 4): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-                case (.int, 4): out[y * w + x] = Int64(raw.loadUnaligned(fromByteOffset: o, as: Int32.self))
-                default: out[y * w + x] = raw.loadUnaligned(fromByteOffset: o, as: Int64.self)
-                }
+                out[y * w + x] = dt.integer(in: raw, at: (y * s) * rx.count + x * s)
             } }
         }
         return out

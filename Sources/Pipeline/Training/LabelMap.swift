@@ -58,23 +58,11 @@ public struct LabelMap: Sendable, Equatable {
         // Small ids (the usual case) go through a table.
         let table: [Int8] = (0..<256).map { Int8(classOf[Int64($0)] ?? -1) }
         bytes.withUnsafeBytes { raw in
-            func id(_ i: Int) -> Int64 {
-                switch (dtype.kind, dtype.size) {
-                case (.uint, 1): return Int64(raw[i])
-                case (.int, 1): return Int64(raw.load(fromByteOffset: i, as: Int8.self))
-                case (.uint, 2): return Int64(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                case (.int, 2): return Int64(raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))
-                case (.uint, 4): return Int64(raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                case (.int, 4): return Int64(raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
-                case (.uint, _): return Int64(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
-                default: return raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)
-                }
-            }
             if dtype.size == 1 && dtype.kind == .uint {
                 for i in 0..<n { out[i] = table[Int(raw[i])] }
             } else {
                 for i in 0..<n {
-                    let v = id(i)
+                    let v = dtype.integer(in: raw, at: i)
                     out[i] = v >= 0 && v < 256 ? table[Int(v)] : Int8(classOf[v] ?? -1)
                 }
             }

@@ -62,6 +62,21 @@ public struct DataType: Equatable, Hashable, Sendable, CustomStringConvertible {
     /// The same type in native byte order.
     public var native: DataType { DataType(kind: kind, size: size, bigEndian: false) }
 
+    /// Element `i` of a native-order buffer of an integer type, as Int64 (uint64 beyond Int64.max wraps).
+    @inline(__always)
+    public func integer(in raw: UnsafeRawBufferPointer, at i: Int) -> Int64 {
+        switch (kind, size) {
+        case (.uint, 1): return Int64(raw[i])
+        case (.int, 1): return Int64(raw.load(fromByteOffset: i, as: Int8.self))
+        case (.uint, 2): return Int64(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+        case (.int, 2): return Int64(raw.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self))
+        case (.uint, 4): return Int64(raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+        case (.int, 4): return Int64(raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
+        case (.uint, _): return Int64(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
+        default: return raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)
+        }
+    }
+
     /// The native-order bytes of one element holding `value` (a JSON fill value, already parsed to Double).
     public func bytes(of value: Double) -> [UInt8] {
         func raw<T>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
