@@ -101,6 +101,9 @@ public final class ClusterJob: @unchecked Sendable {
         if let (a, b) = o.match, !zs.contains(a) || !zs.contains(b) || o.rois == nil {
             throw AnalysisError.input("--match \(a),\(b) needs both slices among --slices and --rois")
         }
+        if let (a, b) = o.match, !run.run.manifest.steps.isEmpty, let z = [a, b].first(where: { run.run.predictedSliceVersions()[$0] == nil }) {
+            throw AnalysisError.input("--match \(a),\(b): slice \(z) was never predicted; match two predicted slices (brainmap status \(o.run) lists them)")
+        }
         let maskSource: ZarrArray? = if case let .source(s) = o.mask { try await run.regions(s) } else { nil }
         var rois: ZarrArray?
         if let r = o.rois { rois = try await run.regions(r) }
@@ -116,6 +119,7 @@ public final class ClusterJob: @unchecked Sendable {
         summary.resultPath = run.analysisDirectory + "/clusters.json"
         if session.isComplete, let saved = try DurableFile.read(session.statePath("summary.json"), as: SavedClusterSummary.self) {
             summary = saved.summary
+            summary.notes = summary.notes.filter { !$0.contains("from scratch") }
             summary.upToDate = true
             return summary
         }
@@ -158,7 +162,7 @@ public final class ClusterJob: @unchecked Sendable {
                 }
             }
             model = try maximize(s, reg: &reg, summary: &summary)
-            // Resume: the parameters after the last finished EM pass (same identity), RUN/analysis/clusters.state.json.
+            // Resume: the parameters after the last finished EM pass of this generation (its state.json).
             let statePath = session.statePath("state.json")
             if exchange == nil, let st = try DurableFile.read(statePath, as: EMState.self) {
                 model = try GaussianMixture(weights: st.weights, means: st.means, covariances: st.covariances, d: d, reg: st.reg)
@@ -185,7 +189,7 @@ public final class ClusterJob: @unchecked Sendable {
                 summary.logLikelihood.append(ll); summary.iterations = it
                 if abs(ll - previous) < o.tol { summary.converged = true }
                 previous = ll
-                let state = EMState(identity: o.parameters.dictionary, weights: model!.weights, means: model!.means, covariances: model!.covariances,
+                let state = EMState(weights: model!.weights, means: model!.means, covariances: model!.covariances,
                                     reg: reg, logLikelihood: summary.logLikelihood, converged: summary.converged)
                 if exchange == nil { try DurableFile.write(statePath, json: state) }
             }
@@ -268,10 +272,10 @@ public final class ClusterJob: @unchecked Sendable {
             doc["match"] = ["slices": [a, b], "js_distance": summary.jsDistances, "argmin": summary.argmin, "one_to_one": summary.oneToOne,
                             "rule": "cluster i of slice A ↔ argmin_j JS(per-ROI distribution of i in A, of j in B); one_to_one: Hungarian on the same distances"]
         }
-        try write(doc, to: summary.resultPath)
+        try write(doc, to: session.statePath("result.json"))
         // Every shard wrote its blocks (the counts exchange above waited for all): clusters moves into place.
         try DurableFile.write(session.statePath("summary.json"), json: SavedClusterSummary(summary))
-        try session.finish(arrays: ["clusters"])
+        try session.finish(arrays: ["clusters"], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
@@ -279,7 +283,6 @@ public final class ClusterJob: @unchecked Sendable {
 
     /// EM's parameters after a finished pass, for resuming.
     struct EMState: Codable {
-        var identity: [String: String]
         var weights: [Double], means: [Double], covariances: [Double]
         var reg: Double
         var logLikelihood: [Double]

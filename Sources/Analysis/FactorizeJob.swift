@@ -160,7 +160,7 @@ public final class FactorizeJob: @unchecked Sendable {
         }
         guard moments.count > 1 else { throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs)") }
         summary.rows = Int(moments.count)
-        if o.method == .pca && state == nil && exchange == nil { state = FactorizeState(identity: o.parameters.dictionary, moments: moments); try save(state!) }
+        if o.method == .pca && state == nil && exchange == nil { state = FactorizeState(moments: moments); try save(state!) }
 
         switch o.method {
         case .pca:
@@ -174,7 +174,7 @@ public final class FactorizeJob: @unchecked Sendable {
             try write(["parameters": o.parameters.dictionary, "generation": session.generation, "rows": moments.count, "mean": model.mean, "components": model.components,
                        "explained_variance": model.explainedVariance, "explained_variance_ratio": model.explainedVarianceRatio,
                        "sign_convention": "largest-magnitude entry of each component positive (scikit-learn >= 1.5)"],
-                      to: summary.resultPath)
+                      to: session.statePath("result.json"))
         case .nmf:
             let nd = o.nonneg.dims(d)
             var h: [Double], n: Int
@@ -187,7 +187,7 @@ public final class FactorizeJob: @unchecked Sendable {
                 (w, h) = NMF.nndsvda(xs, rows: n, d: nd, k: o.k)
                 progress(FactorizeProgress(phase: "NMF fit on a sample of \(n) rows", done: 0, total: 1))
                 summary.sampleObjective = NMF.fit(xs, rows: n, d: nd, k: o.k, w: &w, h: &h).last ?? 0
-                state = FactorizeState(identity: o.parameters.dictionary, moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
+                state = FactorizeState(moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
                 if exchange == nil { try save(state!) }
             }
             let out = try await run.createChannels("nmf", channels: o.k, session: session)
@@ -220,7 +220,7 @@ public final class FactorizeJob: @unchecked Sendable {
             try write(["parameters": o.parameters.dictionary, "generation": session.generation, "rows": moments.count, "k": o.k, "nonneg": o.nonneg.rawValue,
                        "shift": o.nonneg == .shift ? moments.min : [], "components": h, "dimensions": nd,
                        "sample_rows": n, "sample_objective": summary.sampleObjective, "objective_per_pass": summary.objectives,
-                       "objective": "0.5 * ||X - W H||_F^2 over all rows"], to: summary.resultPath)
+                       "objective": "0.5 * ||X - W H||_F^2 over all rows"], to: session.statePath("result.json"))
         }
         // Every shard wrote its blocks of the result: the generation's arrays move into place (whoever gets there
         // first; the swap is idempotent).
@@ -228,7 +228,7 @@ public final class FactorizeJob: @unchecked Sendable {
             try ex.publish("\(step)-written", true)
             _ = try await ex.gather("\(step)-written", as: Bool.self, waiting: waiting)
         }
-        try session.finish(arrays: [step])
+        try session.finish(arrays: [step], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
@@ -244,17 +244,13 @@ struct FirstPass: Codable {
 
 /// What a factorize run has finished: the moments pass, (NMF) the sample fit's H and the full passes so far.
 struct FactorizeState: Codable {
-    var identity: [String: String]
     var moments: Moments
     var h: [Double]? = nil
     var sampleRows = 0, sampleObjective = 0.0
     var objectives: [Double] = []
 }
 
-/// Writes a JSON document atomically (temp + rename).
+/// Writes a JSON document durably and atomically.
 func write(_ doc: [String: Any], to path: String) throws {
-    let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    let tmp = OutputPath.temporary(beside: path)
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw AnalysisError.input("cannot write \(path): check permissions and free space") }
-    try OutputPath.replace(path, with: tmp)
+    try DurableFile.write(path, [UInt8](try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])))
 }

@@ -72,7 +72,7 @@ public enum SelectFactorsJob {
             var mask = [Bool](repeating: false, count: l.count)
             for p in px { mask[p] = true }
             let (f, fpx) = try await run.rows(features, b, mask: mask)
-            guard px == fpx else { throw AnalysisError.input("\(o.on) and features cover different pixels in block \(b); re-run factorize") }
+            precondition(px == fpx, "features are read at the factorisation's pixels")
             var unitRows: [Int: [Double]] = [:]
             for (j, p) in px.enumerated() {
                 let r = roiIndex[ids[p]] ?? {
@@ -113,8 +113,8 @@ public enum SelectFactorsJob {
                    "distribution_factor_over_rois": sel.distribution,
                    "picks": sel.picks.map { ["factor": $0.factor, "roi": $0.roi, "coverage": $0.coverage, "leakage": $0.leakage, "score": $0.score] },
                    "rule": "score = coverage - lambda * leakage over the remaining ROIs; a pick removes its factor and its ROI",
-                   "unit_latent_covariance_per_roi": sel.covariances], to: sel.resultPath)
-        try session.finish(arrays: [])
+                   "unit_latent_covariance_per_roi": sel.covariances], to: session.statePath("result.json"))
+        try session.finish(arrays: [], results: [session.statePath("result.json"): sel.resultPath])
         return sel
     }
 }

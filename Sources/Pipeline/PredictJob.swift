@@ -80,7 +80,14 @@ public final class PredictJob: @unchecked Sendable {
         // Source and parameters.
         guard [1, 2, 4, 8, 16].contains(o.stride) else { throw PipelineError.input("--stride \(o.stride): use 1, 2, 4, 8 or 16") }
         // The source as messages and run.json show it: never with a `user:password@` part.
-        let shown = redactingCredentials(o.source)
+        // A local path in its standard absolute form, so that a run resumed from another directory, or named
+        // `./vol.zarr/raw/`, is the same source.
+        let shown: String
+        if o.source.contains("://") { shown = redactingCredentials(o.source) }
+        else {
+            let parts = o.source.split(separator: "?", maxSplits: 1)
+            shown = URL(fileURLWithPath: String(parts.first ?? "")).standardizedFileURL.path + (parts.count > 1 ? "?" + parts[1] : "")
+        }
         let probe = try await VolumeSource.open(o.source, options: context)
         guard probe.shape.count == 3 else {
             throw PipelineError.input("\(shown) has shape \(probe.shape); predict needs a (z, y, x) volume")
@@ -142,9 +149,9 @@ public final class PredictJob: @unchecked Sendable {
             "block_grid": "\([grid.depth, grid.rows, grid.cols])", "block_pixels": "\(block)", "blocks_per_slice": "\(grid.blocksPerSlice)",
         ]
         let io = ThreadPool(name: "run-io", threads: 2)
-        let runDir = try Run.openForPredict(o.out, restart: o.restart)
+        let runDir = try Run.openForPredict(o.out)
         let session = try runDir.begin(step: "predict", command: "predict", parameters: parameters, inputs: [:],
-                                       outputs: o.outputs.map(\.rawValue), shard: o.shard, policy: .refuse(hint:
+                                       outputs: o.outputs.map(\.rawValue), shard: o.shard, restart: o.restart, policy: .refuse(hint:
             "Re-run with the same parameters to resume it (other slices can be added), add --restart to start it over, or choose another --out."),
                                        info: info)
         let run = try await RunStore.open(session: session, outputs: o.outputs, precision: o.precision, grid: grid, io: io)

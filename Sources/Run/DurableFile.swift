@@ -58,16 +58,17 @@ public enum DurableFile {
         close(dfd)
     }
 
-    /// Moves a file or directory tree out of the way atomically (rename into `trash`), then deletes it: a crash
-    /// leaves either the tree in place or a leftover under `trash`, never half a tree at `path`.
+    /// Moves a file or directory tree out of the way atomically (rename into `trash`, emptied later by
+    /// `Run.emptyTrash`): a crash leaves either the tree in place or a leftover under `trash`, never half a tree at
+    /// `path`.
     public static func removeTree(_ path: String, trash: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }
         try FileManager.default.createDirectory(atPath: trash, withIntermediateDirectories: true)
         let aside = trash + "/" + (path as NSString).lastPathComponent + "-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard rename(path, aside) == 0 else {
+            if errno == ENOENT && !FileManager.default.fileExists(atPath: path) { return }   // another process moved it first
             throw RunError.input("cannot move \(path) aside to delete it: \(String(cString: strerror(errno)))")
         }
         syncDirectory((path as NSString).deletingLastPathComponent)
-        try? FileManager.default.removeItem(atPath: aside)
     }
 }

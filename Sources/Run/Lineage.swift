@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import VolumeStore
 
@@ -38,8 +41,44 @@ extension Run {
             return "\(name).g\(s.generation)" + (s.complete ? "" : ".incomplete")
                 + (marks.isEmpty ? "" : "." + fnv(marks.keys.sorted().map { "\($0)=\(marks[$0]!)" }.joined(separator: ";")))
         }
-        if d.hasPrefix("source:") { return String(d.dropFirst(7)) }
+        if d.hasPrefix("source:") { return Run.sourceVersion(String(d.dropFirst(7))) }
         return "unknown"
+    }
+
+    /// A source outside the run: for a local array, its metadata and the modification time of its folder (chunk
+    /// files written, replaced or removed change it); a remote one is known by its address only.
+    static func sourceVersion(_ path: String) -> String {
+        let base = path.split(separator: "?").first.map(String.init) ?? path
+        var st = stat()
+        guard !base.contains("://"), stat(base, &st) == 0 else { return path }
+        let meta = [".zarray", "zarr.json", ".zgroup"].compactMap { FileManager.default.contents(atPath: base + "/" + $0) }.first ?? Data()
+        return path + "@" + fnv(String(decoding: meta, as: UTF8.self) + "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+    }
+
+    /// cleanup --3d's version of a group of slices: the predicted slices' versions, and the group itself (so that
+    /// `status` recomputes it from the marker alone).
+    public func groupVersion(_ zs: [Int]) -> String {
+        let v = predictedSliceVersions()
+        return fnv(zs.map { "\($0)=\(v[$0] ?? "none")" }.joined(separator: ";")) + "@" + Run.ranges(zs)
+    }
+
+    /// "0-3,7,9-10"
+    static func ranges(_ zs: [Int]) -> String {
+        var parts: [String] = [], i = 0
+        let s = zs.sorted()
+        while i < s.count {
+            var j = i
+            while j + 1 < s.count && s[j + 1] == s[j] + 1 { j += 1 }
+            parts.append(i == j ? "\(s[i])" : "\(s[i])-\(s[j])"); i = j + 1
+        }
+        return parts.joined(separator: ",")
+    }
+
+    static func parseRanges(_ r: Substring) -> [Int] {
+        r.split(separator: ",").flatMap { part -> [Int] in
+            let b = part.split(separator: "-").compactMap { Int($0) }
+            return b.count == 2 ? Array(b[0]...b[1]) : b
+        }
     }
 
     /// Per predicted slice: predict's generation and a digest of its finished blocks (slices without any are absent).

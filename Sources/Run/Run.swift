@@ -12,7 +12,7 @@ import VolumeStore
 public final class Run: @unchecked Sendable {
     public let root: String
     /// The manifest as last read or written by this process.
-    public private(set) var manifest: RunManifest
+    public internal(set) var manifest: RunManifest
 
     public var manifestPath: String { root + "/run.json" }
     var stateDirectory: String { root + "/.brainmap" }
@@ -34,28 +34,36 @@ public final class Run: @unchecked Sendable {
 
     /// Opens the run predict writes into, creating it when absent. `restart` first removes a previous run whole
     /// (moved aside in one rename, then deleted: a kill never leaves done markers that vouch for missing chunks).
-    public static func openForPredict(_ root: String, restart: Bool) throws -> Run {
+    public static func openForPredict(_ root: String) throws -> Run {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: root, isDirectory: &isDir), !isDir.boolValue {
             throw RunError.input("--out \(root) is a file, not a run directory")
         }
-        if restart, fm.fileExists(atPath: root) {
-            guard fm.fileExists(atPath: root + "/run.json") else {
-                throw RunError.input("--restart: \(root) exists but is not a brainmap run (no run.json); not deleting it")
-            }
-            let parent = (root as NSString).deletingLastPathComponent
-            try DurableFile.removeTree(root, trash: (parent.isEmpty ? "." : parent) + "/.brainmap-trash")
-            try? fm.removeItem(atPath: (parent.isEmpty ? "." : parent) + "/.brainmap-trash")
-        }
-        if fm.fileExists(atPath: root), !fm.fileExists(atPath: root + "/run.json"),
-           let items = try? fm.contentsOfDirectory(atPath: root), !items.isEmpty {
-            throw RunError.input("--out \(root) exists and is not a brainmap run (no run.json); choose another --out")
-        }
         do { try fm.createDirectory(atPath: root + "/.brainmap", withIntermediateDirectories: true) }
         catch { throw RunError.input("cannot create the run directory \(root): \(error.localizedDescription)") }
         let run = Run(root: root, manifest: RunManifest())
+        // Under the lock, so that shards starting at once see either nothing or a whole run.json.
+        try run.withLock {
+            guard !fm.fileExists(atPath: root + "/run.json") else { return }
+            let other = ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter { $0 != ".brainmap" }
+            guard other.isEmpty else {
+                throw RunError.input("--out \(root) exists and is not a brainmap run (no run.json; it holds \(other.sorted().prefix(3).joined(separator: ", "))…); "
+                                     + "choose another --out — brainmap does not delete what it did not write")
+            }
+        }
         try run.update { _ in }
+        return run
+    }
+
+    /// Reads a run without changing anything (no lock, no recovery): what `status` shows. The manifest is replaced
+    /// by atomic renames, so a lock-free read sees a whole one.
+    public static func inspect(_ root: String) throws -> Run {
+        guard FileManager.default.fileExists(atPath: root + "/run.json") else {
+            throw RunError.input("\(root) is not a brainmap run (no run.json); give the RUN.zarr that predict wrote")
+        }
+        let run = Run(root: root, manifest: RunManifest())
+        run.manifest = try run.readManifest()
         return run
     }
 
@@ -65,19 +73,39 @@ public final class Run: @unchecked Sendable {
     /// changed — all under the run's lock.
     @discardableResult
     public func update<T>(_ body: (inout RunManifest) throws -> T) throws -> T {
-        try withLock {
+        let out: T = try withLock {
             var m = try readManifest()
             let before = m
             recover(&m)
             let out = try body(&m)
-            if m != before || !FileManager.default.fileExists(atPath: root + "/.zgroup") { try write(m) }
+            // The attributes are compared too: a crash between writing run.json and .zattrs is mended here.
+            if m != before || FileManager.default.contents(atPath: root + "/.zattrs").map({ [UInt8]($0) }) != jsonBytes(OMEAttributes.group(m)) {
+                try write(m)
+            }
             manifest = m
             return out
         }
+        emptyTrash()
+        return out
     }
 
-    /// Re-reads the manifest without changing it.
-    public func reload() throws { manifest = try withLock { try readManifest() } }
+    /// Re-reads the manifest without changing it (a lock-free read: it is replaced by atomic renames).
+    public func reload() throws { manifest = try readManifest() }
+
+    /// Deletes what was moved aside into `.brainmap/trash` (outside the lock: deleting a large tree takes time). Only
+    /// its entries: the folder stays, so a rename into it by another process never finds it gone.
+    func emptyTrash() {
+        for e in (try? FileManager.default.contentsOfDirectory(atPath: trash)) ?? [] { try? FileManager.default.removeItem(atPath: trash + "/" + e) }
+    }
+
+    /// predict --restart, under the lock: every array, result and step generation moved aside (deleted after).
+    func discardEverything() throws {
+        let fm = FileManager.default
+        for e in (try? fm.contentsOfDirectory(atPath: root)) ?? [] where e != ".brainmap" { try DurableFile.removeTree(root + "/" + e, trash: trash) }
+        for e in (try? fm.contentsOfDirectory(atPath: stateDirectory)) ?? [] where e != "lock" && e != "trash" && !e.hasSuffix(".lock") {
+            try DurableFile.removeTree(stateDirectory + "/" + e, trash: trash)
+        }
+    }
 
     func withLock<T>(_ body: () throws -> T) throws -> T {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
@@ -92,10 +120,14 @@ public final class Run: @unchecked Sendable {
         return try body()
     }
 
-    private func readManifest() throws -> RunManifest {
+    func readManifest() throws -> RunManifest {
         guard let data = FileManager.default.contents(atPath: manifestPath) else { return RunManifest() }
         guard let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw RunError.input("\(manifestPath) is not JSON (\(data.count) bytes); restore it, or start over with predict --restart")
+        }
+        guard doc["format_version"] is Int || doc["identity"] is [String: Any] else {
+            throw RunError.input("\(manifestPath) is not a brainmap manifest (no format_version, no identity): \(root) was written by another tool; "
+                                 + "brainmap leaves it alone — choose another directory")
         }
         if (doc["format_version"] as? Int ?? 1) < RunManifest.currentFormat { return migrate(doc) }
         guard let m = try DurableFile.read(manifestPath, as: RunManifest.self) else { return RunManifest() }
@@ -134,12 +166,11 @@ public final class Run: @unchecked Sendable {
         try store.putSync(".zattrs", jsonBytes(OMEAttributes.group(m)))
     }
 
-    /// Finishes swaps a crash interrupted (staging complete, marked ready) and empties the trash.
+    /// Finishes swaps a crash interrupted (staging complete, marked ready).
     private func recover(_ m: inout RunManifest) {
         for (name, a) in m.arrays where a.stagingReady {
             if let g = a.staging { try? swapIn(name, generation: g, &m) }
         }
-        if FileManager.default.fileExists(atPath: trash) { try? FileManager.default.removeItem(atPath: trash) }
     }
 
     // MARK: arrays
@@ -166,8 +197,11 @@ public final class Run: @unchecked Sendable {
 
     /// The run's array `name`, refusing names that are not arrays of this run (paths outside it included).
     public func arrayPath(_ name: String) throws -> String {
+        if let a = manifest.arrays[name], a.generation == 0, FileManager.default.fileExists(atPath: root + "/" + name + "/.zarray") {
+            throw RunError.input("\(root)/\(name) was made by an older brainmap that did not record how; run its step (\(a.step)) again")
+        }
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix("."), manifest.arrays[name].map({ $0.generation > 0 }) ?? false
-                || (manifest.arrays[name] == nil && FileManager.default.fileExists(atPath: root + "/" + name + "/.zarray") && !name.contains("/")) else {
+                || (manifest.arrays[name] == nil && FileManager.default.fileExists(atPath: root + "/" + name + "/.zarray")) else {
             let have = manifest.arrays.filter { $0.value.generation > 0 }.keys.sorted().joined(separator: ", ")
             throw RunError.input("'\(name)' is not an array of \(root) (it has: \(have.isEmpty ? "none yet" : have)); name one of them")
         }

@@ -27,7 +27,6 @@ public struct RunStatus: Sendable {
     public var next: [String] = []
 
     public static func of(_ run: Run) throws -> RunStatus {
-        try run.reload()
         let m = run.manifest
         var st = RunStatus(root: run.root)
         st.blocksPerSlice = run.blocksPerSlice()
@@ -42,15 +41,16 @@ public struct RunStatus: Sendable {
             let r = m.steps[name]!
             let dir = run.root + "/" + r.directory
             let perShard = DoneMarkers.readPerShard(directory: dir).mapValues(\.count)
-            var inputs = r.inputs.keys.sorted().map { Input(descriptor: $0, recorded: r.inputs[$0]!, current: run.version(of: $0)) }
-            if name == "cleanup" { inputs = [] }
+            let inputs = r.inputs.keys.sorted().map { Input(descriptor: $0, recorded: r.inputs[$0]!, current: run.version(of: $0)) }
             var staleUnits: [String] = []
             if name == "cleanup" {
                 let done = DoneMarkers.read(directory: dir)
                 if r.parameters["mode"] == "3d" {
-                    let zs = done.keys.compactMap { Int($0) }.sorted()
-                    let group = Run.digest(zs.map { "\($0)=\(sliceVersions[$0] ?? "none")" }.joined(separator: ";"))
-                    staleUnits = done.filter { $0.value != group }.keys.sorted { Int($0)! < Int($1)! }
+                    // Each marker names its group: the version is recomputed over that group's slices.
+                    staleUnits = done.filter { unit, v in
+                        guard let at = v.firstIndex(of: "@") else { return true }
+                        return v != run.groupVersion(Run.parseRanges(v[v.index(after: at)...]))
+                    }.keys.sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
                 } else {
                     staleUnits = done.filter { $0.value != (sliceVersions[Int($0.key) ?? -1] ?? "none") }.keys.sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
                 }
@@ -58,13 +58,21 @@ public struct RunStatus: Sendable {
             let upstream = r.inputs.keys.contains { $0.hasPrefix("step:") && staleSteps.contains(String($0.dropFirst(5))) }
             let stale = inputs.contains(where: \.stale) || !staleUnits.isEmpty || upstream
             if stale { staleSteps.insert(name) }
-            st.steps.append(Step(name: name, command: r.command, generation: r.generation, complete: r.complete || name == "predict",
+            st.steps.append(Step(name: name, command: r.command, generation: r.generation, complete: name == "predict" ? partial(st) : r.complete,
                                  parameters: r.parameters, inputs: inputs, donePerShard: perShard, staleUnits: staleUnits, stale: stale,
                                  commandLine: r.info["command_line"]))
-            if stale || (!r.complete && name != "predict") {
-                let why = stale ? (upstream ? "reads a stale step" : !staleUnits.isEmpty ? "slices \(staleUnits.joined(separator: ",")) were predicted again" : "its inputs changed")
-                    : "it did not finish"
-                st.next.append("\(name) (\(why)): " + (r.info["command_line"].map { "run again: \($0)" } ?? "run brainmap \(r.command) again with the same parameters"))
+            let partial = name == "predict" ? st.predictedBlocks.filter { $0.value < (st.blocksPerSlice ?? 0) }.keys.sorted() : []
+            if stale || (!r.complete && name != "predict") || !partial.isEmpty {
+                let why = stale ? (upstream ? "reads a stale step" : !staleUnits.isEmpty ? "slices \(staleUnits.joined(separator: ",")) changed since they were cleaned" : "its inputs changed")
+                    : !partial.isEmpty ? "slices \(partial.map(String.init).joined(separator: ",")) are partly predicted" : "it did not finish, or is running"
+                let shards = Int(r.info["shards"] ?? "1") ?? 1
+                // The command as it was typed, pointed at this run (it may have been copied or moved since).
+                let cmd = r.info["command_line"].map { line -> String in
+                    guard let was = r.info["run_path"], was != run.root else { return line }
+                    return line.split(separator: " ").map { $0 == was ? run.root : String($0) }.joined(separator: " ")
+                }
+                st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" + (shards > 1 ? " (in \(shards) shards: --shard I/\(shards))" : "") }
+                                                          ?? "run brainmap \(r.command) again with the same parameters"))
             }
         }
         st.arrays = m.arrays.keys.sorted().map { n in
@@ -73,6 +81,9 @@ public struct RunStatus: Sendable {
         }
         return st
     }
+
+    /// predict is complete when no predicted slice is partial.
+    static func partial(_ st: RunStatus) -> Bool { st.predictedBlocks.allSatisfy { $0.value >= (st.blocksPerSlice ?? 0) } }
 
     static func rank(_ step: String) -> Int {
         ["predict": 0, "cleanup": 1, "pca": 2, "nmf": 2, "clusters": 3, "select-factors": 3][step] ?? (step.hasPrefix("evaluate") ? 4 : 5)

@@ -18,10 +18,14 @@ extension Run {
                       shard: Shard = .all, restart: Bool = false, policy: ChangePolicy = .replace,
                       info: [String: String] = [:]) throws -> StepSession {
         var notes: [String] = []
-        var dropped: String?
-        // The command as typed, for `status` to say what to run again.
+        var dropped: [String] = []
         var info = info
-        info["command_line"] = CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+        // What to run again, for `status`: the command as typed, without this process's shard or --restart.
+        info["command_line"] = Run.commandLine(CommandLine.arguments)
+        info["shards"] = "\(shard.count)"
+        info["run_path"] = root
+        let lock = try StepLock(stateDirectory + "/\(step).lock")
+        var others: [StepLock] = []
         let record: StepRecord = try update { m in
             let existing = m.steps[step]
             var bump = existing == nil
@@ -30,22 +34,58 @@ extension Run {
                 let inputDiffs = Set(e.inputs.keys).union(inputs.keys).sorted().compactMap { k -> String? in
                     e.inputs[k] == inputs[k] ? nil : "\(Run.describe(k)): computed from \(e.inputs[k] ?? "(nothing)"), now \(inputs[k] ?? "(not an input)")"
                 }
+                let same = paramDiffs.isEmpty && inputDiffs.isEmpty
+                // Other processes working on this step (they hold its lock shared) are never cut off: a command that
+                // would start another generation under them is refused. Shards of one command join instead.
+                let busy = !lock.tryExclusive()
+                func refuseUnderRunningShards(_ why: [String]) throws {
+                    guard busy else { return }
+                    throw RunError.shards("another brainmap \(e.command) is working on \(step) of \(root) right now (generation \(e.generation))"
+                        + (why.isEmpty ? "" : ", with other parameters or inputs than this command:\n  " + why.joined(separator: "\n  "))
+                        + "\nStart every shard with the same command, or wait for it or stop it first (its finished work is kept until a new generation replaces it)")
+                }
                 if restart {
                     // Shards started together with --restart: the first starts the generation, the others join it.
-                    if e.freshRestart && !e.complete && (isUntouched(root + "/" + e.directory) || Date().timeIntervalSince1970 - e.started < 60) { bump = false }
-                    else { bump = true; notes.append("--restart: \(step) starts over") }
+                    if same && shard.count > 1 && !e.complete
+                        && (busy || (e.freshRestart && (isUntouched(root + "/" + e.directory) || Date().timeIntervalSince1970 - e.started < 60))) {
+                        notes.append("--restart: joining generation \(e.generation) of \(step), which other shards started")
+                    } else {
+                        try refuseUnderRunningShards(paramDiffs + inputDiffs)
+                        bump = true; notes.append("--restart: \(step) starts over")
+                    }
                 } else if !paramDiffs.isEmpty {
                     if case let .refuse(hint) = policy { throw RunError.mismatch(run: root, step: step, differences: paramDiffs, hint: hint) }
+                    try refuseUnderRunningShards(paramDiffs)
                     bump = true
                     notes.append("\(step) was computed with other parameters (" + paramDiffs.joined(separator: "; ") + "): recomputing it from scratch")
                 } else if !inputDiffs.isEmpty {
+                    try refuseUnderRunningShards(inputDiffs)
                     bump = true
                     notes.append("the inputs of \(step) changed since it was computed (" + inputDiffs.joined(separator: "; ") + "): recomputing it from scratch")
                 }
             }
             if bump {
                 let g = (existing?.generation ?? 0) + 1
-                if let e = existing, e.directory != ".brainmap/\(step)-g\(g)" { dropped = e.directory }
+                if step == "predict" && restart {
+                    // predict --restart: the whole run goes (every other step read it), moved aside under the lock —
+                    // refused while any other command works on the run.
+                    let names = ((try? FileManager.default.contentsOfDirectory(atPath: stateDirectory)) ?? []).filter { $0.hasSuffix(".lock") && $0 != "predict.lock" }
+                    for n in names.sorted() {
+                        let l = try StepLock(stateDirectory + "/" + n)
+                        guard l.tryExclusive() else {
+                            throw RunError.shards("--restart: a brainmap command is working on \(n.dropLast(5)) of \(root) right now; stop it first, then restart")
+                        }
+                        others.append(l)
+                    }
+                    try discardEverything()
+                    m = RunManifest()
+                } else if let e = existing {
+                    dropped.append(root + "/" + e.directory)
+                }
+                // Staged copies of superseded generations of this step's arrays.
+                for o in outputs {
+                    if let old = m.arrays[o]?.staging, old != g { dropped.append(root + "/" + stagingPath(o, old)); m.arrays[o]!.staging = nil; m.arrays[o]!.stagingReady = false }
+                }
                 m.steps[step] = StepRecord(command: command, parameters: parameters.dictionary, generation: g, inputs: inputs,
                                            outputs: outputs, directory: ".brainmap/\(step)-g\(g)", info: info, complete: false,
                                            freshRestart: restart, updated: isoNow())
@@ -55,12 +95,36 @@ extension Run {
             if step == "predict" { m.identity = parameters.dictionary }
             return m.steps[step]!
         }
-        // The superseded generation's markers and state: no longer referenced, removed whole.
-        if let d = dropped, d != "journal" || step == "predict" { try? DurableFile.removeTree(root + "/" + d, trash: trash) }
-        try? FileManager.default.removeItem(atPath: trash)
+        // From here on this process works on the step: shared, so that its shards can join.
+        try lock.shared()
+        others.forEach { $0.unlock() }
+        // The superseded generation's markers, state and staged arrays: no longer referenced, removed whole (staged
+        // copies of older generations a kill left behind too).
+        for o in outputs {
+            for e in (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/staging")) ?? [] where e.hasPrefix(o + "-g") {
+                if let g = Int(e.dropFirst(o.count + 2)), g < record.generation { dropped.append(stateDirectory + "/staging/" + e) }
+            }
+        }
+        for d in dropped { try? DurableFile.removeTree(d, trash: trash) }
+        emptyTrash()
         let dir = root + "/" + record.directory
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return StepSession(run: self, step: step, generation: record.generation, directory: dir, shard: shard, notes: notes)
+        let session = StepSession(run: self, step: step, generation: record.generation, directory: dir, shard: shard, notes: notes)
+        session.lock = lock
+        return session
+    }
+
+    /// The command line as `status` shows it: quoted where needed, without `--shard …` and `--restart`.
+    static func commandLine(_ args: [String]) -> String {
+        var out: [String] = [], skip = false
+        for a in args {
+            if skip { skip = false; continue }
+            if a == "--restart" || a.hasPrefix("--shard=") { continue }
+            if a == "--shard" { skip = true; continue }
+            out.append(a.contains(" ") ? "'\(a)'" : a)
+        }
+        if let first = out.first, first.hasSuffix("/brainmap") || first == "brainmap" { out[0] = "brainmap" }
+        return out.joined(separator: " ")
     }
 
     /// Nothing recorded yet in a generation's directory (no marker lines, no state, no published statistics).
@@ -86,6 +150,8 @@ public final class StepSession: @unchecked Sendable {
     public let notes: [String]
     private var markers: DoneMarkers?
     private let markersLock = NSLock()
+    /// The step's lock, held shared while this session lives (see StepLock).
+    var lock: StepLock?
 
     init(run: Run, step: String, generation: Int, directory: String, shard: Shard, notes: [String]) {
         self.run = run; self.step = step; self.generation = generation; self.directory = directory; self.shard = shard; self.notes = notes
@@ -117,6 +183,7 @@ public final class StepSession: @unchecked Sendable {
         let store = FileChunkStore(root: run.root, durable: true)
         let want = md.zarrV2JSON()
         let path: String = try run.update { m in
+            try checkCurrent(m)
             var rec = m.arrays[name] ?? ArrayRecord(step: step, generation: 0, dimensions: dimensions, labelMap: labelMap)
             rec.dimensions = dimensions; rec.labelMap = labelMap
             if rec.generation == generation && rec.step == step {
@@ -153,10 +220,25 @@ public final class StepSession: @unchecked Sendable {
 
     /// This generation is complete: staged arrays move into place (atomically per array; a crash midway is finished
     /// by the next process that opens the run) and the step is recorded complete.
-    public func finish(arrays: [String]) throws {
+    /// `results` maps state files of this generation to where they are published (e.g. `RUN/analysis/pca.json`):
+    /// they move into place with the arrays, so a result file always describes the arrays in place.
+    public func finish(arrays: [String], results: [String: String] = [:]) throws {
         try run.update { m in
+            try checkCurrent(m)
             for name in arrays { try run.swapIn(name, generation: generation, &m) }
-            if m.steps[step]?.generation == generation { m.steps[step]!.complete = true; m.steps[step]!.freshRestart = false; m.steps[step]!.updated = isoNow() }
+            for (from, to) in results.sorted(by: { $0.key < $1.key }) {
+                guard let bytes = FileManager.default.contents(atPath: from) else { continue }   // published by another shard
+                try DurableFile.write(to, [UInt8](bytes))
+            }
+            m.steps[step]!.complete = true; m.steps[step]!.freshRestart = false; m.steps[step]!.updated = isoNow()
+        }
+    }
+
+    /// Refuses to write or finish a generation another command has superseded (its directory is gone).
+    private func checkCurrent(_ m: RunManifest) throws {
+        guard let g = m.steps[step]?.generation, g == generation else {
+            throw RunError.input("generation \(generation) of \(step) in \(run.root) was superseded by generation \(m.steps[step]?.generation ?? 0) "
+                                 + "(another command started \(step) with other parameters or inputs); this process stops without putting anything in place")
         }
     }
 }

@@ -34,7 +34,8 @@ struct Factorize: AsyncParsableCommand {
         PCA: exact, from the mean and co-moment matrix accumulated block by block in float64 (Chan et al. merge) and
         LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
         writes the projections. --shard I/N: N processes started with the same command share every pass (block i is
-        shard i mod N's); after each pass they exchange statistics through RUN/analysis/shards/ and all take the same step.
+        shard i mod N's); after each pass they exchange statistics through the step's directory under RUN/.brainmap and
+        all take the same step.
         NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
         minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
         (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's

@@ -11,7 +11,7 @@ struct Predict: AsyncParsableCommand {
         discussion: """
         Writes RUN.zarr (a Zarr v2 group, OME-Zarr multiscales metadata) with `labels` (u1: 0 not predicted, 1..6 CTX HYP STR
         VP WM ZI), `probabilities` (6,z,y,x), `features` (64,z,y,x), `entropy` (z,y,x), each spanning the source's full
-        extent at the output stride, plus run.json and a journal. Re-running the same command resumes; SIGINT/SIGTERM
+        extent at the output stride, plus run.json (the run's manifest) and done markers under .brainmap/. Re-running the same command resumes; SIGINT/SIGTERM
         finish the blocks in flight and exit resumable. N processes with --shard 0/N … N-1/N fill one run together.
         """)
 

@@ -14,16 +14,17 @@ struct Status: AsyncParsableCommand {
     @Flag(help: "Print the status as JSON.") var json = false
 
     func run() async throws {
-        let st = try RunStatus.of(try Run.open(run))
+        let st = try RunStatus.of(try Run.inspect(run))
         if json { print(String(decoding: jsonBytesOf(st), as: UTF8.self)); return }
         print("run \(st.root)")
         if let per = st.blocksPerSlice, !st.predictedBlocks.isEmpty {
             let full = st.predictedBlocks.filter { $0.value >= per }.keys.sorted()
             let partial = st.predictedBlocks.filter { $0.value < per }.keys.sorted()
-            print("predicted slices: \(full.count) complete \(ranges(full))" + (partial.isEmpty ? "" : "; partial: " + partial.map { "\($0) (\(st.predictedBlocks[$0]!)/\(per) blocks)" }.joined(separator: ", ")))
+            print("predicted slices: \(full.count) complete" + (full.isEmpty ? "" : " \(ranges(full))")
+                  + (partial.isEmpty ? "" : "; partly predicted: " + partial.map { "slice \($0) (\(st.predictedBlocks[$0]!)/\(per) blocks)" }.joined(separator: ", ")))
         }
         for s in st.steps {
-            let state = s.stale ? "STALE" : s.complete ? "up to date" : "incomplete"
+            let state = s.stale ? "STALE" : s.name == "predict" ? (s.complete ? "slices complete" : "partial slices") : s.complete ? "up to date" : "incomplete"
             print("\n\(s.name)  [\(state)]  generation \(s.generation)  (brainmap \(s.command))")
             print("  parameters: " + s.parameters.keys.sorted().map { "\($0)=\(s.parameters[$0]!)" }.joined(separator: " "))
             for i in s.inputs {

@@ -115,7 +115,7 @@ final class CleanupTests: XCTestCase {
         }
     }
 
-    /// Resume skips finished slices and cleans only the ones asked for since; another k replaces labels_clean whole
+    /// Resume skips finished slices and cleans only the ones asked for since; other components replace labels_clean whole
     /// (staged, then swapped in) with a note naming the difference; --restart cleans every slice again.
     func testResumeParametersAndRestart() async throws {
         let dir = PythonReference.tempDir("cleanup-resume")
@@ -132,20 +132,19 @@ final class CleanupTests: XCTestCase {
         let k3 = ManifestFiles.files(run + "/labels_clean")
         let again = try await CleanupJob(options: o).run()
         XCTAssertEqual(again.slicesDone, 0); XCTAssertEqual(again.slicesAlreadyDone, 4)
-        // Another k: a new labels_clean from scratch, equal to a cleanup with k 5 on a fresh copy.
-        o.k = 5
-        let k5 = try await CleanupJob(options: o).run()
-        XCTAssertEqual(k5.slicesDone, 4)
-        XCTAssertTrue(k5.notes.joined().contains("k: the run has 3, this command has 5"), "\(k5.notes)")
+        // Other --components (WM keeps 1 of its 3 equal components, not 2): a new labels_clean from scratch, equal
+        // to that cleanup on a fresh copy.
+        o.components[5] = 1
+        let wm1 = try await CleanupJob(options: o).run()
+        XCTAssertEqual(wm1.slicesDone, 4)
+        XCTAssertTrue(wm1.notes.joined().contains("components: the run has CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1, this command has CTX=1,HYP=1,STR=1,VP=1,WM=1,ZI=1"), "\(wm1.notes)")
         let fresh = try await Self.makeRun(dir + "/fresh", Self.fixture())
-        _ = try await CleanupJob(options: o).run()
-        var f = CleanupOptions(run: fresh); f.k = 5
+        var f = CleanupOptions(run: fresh); f.components = o.components
         _ = try await CleanupJob(options: f).run()
         XCTAssertEqual(ManifestFiles.files(run + "/labels_clean"), ManifestFiles.files(fresh + "/labels_clean"))
         let r = try Run.open(run)
-        XCTAssertEqual(r.manifest.arrays["labels_clean"]?.generation, 2, "k 5 is a second generation of labels_clean")
-        XCTAssertEqual(r.manifest.steps["cleanup"]?.parameters["k"], "5")
-        if ManifestFiles.files(run + "/labels_clean") == k3 { print("note: k 3 and k 5 clean this fixture alike") }
+        XCTAssertEqual(r.manifest.arrays["labels_clean"]?.generation, 2, "a second generation of labels_clean")
+        XCTAssertNotEqual(ManifestFiles.files(run + "/labels_clean"), k3, "one WM component fewer")
         o.restart = true
         let restarted = try await CleanupJob(options: o).run()
         XCTAssertEqual(restarted.slicesDone, 4)

@@ -1,10 +1,38 @@
 import XCTest
 @testable import Run
+import Foundation
 
 final class ManifestTests: XCTestCase {
     func testParametersNameEachDifference() {
         let p = Parameters([("k", "5"), ("method", "pca")])
         XCTAssertEqual(p.differences(from: ["k": "15", "method": "pca", "seed": "1"]),
                        ["k: the run has 15, this command has 5", "seed: the run has 1, this command has (absent)"])
+    }
+}
+
+final class MigrationTests: XCTestCase {
+    /// A run written by brainmap 0.2 (format 1: predict's identity, a journal, cleanup.json): predict keeps its
+    /// journal and lineage; the other arrays are not trusted until their step runs again.
+    func testFormatOneRunIsMigrated() throws {
+        let run = NSTemporaryDirectory() + "/brainmap-migrate-\(UUID().uuidString)/run.zarr"
+        defer { try? FileManager.default.removeItem(atPath: (run as NSString).deletingLastPathComponent) }
+        try FileManager.default.createDirectory(atPath: run + "/journal", withIntermediateDirectories: true)
+        try Data(#"{"format_version": 1, "identity": {"stride": "2", "mode": "dense"}, "blocks": {"grid": [2, 2, 3]}, "model": "m.safetensors"}"#.utf8)
+            .write(to: URL(fileURLWithPath: run + "/run.json"))
+        try Data("done 0\ndone 7\ndone 8\ndone 1".utf8).write(to: URL(fileURLWithPath: run + "/journal/shard-0-of-1.log"))
+        for a in ["labels", "labels_clean"] {
+            try FileManager.default.createDirectory(atPath: run + "/" + a, withIntermediateDirectories: true)
+            try Data("{}".utf8).write(to: URL(fileURLWithPath: run + "/\(a)/.zarray"))
+        }
+        let r = try Run.open(run)
+        XCTAssertEqual(r.stride, 2)
+        XCTAssertEqual(r.manifest.steps["predict"]?.directory, "journal")
+        XCTAssertEqual(Set(r.predictedSliceVersions().keys), [0, 1], "blocks 0 and 7, 8 (6 per slice); the torn last line is ignored")
+        XCTAssertEqual(r.manifest.arrays["labels"]?.generation, 1)
+        XCTAssertEqual(try r.arrayPath("labels"), run + "/labels")
+        XCTAssertThrowsError(try r.arrayPath("labels_clean")) { XCTAssertTrue("\($0)".contains("older brainmap"), "\($0)") }
+        XCTAssertThrowsError(try r.arrayPath("../other.zarr/labels")) { XCTAssertTrue("\($0)".contains("is not an array of"), "\($0)") }
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as! [String: Any]
+        XCTAssertEqual(saved["format_version"] as? Int, 2)
     }
 }

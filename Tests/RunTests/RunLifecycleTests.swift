@@ -91,7 +91,7 @@ final class RunLifecycleTests: XCTestCase {
         var c = ClusterOptions(run: run); c.on = "nmf"; c.k = 2; c.maxIter = 10
         c.rois = f.dir + "/ph.zarr/layers"; c.match = (0, 3)
         do { _ = try await ClusterJob(options: c).run(); XCTFail("slice 3 was never predicted") }
-        catch { XCTAssertTrue("\(error)".contains("slice 3 has no pixels"), "\(error)") }
+        catch { XCTAssertTrue("\(error)".contains("slice 3 was never predicted"), "\(error)") }
         c.match = (0, 1)
         _ = try await ClusterJob(options: c).run()
         c.rois = f.dir + "/ph.zarr/areas"
@@ -179,7 +179,7 @@ final class RunLifecycleTests: XCTestCase {
                 XCTAssertEqual(reopened.manifest.arrays["pca"]!.generation, g)
                 XCTAssertNil(reopened.manifest.arrays["pca"]!.staging)
                 XCTAssertFalse(FileManager.default.fileExists(atPath: staged))
-                XCTAssertFalse(FileManager.default.fileExists(atPath: reopened.trash))
+                XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: reopened.trash)) ?? [], [], "the old array is deleted")
             }
         }
     }
@@ -193,18 +193,27 @@ final class RunLifecycleTests: XCTestCase {
         try await f.predict(run, slices: [0, 1])
         _ = try await f.cleanup(run, k: 3)
         var rng = SeededRandom(seed: 42)
+        var killedAfterRestart = 0
         for round in 0..<4 {
+            let before = try Run.inspect(run).manifest.steps["predict"]!.generation
             let p = try BrainmapCLI.start(f.predictArgs(run, slices: [0, 1]) + ["--restart"], logDir: f.dir, tag: "restart-\(round)")
-            usleep(UInt32(50_000 + rng.next(below: 600_000)))
+            if round % 2 == 0 {
+                // Kill at a random instant after the restart took effect (a new generation of predict).
+                for _ in 0..<1200 where p.isRunning && ((try? Run.inspect(run).manifest.steps["predict"]?.generation) ?? before) == before { usleep(20_000) }
+                usleep(UInt32(rng.next(below: 400_000)))
+                if p.isRunning { killedAfterRestart += 1 }
+            } else {
+                usleep(UInt32(rng.next(below: 600_000)))   // anywhere, the restart itself included
+            }
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
+        XCTAssertGreaterThan(killedAfterRestart, 0, "no kill landed after a restart took effect")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/labels_clean"), "a restart discards every step's arrays")
         let done = try BrainmapCLI.run(f.predictArgs(run, slices: [0, 1]), logDir: f.dir, tag: "resume")
         XCTAssertEqual(done.status, 0, done.stderr)
         for name in ["labels", "features", "probabilities", "entropy"] { WorkflowFixture.assertSame(run + "/" + name, ref + "/" + name, name) }
-        let parent = (run as NSString).deletingLastPathComponent
-        XCTAssertFalse(FileManager.default.fileExists(atPath: parent + "/.brainmap-trash") && FileManager.default.fileExists(atPath: run + "/labels_clean"),
-                       "labels_clean of the old run must not survive a restart")
+        XCTAssertEqual(try Run.inspect(run).manifest.steps.keys.sorted(), ["predict"], "the old run's steps are gone")
     }
 
     /// `brainmap status` as a user reads it.
@@ -216,7 +225,8 @@ final class RunLifecycleTests: XCTestCase {
         try await f.predict(run, slices: [2])
         let r = try BrainmapCLI.run(["status", run], logDir: f.dir, tag: "status")
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("predicted slices: 2 complete (0, 2); partial: 1 (2/4 blocks)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("predicted slices: 2 complete (0, 2); partly predicted: slice 1 (2/4 blocks)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("predict  [partial slices]") && r.stdout.contains("predict (slices 1 are partly predicted)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("pca  [STALE]"), r.stdout)
         XCTAssertTrue(r.stdout.contains("next:") && r.stdout.contains("pca (its inputs changed)"), r.stdout)
         let j = try BrainmapCLI.run(["status", run, "--json"], logDir: f.dir, tag: "status-json")
@@ -225,5 +235,32 @@ final class RunLifecycleTests: XCTestCase {
         let bad = try BrainmapCLI.run(["status", f.dir], logDir: f.dir, tag: "status-bad")
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("is not a brainmap run"), bad.stderr)
+    }
+
+    /// While a command works on a step (it holds the step's lock), another command cannot start a new generation of
+    /// it under it, nor `predict --restart` discard the run; once it ends, they can. A run.json of another tool is
+    /// never taken for a run (and never deleted).
+    func testRunningStepsAreNotPulledFromUnderEachOther() async throws {
+        let run = f.dir + "/run.zarr"
+        try await f.predict(run, slices: [0])
+        var working: StepSession? = try Run.open(run).begin(step: "pca", command: "factorize", parameters: Parameters([("k", "3")]),
+                                                            inputs: [:], outputs: ["pca"])
+        do { _ = try Run.open(run).begin(step: "pca", command: "factorize", parameters: Parameters([("k", "5")]), inputs: [:], outputs: ["pca"]); XCTFail("k 5 under a running k 3") }
+        catch { XCTAssertTrue("\(error)".contains("another brainmap factorize is working on pca") && "\(error)".contains("k: the run has 3, this command has 5"), "\(error)") }
+        var o = f.predictOptions(run, slices: [0]); o.restart = true
+        do { _ = try await PredictJob(options: o, context: SourceOptions()).run(); XCTFail("--restart under a running step") }
+        catch { XCTAssertTrue("\(error)".contains("--restart: a brainmap command is working on pca"), "\(error)") }
+        XCTAssertNotNil(working)
+        working = nil
+        let next = try Run.open(run).begin(step: "pca", command: "factorize", parameters: Parameters([("k", "5")]), inputs: [:], outputs: ["pca"])
+        XCTAssertEqual(next.generation, 2)
+
+        let other = f.dir + "/other.zarr"
+        try FileManager.default.createDirectory(atPath: other + "/precious", withIntermediateDirectories: true)
+        try Data(#"{"tool": "x"}"#.utf8).write(to: URL(fileURLWithPath: other + "/run.json"))
+        var p = f.predictOptions(other, slices: [0]); p.restart = true
+        do { _ = try await PredictJob(options: p, context: SourceOptions()).run(); XCTFail("another tool's directory") }
+        catch { XCTAssertTrue("\(error)".contains("is not a brainmap manifest"), "\(error)") }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: other + "/precious"))
     }
 }

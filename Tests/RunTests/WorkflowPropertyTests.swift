@@ -7,7 +7,8 @@ import Run
 import TestSupport
 import VolumeStore
 
-/// Random sequences of the steps users run on one run (predict slices in 1–3 shards, add slices, cleanup with
+/// Random sequences of the steps users run on one run (predict slices in 1–3 shards, sometimes after a kill -9 of
+/// the command at a random instant, add slices, cleanup with
 /// another k, factorize with k 3 or 5, cluster with another mask, --restart): after every step, the array it wrote
 /// is byte-identical to the same step run from scratch on the same inputs, or the step was refused with a message
 /// naming what is stale. BRAINMAP_WORKFLOW_SEQUENCES sets the count (CI: 30; tools/soak_workflow.sh runs more).
@@ -61,6 +62,15 @@ final class WorkflowPropertyTests: XCTestCase {
                 case 0:   // predict 1–2 slices (new or already there) in 1–3 shards
                     let slices = Set((0..<(1 + rng.next(below: 2))).map { _ in rng.next(below: WorkflowFixture.shape[0]) })
                     let shards = 1 + rng.next(below: 3)
+                    if rng.next(below: 3) == 0 {
+                        // kill -9 of the CLI at a random instant, then the resume.
+                        let delay = rng.next(below: 1_500_000)
+                        trace.append("predict \(slices.sorted()) killed after \(delay / 1000) ms")
+                        let p = try BrainmapCLI.start(f.predictArgs(run, slices: slices.sorted()), logDir: f.dir, tag: "kill")
+                        usleep(UInt32(delay))
+                        kill(p.processIdentifier, SIGKILL)
+                        p.waitUntilExit()
+                    }
                     trace.append("predict \(slices.sorted()) in \(shards) shards")
                     try await f.predict(run, slices: slices.sorted(), shards: shards)
                     if !slices.isSubset(of: predicted) { pcaCurrent = false }

@@ -102,7 +102,7 @@ public final class CleanupJob: @unchecked Sendable {
         let out = try await session.array("labels_clean", metadata: md, dimensions: ["z", "y", "x"], labelMap: true)
         // Lineage: a slice is done when cleaned from the predicted slice as it is now (in 3-D, from all of them).
         let predicted = run.predictedSliceVersions()
-        let groupVersion = Run.digest(zs.map { "\($0)=\(predicted[$0] ?? "none")" }.joined(separator: ";"))
+        let groupVersion = run.groupVersion(zs)
         let work = session.plan(zs, id: { $0 }, version: { o.threeD ? groupVersion : predicted[$0] ?? "none" })
 
         var summary = CleanupSummary()

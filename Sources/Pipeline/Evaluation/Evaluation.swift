@@ -15,6 +15,8 @@ public struct Evaluation: Sendable {
     public var array = "labels"
     public var annotations = ""
     public var slices: [Int] = []
+    /// Every slice of the run was asked for (no --slices).
+    public var allSlices = false
     public var stride = 1
 
     public var total: Int { confusion.joined().reduce(0, +) }
@@ -85,16 +87,13 @@ public enum Evaluator {
     @discardableResult
     public static func save(_ e: Evaluation, run: String) throws -> String {
         let r = try Run.open(run)
-        let input = e.array == "labels" ? Run.predictInput(slices: e.slices) : Run.stepInput(r.manifest.arrays[e.array]?.step ?? e.array)
+        let input = e.array == "labels" ? Run.predictInput(slices: e.allSlices ? nil : e.slices) : Run.stepInput(r.manifest.arrays[e.array]?.step ?? e.array)
         let session = try r.begin(step: "evaluate-\(e.array)", command: "evaluate",
                                   parameters: Parameters([("annotations", e.annotations), ("slices", e.slices.map(String.init).joined(separator: ","))]),
                                   inputs: [input: r.version(of: input), Run.sourceInput(e.annotations): r.version(of: Run.sourceInput(e.annotations))],
                                   outputs: [])
         let path = run + "/evaluation-\(e.array).json"
-        let data = try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
-            throw PipelineError.input("cannot write \(path): check permissions and free space")
-        }
+        try DurableFile.write(path, [UInt8](try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])))
         try session.finish(arrays: [])
         return path
     }
@@ -123,7 +122,7 @@ public enum Evaluator {
             throw PipelineError.input("--slices: slice \(bad) is outside the run (z = 0..<\(labels.shape[0]))")
         }
         var e = Evaluation()
-        e.array = array; e.annotations = annotations; e.slices = zs; e.stride = stride
+        e.array = array; e.annotations = annotations; e.slices = zs; e.allSlices = slices == nil; e.stride = stride
         let cy = labels.metadata.chunks[1], cx = labels.metadata.chunks[2], cz = labels.metadata.chunks[0]
         for z in zs {
             for by in 0..<((labels.shape[1] + cy - 1) / cy) {
