@@ -113,31 +113,6 @@ func parseBytes(_ s: String, name: String) throws -> Int {
     throw ValidationError("\(name) must be a size like 2GiB or 800MiB, got '\(s)'")
 }
 
-/// SIGINT/SIGTERM → `onStop` once; a second signal exits at once.
-final class StopSignals: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    init(_ onStop: @escaping @Sendable () -> Void) {
-        let count = StopCount()
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler {
-                if count.bump() > 1 { FileHandle.standardError.write(Data("\nstopping now\n".utf8)); exit(130) }
-                FileHandle.standardError.write(Data("\nstopping: finishing the blocks in flight (signal again to quit at once)\n".utf8))
-                onStop()
-            }
-            src.resume()
-            sources.append(src)
-        }
-    }
-    func cancel() { sources.forEach { $0.cancel() } }
-}
-
-final class StopCount: @unchecked Sendable {
-    private let lock = NSLock(); private var n = 0
-    func bump() -> Int { lock.withLock { n += 1; return n } }
-}
-
 /// Progress of a run: a bar with blocks, px/s and ETA on a terminal; a plain line every 5 s otherwise.
 final class RunProgress: @unchecked Sendable {
     let label: String
