@@ -115,6 +115,9 @@ struct ExportTiff: AsyncParsableCommand {
         let context = sourceFlags.context()
         let a = try await VolumeSource.open(source, options: context)
         guard a.shape.count == 3 else { throw ValidationError("\(source) has \(a.shape.count) axes; export-tiff needs (z, y, x)") }
+        guard a.shape.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("\(source) has shape \(a.shape), with a 0-length axis: there is nothing to export (a TIFF needs at least one 1×1 page)")
+        }
         let box = Box([try parseRange(z, limit: a.shape[0], axis: "z"), try parseRange(y, limit: a.shape[1], axis: "y"),
                        try parseRange(x, limit: a.shape[2], axis: "x")])
         let bar = ProgressBar("export", total: box.size[0])

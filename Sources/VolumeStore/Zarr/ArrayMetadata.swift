@@ -111,6 +111,7 @@ public struct ArrayMetadata: Sendable {
         if let t = transpose, t.sorted() != Array(0..<rank) {
             throw VolumeError.malformedMetadata(path: path, reason: "transpose order \(t) is not a permutation of the \(rank) axes")
         }
+        try validateFill(path: path)
         if let s = sharding {
             guard s.shardShape.count == chunks.count, zip(s.shardShape, chunks).allSatisfy({ $0 > 0 && $0 % $1 == 0 }) else {
                 throw VolumeError.malformedMetadata(path: path, reason: "shard shape \(s.shardShape) is not a multiple of the inner chunk shape \(chunks)")
