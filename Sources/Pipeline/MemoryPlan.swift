@@ -39,7 +39,8 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         cacheBytes = min(Self.maxCache, budget - fixed - workers * perWorker - blocksInFlight * perBlock - writer)
     }
 
-    static func mib(_ n: Int) -> String { "\(n >> 20) MiB" }
+    /// MiB for plan-sized numbers; a budget under 1 MiB (`--memory-budget 1`) is shown as given, not as "0 MiB".
+    static func mib(_ n: Int) -> String { n >= 1 << 20 ? "\(n >> 20) MiB" : n >= 1 << 10 ? "\(n >> 10) KiB" : "\(n) bytes" }
 
     public var description: String {
         "\(Self.mib(budget)) budget: process+weights \(Self.mib(fixed)), \(workers) compute threads × \(Self.mib(perWorker)), "

@@ -20,16 +20,16 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "Output run directory, e.g. run.zarr.") var out: String
     @Option(help: "Slices to predict: 'all', '3', '0:8' or '1,5,9' (default all).") var slices = "all"
     @Option(help: "dense (134-window valid net, fast) or exact (the paper's padded-128 patch per pixel, slow).") var mode = "dense"
-    @Option(help: "Output stride S (1, 2, 4, 8, 16): predict every S-th pixel; outputs are ceil(y/S)×ceil(x/S).") var stride = 1
+    @Option(parsing: .unconditional, help: "Output stride S (1, 2, 4, 8, 16): predict every S-th pixel; outputs are ceil(y/S)×ceil(x/S).") var stride = 1
     @Option(help: "Tissue mask: any source, nonzero = tissue (default: automatic, see README).") var mask: String?
     @Flag(help: "Predict every pixel (no tissue mask).") var noMask = false
     @Option(help: "Outputs to write (comma-separated): labels,probabilities,features,entropy.") var outputs = "labels,probabilities,features,entropy"
     @Option(help: "Float outputs as f32 or f16.") var dtype = "f32"
     @Option(help: "Peak memory to stay under, e.g. 2GiB, 800MiB.") var memoryBudget = "2GiB"
     @Option(help: "This process's share of the blocks, I/N (0-based).") var shard = "0/1"
-    @Option(help: "Compute threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Output pixels per block side (= the output chunk side). Default: two engine tiles.") var block: Int?
-    @Option(help: "Engine tile side in output pixels (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
+    @Option(parsing: .unconditional, help: "Compute threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Output pixels per block side (= the output chunk side; ≥ \(Self.minimumBlock)). Default: two engine tiles.") var block: Int?
+    @Option(parsing: .unconditional, help: "Engine tile side in output pixels, ≥ 1 (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
     @Option(help: "fc1 algorithm for dense mode: fft or gemm.") var fc1 = "fft"
     @Flag(help: "Delete the run's previous outputs and start over.") var restart = false
     @Flag(help: "No progress bar or progress lines (the closing summary is still printed).") var quiet = false
@@ -49,7 +49,13 @@ struct Predict: AsyncParsableCommand {
         let sp = shard.split(separator: "/").compactMap { Int($0) }
         guard sp.count == 2 else { throw ValidationError("--shard must look like I/N, e.g. 0/3") }
         o.shard = try Shard(index: sp[0], count: sp[1])
-        o.threads = max(1, threads)
+        try FlagCheck.atLeast("--threads", threads, 1)
+        o.threads = threads
+        if let tile { try FlagCheck.atLeast("--tile", tile, 1, "output pixels per engine tile side") }
+        if let block {
+            try FlagCheck.atLeast("--block", block, Self.minimumBlock, "every block computes the network on its window of (S·(B−1)+134)² "
+                + "source pixels: block 7 at stride 1 computes ~400 pixels per output pixel, block 64 ~9, the default 352 ~1.8")
+        }
         o.block = block; o.tile = tile
         guard let f = DenseEvaluator.FC1Algorithm(rawValue: fc1) else { throw ValidationError("--fc1 must be fft or gemm") }
         o.fc1 = f
@@ -75,6 +81,9 @@ struct Predict: AsyncParsableCommand {
             throw ExitCode(130)
         }
     }
+
+    /// Smaller blocks spend most of their time on the 134-pixel halo of their window (block 7 ran 30× slower than 64).
+    static let minimumBlock = 16
 
     func printSummary(_ s: PredictSummary) {
         if let plan = s.plan { print("memory plan: \(plan)") }
@@ -107,10 +116,10 @@ func parseSlices(_ s: String) throws -> [Int] {
 func parseBytes(_ s: String, name: String) throws -> Int {
     let units: [(String, Double)] = [("GiB", 1_073_741_824), ("MiB", 1_048_576), ("KiB", 1024), ("G", 1_073_741_824), ("M", 1_048_576), ("K", 1024), ("B", 1)]
     for (u, f) in units where s.hasSuffix(u) {
-        if let v = Double(s.dropLast(u.count)), v > 0 { return Int(v * f) }
+        if let v = Double(s.dropLast(u.count)), v > 0, v * f >= 1, v * f < 0x1p62 { return Int(v * f) }
     }
     if let v = Int(s), v > 0 { return v }
-    throw ValidationError("\(name) must be a size like 2GiB or 800MiB, got '\(s)'")
+    throw ValidationError("\(name) must be a size from 1 byte to 4 EiB like 2GiB or 800MiB, got '\(s)'")
 }
 
 /// Progress of a run: a bar with blocks, px/s and ETA on a terminal; a plain line every 5 s otherwise.

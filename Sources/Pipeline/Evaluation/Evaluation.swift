@@ -100,6 +100,11 @@ public enum Evaluator {
             throw PipelineError.input("\(run) is not a brainmap run (no readable run.json); evaluate takes the RUN.zarr that predict wrote")
         }
         let stride = Int(identity["stride"] as? String ?? "1") ?? 1
+        // The result is written to RUN/evaluation-ARRAY.json: the array must be one of the run's own, named plainly,
+        // or a long evaluation would end unable to write (and another run's array is another evaluation).
+        guard !array.isEmpty, !array.contains("/"), !array.contains("\\"), !array.hasPrefix(".") else {
+            throw PipelineError.input("--array \(array): name an array inside the run, e.g. labels or labels_clean (to evaluate another run, give that run)")
+        }
         let labels: ZarrArray
         do { labels = try await VolumeSource.open(run + "/" + array, options: context) }
         catch { throw PipelineError.input("\(run) has no readable '\(array)' array (\(error)); was it predicted with --outputs including it?") }
