@@ -123,6 +123,8 @@ public final class TrainJob: @unchecked Sendable {
                     bp.run(parameters: state.parameters, images: UnsafeBufferPointer(rebasing: $0[0..<(idx.count * plane)]),
                            labels: labels, dropout: masks, gradients: true)
                 }
+                try TrainDiverged.check(r.lossSum, "the training loss", epoch: epoch, batch: b + 1, batches: batches, options: o,
+                                        epochsDone: state.history.count)
                 state.adam.update(&state.parameters, gradients: r.gradients)
                 lossSum += r.lossSum; seen += idx.count
                 correct += zip(r.predictions, labels).filter { $0 == $1 }.count
@@ -133,7 +135,12 @@ public final class TrainJob: @unchecked Sendable {
             }
             trained += seen; trainSeconds += Date().timeIntervalSince(epochStart)
             progress(TrainProgress(phase: .validating, epoch: epoch, epochs: o.epochs))
+            // Never validate, save or record weights that are not numbers (a finite last loss can precede them).
+            try TrainDiverged.check(parameters: state.parameters, names: shape.parameterShapes.map(\.0), epoch: epoch,
+                                    batches: batches, options: o, epochsDone: state.history.count)
             let (valLoss, valAcc) = evaluate(bp, parameters: state.parameters, patches: val, plane: plane)
+            try TrainDiverged.check(valLoss, "the validation loss", epoch: epoch, batch: batches, batches: batches, options: o,
+                                    epochsDone: state.history.count)
             let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
                                      valLoss: valLoss, valAccuracy: valAcc, seconds: Date().timeIntervalSince(epochStart))
             state.history.append(record)
@@ -259,6 +266,7 @@ public final class TrainJob: @unchecked Sendable {
             }
             state.parameters[i] = p; state.adam.m[i] = m.data; state.adam.v[i] = v.data
         }
+        try FiniteWeights.check(shape.parameterShapes.enumerated().map { ($0.element.0, state.parameters[$0.offset]) }, path: o.statePath)
         state.adam.step = step; state.history = history; state.bestEpoch = best; state.bestAccuracy = bestAcc
         return state
     }
