@@ -239,7 +239,8 @@ public func jsonObject(_ bytes: [UInt8], path: String) throws -> [String: Any] {
 /// once per level must not be driven into the stack's end by a hostile file).
 let maxJSONDepth = 64
 
-func checkJSONDepth(_ b: [UInt8], path: String) throws {
+/// Public for the parsers of other modules that read JSON from files (label maps, training states).
+public func checkJSONDepth(_ b: [UInt8], path: String) throws {
     var depth = 0, inString = false, escaped = false
     for c in b {
         if inString {
