@@ -46,7 +46,7 @@ struct Factorize: AsyncParsableCommand {
     @Argument(help: "The run directory.") var run: String
     @Option(help: "pca or nmf.") var method = "pca"
     @Option(parsing: .unconditional, help: "Components (1…64; 1…128 with --nonneg split).") var k = 15
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(help: "Pixels: 'labels' (predicted, the default) or a source whose nonzero pixels count.") var mask: String?
     @Option(help: "Only pixels predicted as this class (CTX, HYP, …).") var within: String?
     @Option(parsing: .unconditional, help: "With --within: erode the class by a disk of this radius in source pixels (≥ 0).") var erode = 0
@@ -54,7 +54,7 @@ struct Factorize: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "NMF: rows sampled for the in-memory fit (≥ 1; its cost grows with it).") var sample = 100_000
     @Option(parsing: .unconditional, help: "NMF: full passes after the sample fit (≥ 1).") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
-    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @Option(parsing: .unconditional, help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
     @Flag(help: "Start from the first pass (ignore this process's saved state and shard files), e.g. after re-running predict.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
@@ -100,13 +100,15 @@ struct SelectFactors: AsyncParsableCommand {
         """)
     @Argument(help: "The run directory.") var run: String
     @Option(help: "ROIs: integer ids (z, y, x) on the run's grid or the source's, e.g. phantom.zarr/layers or run.zarr/labels.") var rois: String
-    @Option(help: "λ, the leakage penalty.") var lambda = 0.5
+    @Option(parsing: .unconditional, help: "λ, the leakage penalty (≥ 0).") var lambda = 0.5
     @Option(help: "The factorisation: nmf or pca.") var on = "nmf"
-    @Option(help: "Picks (default: min(factors, ROIs)).") var top: Int?
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Picks, ≥ 1 (default: min(factors, ROIs)).") var top: Int?
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
 
     func run() async throws {
         var o = SelectFactorsOptions(run: run, rois: rois)
+        guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda \(lambda) must be a finite number ≥ 0 (the paper: 0.5 for areas, 0.3 for layers)") }
+        if let top { try FlagCheck.atLeast("--top", top, 1, "picks") }
         o.lambda = lambda; o.on = on; o.top = top
         if slices != "all" { o.slices = try parseSlices(slices) }
         prepareAnalysisProcess()
@@ -141,11 +143,11 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "With --within: erode by a disk of this radius in source pixels (≥ 0; the paper: 64).") var erode = 0
     @Option(help: "Pixels: 'labels' (predicted) or a source whose nonzero pixels count.") var mask: String?
     @Option(help: "ROIs (integer ids) for distributions, ARI and V-measure, e.g. phantom.zarr/layers.") var rois: String?
-    @Option(help: "Match the clusters of two slices, A,B (needs --rois).") var match: String?
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Match the clusters of two slices, A,B (needs --rois).") var match: String?
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(parsing: .unconditional, help: "Rows sampled for k-means (≥ --k).") var sample = 20_000
     @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @Option(parsing: .unconditional, help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {

@@ -19,9 +19,9 @@ struct Cleanup: AsyncParsableCommand {
     @Option(help: "Components to keep per class, e.g. CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1 (classes not named keep none of theirs; named ones override the default).") var components = "CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1"
     @Option(parsing: .unconditional, help: "Neighbours that vote (1…64).") var k = 3
     @Option(help: "Connectivity: 4 or 8 per slice; 6 or 26 with --3d (default 4, or 6 with --3d).") var connectivity: Int?
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Flag(name: .customLong("3d"), help: "Components across consecutive slices (beyond the paper, whose method is per slice); the kNN fill stays per slice.") var threeD = false
-    @Option(help: "Cache of decoded label chunks (the passes re-read a slice's tiles instead of keeping them; a slice of 1420×5805 is 8 MiB). Beyond it: one tile, the component table and one slice's candidate pixels.") var memoryBudget = "64MiB"
+    @Option(parsing: .unconditional, help: "Cache of decoded label chunks (the passes re-read a slice's tiles instead of keeping them; a slice of 1420×5805 is 8 MiB). Beyond it: one tile, the component table and one slice's candidate pixels.") var memoryBudget = "64MiB"
     @Flag(help: "Delete labels_clean and its journal and start over.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 

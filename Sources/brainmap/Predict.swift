@@ -18,15 +18,15 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "The volume: vol.zarr/raw, https://host/vol.zarr/raw, img.ome.zarr?level=N, bossdb://coll/exp/chan.") var volume: String
     @Option(help: "Weights: safetensors with PyTorch state_dict names (tools/export_weights.py converts a checkpoint).") var model: String
     @Option(help: "Output run directory, e.g. run.zarr.") var out: String
-    @Option(help: "Slices to predict: 'all', '3', '0:8' or '1,5,9' (default all).") var slices = "all"
+    @Option(parsing: .unconditional, help: "Slices to predict: 'all', '3', '0:8' or '1,5,9' (default all).") var slices = "all"
     @Option(help: "dense (134-window valid net, fast) or exact (the paper's padded-128 patch per pixel, slow).") var mode = "dense"
     @Option(parsing: .unconditional, help: "Output stride S (1, 2, 4, 8, 16): predict every S-th pixel; outputs are ceil(y/S)×ceil(x/S).") var stride = 1
     @Option(help: "Tissue mask: any source, nonzero = tissue (default: automatic, see README).") var mask: String?
     @Flag(help: "Predict every pixel (no tissue mask).") var noMask = false
     @Option(help: "Outputs to write (comma-separated): labels,probabilities,features,entropy.") var outputs = "labels,probabilities,features,entropy"
     @Option(help: "Float outputs as f32 or f16.") var dtype = "f32"
-    @Option(help: "Peak memory to stay under, e.g. 2GiB, 800MiB.") var memoryBudget = "2GiB"
-    @Option(help: "This process's share of the blocks, I/N (0-based).") var shard = "0/1"
+    @Option(parsing: .unconditional, help: "Peak memory to stay under, e.g. 2GiB, 800MiB.") var memoryBudget = "2GiB"
+    @Option(parsing: .unconditional, help: "This process's share of the blocks, I/N (0-based).") var shard = "0/1"
     @Option(parsing: .unconditional, help: "Compute threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(parsing: .unconditional, help: "Output pixels per block side (= the output chunk side; ≥ \(Self.minimumBlock)). Default: two engine tiles.") var block: Int?
     @Option(parsing: .unconditional, help: "Engine tile side in output pixels, ≥ 1 (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
@@ -99,16 +99,17 @@ struct Predict: AsyncParsableCommand {
 
 @_silgen_name("mallopt") func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 
-/// Parses "all", "3", "0:8" or "1,5,9".
-func parseSlices(_ s: String) throws -> [Int] {
+/// Parses "3", "0:8" or "1,5,9" (callers handle "all"); `flag` names the option in errors.
+func parseSlices(_ s: String, flag: String = "--slices") throws -> [Int] {
     var out: [Int] = []
     for part in s.split(separator: ",") {
         let p = part.split(separator: ":", omittingEmptySubsequences: false)
         if p.count == 2, let a = Int(p[0]), let b = Int(p[1]), a < b { out += Array(a..<b) }
         else if p.count == 1, let v = Int(p[0]) { out.append(v) }
-        else { throw ValidationError("--slices: '\(part)' is not N or A:B") }
+        else { throw ValidationError("\(flag): '\(part)' is not N or A:B") }
     }
-    guard !out.isEmpty else { throw ValidationError("--slices names no slice") }
+    guard !out.isEmpty else { throw ValidationError("\(flag) names no slice") }
+    if let bad = out.first(where: { $0 < 0 }) { throw ValidationError("\(flag): slice \(bad) is negative; slices count from 0") }
     return Array(Set(out)).sorted()
 }
 

@@ -54,7 +54,7 @@ struct ImportTiff: AsyncParsableCommand {
 
     @Argument(help: "TIFF files, in z order; each may hold many pages.") var files: [String]
     @Option(help: "Output array, OUT.zarr/NAME.") var out: String
-    @Option(help: "Chunk shape z,y,x.") var chunks = "1,512,512"
+    @Option(parsing: .unconditional, help: "Chunk shape z,y,x.") var chunks = "1,512,512"
     @Option(help: "none | blosc[:lz4|lz4hc|zstd|zlib|blosclz[:CLEVEL[:shuffle|bitshuffle|noshuffle]]] | zstd[:LEVEL] | gzip[:LEVEL] | zlib[:LEVEL] | lz4. Default blosc lz4 with byte shuffle: the fastest to decode (what the pipeline reads most).") var codec = "blosc:lz4:5:shuffle"
 
     @Flag(help: "Replace an existing array of that name.") var overwrite = false
@@ -107,9 +107,9 @@ struct ExportTiff: AsyncParsableCommand {
     @Argument(help: "A source array: vol.zarr/raw, https://…/vol.zarr/raw or bossdb://coll/exp/chan[?res=N].") var source: String
     @OptionGroup var sourceFlags: SourceFlags
     @Option(help: "Output TIFF file.") var out: String
-    @Option(help: "z range A:B (default: all).") var z: String?
-    @Option(help: "y range A:B (default: all).") var y: String?
-    @Option(help: "x range A:B (default: all).") var x: String?
+    @Option(parsing: .unconditional, help: "z range A:B (default: all).") var z: String?
+    @Option(parsing: .unconditional, help: "y range A:B (default: all).") var y: String?
+    @Option(parsing: .unconditional, help: "x range A:B (default: all).") var x: String?
 
     func run() async throws {
         let context = sourceFlags.context()

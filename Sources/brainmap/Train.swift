@@ -17,8 +17,8 @@ struct Train: AsyncParsableCommand {
 
     @Option(help: "The raw volume (any source: vol.zarr/raw, https://…, bossdb://…).") var volume: String
     @Option(help: "The annotation volume: integer labels, same shape as the volume.") var annotations: String
-    @Option(help: "Slices to take training patches from: '3', '0:8' or '1,5,9'.") var trainSlices: String
-    @Option(help: "Slices to take validation patches from (others than the training slices).") var valSlices: String
+    @Option(parsing: .unconditional, help: "Slices to take training patches from: '3', '0:8' or '1,5,9'.") var trainSlices: String
+    @Option(parsing: .unconditional, help: "Slices to take validation patches from (others than the training slices).") var valSlices: String
     @Option(help: "Output weights, e.g. model.safetensors.") var out: String
     @Option(help: "Annotation ids → classes: a preset (phantom: 1..6 = CTX HYP STR VP WM ZI; prasad2020) or a JSON file {\"1\": \"CTX\", \"3\": null}.") var labelMap = "phantom"
     @Option(parsing: .unconditional, help: "Epochs (≥ 1).") var epochs = 100
@@ -38,8 +38,8 @@ struct Train: AsyncParsableCommand {
             try FlagCheck.atLeast(flag, v, 1)
         }
         try FlagCheck.learningRate("--lr", lr)
-        var o = TrainOptions(volume: volume, annotations: annotations, trainSlices: try parseSlices(trainSlices),
-                             valSlices: try parseSlices(valSlices), out: out)
+        var o = TrainOptions(volume: volume, annotations: annotations, trainSlices: try parseSlices(trainSlices, flag: "--train-slices"),
+                             valSlices: try parseSlices(valSlices, flag: "--val-slices"), out: out)
         o.epochs = epochs; o.perClass = perClass; o.valPerClass = valPerClass; o.batch = batch; o.lr = lr; o.seed = seed
         guard let f = NetworkShape.Form(rawValue: form) else { throw ValidationError("--form must be valid134 or padded128") }
         o.form = f; o.threads = threads; o.restart = restart

@@ -3,8 +3,9 @@ import XCTest
 import TestSupport
 @testable import Pipeline
 
-/// Issue 17, case 5: every refused flag of predict, evaluate, cleanup, factorize and cluster names itself, the value
-/// and the accepted range, before any work; negative numbers reach the check (they read as "Missing value").
+/// Issue 17, case 5: every refused flag of predict, evaluate, cleanup, factorize, cluster and select-factors names
+/// itself, the value and the accepted range, before any work; values starting with '-' reach the check (they read as
+/// "Missing value").
 final class FlagTests: XCTestCase {
     func expect(_ args: [String], _ needles: [String], dir: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let r = try BrainmapCLI.run(args, logDir: dir)
@@ -24,6 +25,10 @@ final class FlagTests: XCTestCase {
         try expect(base + ["--memory-budget", "1"], ["--memory-budget 1 bytes cannot hold one tile", "needs at least"], dir: f.dir)
         try expect(base + ["--memory-budget", "1e30GiB"], ["--memory-budget must be a size from 1 byte"], dir: f.dir)
         try expect(base + ["--stride", "3"], ["--stride 3: use 1, 2, 4, 8 or 16"], dir: f.dir)
+        // Values starting with '-' reach their own checks instead of "Missing value".
+        try expect(base + ["--shard", "-1/2"], ["--shard -1/2: need 0 ≤ I < N"], dir: f.dir)
+        try expect(base + ["--memory-budget", "-5MiB"], ["--memory-budget must be a size", "got '-5MiB'"], dir: f.dir)
+        try expect(base + ["--slices", "-1"], ["--slices: slice -1 is negative"], dir: f.dir)
         XCTAssertFalse(FileManager.default.fileExists(atPath: f.dir + "/run.zarr/labels"))
     }
 
@@ -51,5 +56,9 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--k", "256"], ["--k 256 is outside the accepted range 2…255", "u1"], dir: dir)
         try expect(["cluster", run, "--k", "1"], ["--k 1 is outside the accepted range 2…255"], dir: dir)
         try expect(["cluster", run, "--k", "8", "--sample", "4"], ["--sample 4 is below the accepted minimum 8"], dir: dir)
+        try expect(["select-factors", run, "--rois", "r", "--lambda", "nan"], ["--lambda nan must be a finite number ≥ 0"], dir: dir)
+        try expect(["select-factors", run, "--rois", "r", "--top", "-1"], ["--top -1 is below the accepted minimum 1"], dir: dir)
+        try expect(["train", "--volume", "v", "--annotations", "a", "--train-slices", "0", "--val-slices", "-2", "--out", dir + "/m.safetensors"],
+                   ["--val-slices: slice -2 is negative"], dir: dir)
     }
 }
