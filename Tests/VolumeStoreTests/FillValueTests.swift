@@ -72,4 +72,20 @@ final class FillValueTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("0-length axis") && r.stderr.contains("[2, 0, 4]"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/e.tif"))
     }
+
+    /// A uint64 fill past Int64.max is written back as the unsigned integer it is (the metadata writer trapped on it).
+    func testLargeUnsignedFillRoundTrips() async throws {
+        let dir = PythonReference.tempDir("u8-fill")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for format in [2, 3] {
+            let md = format == 2 ? ArrayMetadata(shape: [2], chunks: [2], dtype: DataType(kind: .uint, size: 8), fillValue: 1e19)
+                                 : ArrayMetadata.v3(shape: [2], chunks: [2], dtype: DataType(kind: .uint, size: 8), fillValue: 1e19)
+            _ = try await ZarrArray.create(store: FileChunkStore(root: dir + "/v\(format)"), path: "", metadata: md)
+            let a = try await VolumeSource.open(dir + "/v\(format)")
+            let v = try await a.read(a.fullBox)
+            XCTAssertEqual(v.withUnsafeBytes { $0.load(as: UInt64.self) }, 10_000_000_000_000_000_000)
+            let verdict = try PythonReference.run("tools/interop/zarr_open_check.py", [dir + "/v\(format)"])
+            XCTAssertEqual(verdict.split(separator: " ").last.map(String.init), "10000000000000000000\n")
+        }
+    }
 }

@@ -206,9 +206,7 @@ extension ArrayMetadata {
 
     /// The `.zarray` document for this metadata.
     public func zarrV2JSON() -> [UInt8] {
-        let fill: Any
-        if fillValue.isNaN { fill = "NaN" } else if fillValue.isInfinite { fill = fillValue > 0 ? "Infinity" : "-Infinity" }
-        else if dtype.kind == .float { fill = fillValue } else { fill = Int64(fillValue) }
+        let fill = fillJSON
         let obj: [String: Any] = [
             "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": dtype.numpy,
             "compressor": codecs.first?.zarrV2Config ?? NSNull(), "fill_value": fill, "order": order.rawValue,

@@ -30,6 +30,15 @@ extension DataType {
 }
 
 extension ArrayMetadata {
+    /// The fill value as v2 and v3 metadata write it: "NaN"/"Infinity"/"-Infinity", a float, or an integer (a uint64
+    /// fill past Int64.max as UInt64; `validateFill` has ensured an integer type's fill is integral and in range).
+    var fillJSON: Any {
+        if fillValue.isNaN { return "NaN" }
+        if fillValue.isInfinite { return fillValue > 0 ? "Infinity" : "-Infinity" }
+        if dtype.kind == .float || !dtype.canHold(fill: fillValue) { return fillValue }
+        return fillValue >= 9_223_372_036_854_775_808.0 ? UInt64(fillValue) as Any : Int64(fillValue) as Any
+    }
+
     /// Refuses a fill value the dtype cannot hold, naming the array, the value and the accepted range.
     func validateFill(path: String) throws {
         guard dtype.canHold(fill: fillValue) else {
