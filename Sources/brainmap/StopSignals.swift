@@ -8,8 +8,8 @@ import Foundation
 /// and OpenBLAS registers one that frees its thread buffers while its worker threads may still be inside an sgemm
 /// of a block in flight — that is the segfault (exit 139) a second Ctrl-C during predict's drain produced about one
 /// time in ten. `_exit` ends the process without running them. Nothing is lost: every chunk write is a temp file +
-/// rename and the journal records a block only after its chunks are durable, so the run on disk is already
-/// consistent and resumes (a write in flight leaves at most a hidden `.tmp-*` file, which is never read as a chunk).
+/// rename and a block (a slice, a pass) is marked done only after its outputs are durable, so the run on disk is
+/// already consistent and resumes (a write in flight leaves at most a hidden `.tmp-*` file, never read as a chunk).
 final class StopSignals: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     init(_ onStop: @escaping @Sendable () -> Void) {
@@ -33,7 +33,7 @@ final class StopSignals: @unchecked Sendable {
     /// and ends the process without atexit handlers (see the type's comment).
     static func quitNow() -> Never {
         fflush(nil)   // every C stream: stdout is buffered when it is a pipe
-        FileHandle.standardError.write(Data("\nstopping now (the run resumes from its journal)\n".utf8))
+        FileHandle.standardError.write(Data("\nstopping now (re-run the same command to resume)\n".utf8))
         _exit(130)
     }
 }

@@ -32,15 +32,19 @@ final class FlagTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: f.dir + "/run.zarr/labels"))
     }
 
-    func testEvaluateArrayStaysInsideTheRun() throws {
-        let dir = PythonReference.tempDir("eval-array")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileManager.default.createDirectory(atPath: dir + "/run.zarr", withIntermediateDirectories: true)
-        try Data(#"{"identity": {"stride": "1"}}"#.utf8).write(to: URL(fileURLWithPath: dir + "/run.zarr/run.json"))
-        for bad in ["../other.zarr/labels_clean", "/abs/labels", ".hidden", ""] {
-            try expect(["evaluate", dir + "/run.zarr", "--annotations", dir + "/ann.zarr", "--array", bad],
-                       ["--array \(bad): name an array inside the run"], dir: dir)
+    /// `evaluate --array` names an array of the run (it computed, then failed to write RUN/evaluation-../x.json).
+    func testEvaluateArrayStaysInsideTheRun() async throws {
+        let f = try await PredictFixture.make("eval-array")
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let run = f.dir + "/run.zarr"
+        let p = try BrainmapCLI.run(["predict", "--volume", f.raw, "--model", f.weights, "--slices", "0", "--stride", "8",
+                                     "--no-mask", "--outputs", "labels", "--out", run, "--quiet"], logDir: f.dir, tag: "predict")
+        XCTAssertEqual(p.status, 0, p.stderr)
+        for bad in ["../other.zarr/labels_clean", "/abs/labels", ".hidden", "labels_clean"] {
+            try expect(["evaluate", run, "--annotations", f.dir + "/ph.zarr/areas", "--array", bad],
+                       ["--array \(bad): '\(bad)' is not an array of", "labels"], dir: f.dir)
         }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run).filter { $0.hasPrefix("evaluation") }, [])
     }
 
     func testAnalysisAndCleanupFlags() throws {
