@@ -175,7 +175,7 @@ struct Cluster: AsyncParsableCommand {
         }
         prepareAnalysisProcess()
         let bars = PhaseBars(quiet: quiet)
-        let s = try await ClusterJob(options: o).run { bars.update($0, $1, $2) }
+        let s = try await ClusterJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
         bars.finish()
         for n in s.notes { say("note: \(n)") }
         if s.upToDate {
