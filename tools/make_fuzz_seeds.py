@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora for tools/fuzz.sh under Fixtures/fuzz/TARGET/: small real files of each format, made
-with the reference libraries (zarr-python, numcodecs, tifffile, safetensors).
+with the reference libraries (zarr-python, numcodecs, tifffile, safetensors), a label map and a training state.
 
   make_fuzz_seeds.py [OUT]     default OUT: Fixtures/fuzz
 """
@@ -62,4 +62,13 @@ put("tiff", "stack.tif", buf.getvalue())
 buf = io.BytesIO()
 tifffile.imwrite(buf, np.zeros((10, 12), "f4"))
 put("tiff", "float.tif", buf.getvalue())
+put("labelmap", "prasad2020.json", json.dumps({"1": "CTX", "2": "STR", "3": None, "4": "VP", "5": "ZI", "6": "WM", "7": "HYP", "8": "WM"}))
+# A training state as `brainmap train` writes it: tensors, then identity and history as JSON strings in the metadata.
+history = [{"epoch": e, "train_loss": 1.5 / e, "train_accuracy": 0.5, "val_loss": 1.6 / e, "val_accuracy": 0.4, "seconds": 2.0}
+           for e in (1, 2)]
+put("modelstate", "two-epochs.state", save({"fc3.bias": np.zeros(6, "f4"), "adam.m.fc3.bias": np.zeros(6, "f4"),
+                                             "adam.v.fc3.bias": np.zeros(6, "f4")},
+                                            metadata={"identity": json.dumps({"lr": "0.0001", "seed": "1"}),
+                                                      "history": json.dumps(history), "adam_step": "10",
+                                                      "best_epoch": "2", "best_accuracy": "0.4"}))
 print("seeds written to", out)

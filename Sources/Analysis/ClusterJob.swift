@@ -90,7 +90,7 @@ public final class ClusterJob: @unchecked Sendable {
 
     public func run(progress: @escaping (StepProgress) -> Void = { _ in }) async throws -> ClusterSummary {
         let o = options, start = Date()
-        guard o.k >= 2 else { throw AnalysisError.input("--k must be at least 2") }
+        guard (2...255).contains(o.k) else { throw AnalysisError.input("--k must be 2…255 (clusters are stored as u1: cluster + 1, 0 outside the mask); got \(o.k)") }
         var ctx = SourceOptions(cacheBytes: o.cacheBytes)
         ctx.cache = ChunkCache(capacity: o.cacheBytes)
         let run = try await RunArrays(root: o.run, context: ctx)

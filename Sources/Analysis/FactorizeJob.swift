@@ -185,8 +185,11 @@ public final class FactorizeJob: @unchecked Sendable {
                 let xs = o.nonneg.apply(sample, d: d, minimum: moments.min)
                 var w: [Double]
                 (w, h) = NMF.nndsvda(xs, rows: n, d: nd, k: o.k)
-                progress(FactorizeProgress(phase: "NMF fit on a sample of \(n) rows", done: 0, total: 1))
-                summary.sampleObjective = NMF.fit(xs, rows: n, d: nd, k: o.k, w: &w, h: &h).last ?? 0
+                let fitPhase = NMFFitProgress.phase(rows: n, d: nd, k: o.k)
+                progress(FactorizeProgress(phase: fitPhase, done: 0, total: NMFFitProgress.maxIterations))
+                summary.sampleObjective = NMF.fit(xs, rows: n, d: nd, k: o.k, w: &w, h: &h, maxIter: NMFFitProgress.maxIterations) { i, _ in
+                    progress(FactorizeProgress(phase: fitPhase, done: i, total: NMFFitProgress.maxIterations))
+                }.last ?? 0
                 state = FactorizeState(moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
                 if exchange == nil { try save(state!) }
             }

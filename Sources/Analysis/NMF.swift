@@ -72,11 +72,18 @@ public enum NMF {
         }
     }
 
+    /// Multiply-adds of one `fit` iteration (X·Hᵀ and WᵀX dominate, n·d·k each; the Gram matrices and sweeps add
+    /// n·k² and k²·d): what a caller says before a long in-memory fit.
+    public static func iterationCost(rows n: Int, d: Int, k: Int) -> Double {
+        2 * Double(n) * Double(d) * Double(k) + 2 * Double(n) * Double(k) * Double(k) + Double(k * k * d)
+    }
+
     /// Batch NMF in memory from (W, H): alternate W and H sweeps until the objective's relative decrease over an
     /// iteration is below `tol`, at most `maxIter` iterations. Returns the objective ½‖X − WH‖² after each iteration.
     @discardableResult
     public static func fit(_ x: [Double], rows n: Int, d: Int, k: Int, w: inout [Double], h: inout [Double],
-                           maxIter: Int = 200, tol: Double = 1e-5) -> [Double] {
+                           maxIter: Int = 200, tol: Double = 1e-5,
+                           onIteration: ((_ iteration: Int, _ objective: Double) -> Void)? = nil) -> [Double] {
         var history: [Double] = []
         let xx = x.reduce(0) { $0 + $1 * $1 }
         var b = [Double](repeating: 0, count: n * k), c = [Double](repeating: 0, count: k * k), dm = [Double](repeating: 0, count: k * d)
@@ -90,6 +97,7 @@ public enum NMF {
             sweepH(&h, k: k, d: d, c: c, dmat: dm)
             // Objective from the statistics of the W just used (H updated): recompute D and C terms against new H.
             let obj = objective(xx: xx, c: c, d: dm, h: h, k: k, dim: d)
+            onIteration?(history.count + 1, obj)
             if let last = history.last, (last - obj) / max(last, 1e-300) < tol { history.append(obj); break }
             history.append(obj)
         }

@@ -30,6 +30,7 @@ public struct AreaClassifier: Sendable {
             guard let t = p[name] else { throw NeuralNetError.missing(name: name, path: source) }
             guard t.shape == shape else { throw NeuralNetError.shape(name: name, expected: shape, got: t.shape) }
         }
+        try FiniteWeights.check(Self.parameterShapes.map { ($0.0, p[$0.0]!) }, path: source)
         parameters = p
         let w1 = p["conv1.weight"]!.data
         var folded = [Float](repeating: 0, count: 16 * 49)

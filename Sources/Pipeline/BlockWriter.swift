@@ -27,16 +27,22 @@ struct BlockWriter: Sendable {
             return out
         }
         let src: UnsafeMutableBufferPointer<Float> = kind == .probabilities ? r.probabilities : kind == .features ? r.features : r.entropy
-        let n = h * w
+        // Built straight into the chunk's bytes: a typed array copied into bytes held a third feature-sized buffer
+        // at the writer's peak (the plan counts two: this chunk and its encoded copy).
+        func assemble<T>(_ fill: T, _ convert: (Float) -> T) -> [UInt8] {
+            let n = h * w, size = MemoryLayout<T>.stride
+            var out = [UInt8](repeating: 0, count: C * B * B * size)
+            out.withUnsafeMutableBytes { o in
+                for i in 0..<(C * B * B) { o.storeBytes(of: fill, toByteOffset: i * size, as: T.self) }
+                for c in 0..<C { for y in 0..<h { for x in 0..<w {
+                    o.storeBytes(of: convert(src[c * n + y * w + x]), toByteOffset: ((c * B + y) * B + x) * size, as: T.self)
+                } } }
+            }
+            return out
+        }
         switch precision {
-        case .f32:
-            var out = [Float](repeating: .nan, count: C * B * B)
-            for c in 0..<C { for y in 0..<h { for x in 0..<w { out[(c * B + y) * B + x] = src[c * n + y * w + x] } } }
-            return out.withUnsafeBytes { Array($0) }
-        case .f16:
-            var out = [Float16](repeating: .nan, count: C * B * B)
-            for c in 0..<C { for y in 0..<h { for x in 0..<w { out[(c * B + y) * B + x] = Float16(src[c * n + y * w + x]) } } }
-            return out.withUnsafeBytes { Array($0) }
+        case .f32: return assemble(Float.nan) { $0 }
+        case .f16: return assemble(Float16.nan) { Float16($0) }
         }
     }
 }

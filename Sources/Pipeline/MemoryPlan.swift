@@ -8,6 +8,8 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
     public let budget: Int
     public let workers: Int, blocksInFlight: Int, cacheBytes: Int
     public let fixed: Int, perWorker: Int, perBlock: Int, writer: Int
+    /// The tissue masks (`MaskMemory`), part of `fixed`.
+    public let mask: Int
 
     /// The runtime, libraries, OpenBLAS's buffers and the allocator's slack, measured on this machine's builds
     /// (peak RSS of a run with a tiny tile, minus what the formulas below count).
@@ -16,17 +18,19 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
     public static let minCache = 16 << 20, maxCache = 1 << 30
 
     public init(budget: Int, threads: Int, weights: Int, perWorker: Int, block: Int, stride: Int,
-                bytesPerOutputPixel: Int) throws {
-        self.budget = budget; self.perWorker = perWorker
-        fixed = Self.processBase + weights
+                bytesPerOutputPixel: Int, mask: Int = 0) throws {
+        self.budget = budget; self.perWorker = perWorker; self.mask = mask
+        fixed = Self.processBase + weights + mask
         let window = (stride * (block - 1) + 134) * (stride * (block - 1) + 134)
         perBlock = window + block * block * bytesPerOutputPixel
-        // The writer holds the full-size chunk and its encoded copy of one array at a time (features is the largest).
-        writer = 2 * block * block * 4 * 64
+        // The writer holds one array's chunk at a time (features is the largest): the full-size chunk and its
+        // encoded copy, counted as three chunks as issue 17 read the writer's peak (BlockWriter now assembles the
+        // chunk in place, so two is what it measures; the third is margin for buffers released late).
+        writer = 3 * block * block * 4 * 64
         let minimum = fixed + perWorker + perBlock + writer + Self.minCache
         guard budget >= minimum else {
             throw PipelineError.budget("--memory-budget \(Self.mib(budget)) cannot hold one tile: this mode needs at least \(Self.mib(minimum)) "
-                + "(process \(Self.mib(Self.processBase)), weights \(Self.mib(weights)), one engine tile \(Self.mib(perWorker)), "
+                + "(process \(Self.mib(Self.processBase)), weights \(Self.mib(weights)), tissue masks \(Self.mib(mask)), one engine tile \(Self.mib(perWorker)), "
                 + "one block \(Self.mib(perBlock)), writer \(Self.mib(writer)), cache \(Self.mib(Self.minCache))). "
                 + "Raise the budget, or lower --block / --tile.")
         }
@@ -39,10 +43,11 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         cacheBytes = min(Self.maxCache, budget - fixed - workers * perWorker - blocksInFlight * perBlock - writer)
     }
 
-    static func mib(_ n: Int) -> String { "\(n >> 20) MiB" }
+    /// MiB for plan-sized numbers; a budget under 1 MiB (`--memory-budget 1`) is shown as given, not as "0 MiB".
+    static func mib(_ n: Int) -> String { n >= 1 << 20 ? "\(n >> 20) MiB" : n >= 1 << 10 ? "\(n >> 10) KiB" : "\(n) bytes" }
 
     public var description: String {
-        "\(Self.mib(budget)) budget: process+weights \(Self.mib(fixed)), \(workers) compute threads × \(Self.mib(perWorker)), "
+        "\(Self.mib(budget)) budget: process+weights+masks \(Self.mib(fixed)), \(workers) compute threads × \(Self.mib(perWorker)), "
             + "\(blocksInFlight) blocks in flight × \(Self.mib(perBlock)), writer \(Self.mib(writer)), cache \(Self.mib(cacheBytes))"
     }
 }

@@ -130,7 +130,8 @@ public final class PredictJob: @unchecked Sendable {
         guard block >= 1 else { throw PipelineError.input("--block must be positive") }
         let plan = try MemoryPlan(budget: o.memoryBudget, threads: o.threads, weights: weightBytes + extraWeights,
                                   perWorker: perWorker, block: block, stride: o.stride,
-                                  bytesPerOutputPixel: BlockResult.bytesPerPixel)
+                                  bytesPerOutputPixel: BlockResult.bytesPerPixel,
+                                  mask: MaskMemory.plannedBytes(rule: o.mask, sourceShape: shape, sourceChunkRows: probe.metadata.chunks[1], elementSize: 1))
         summary.plan = plan
         context.cache = ChunkCache(capacity: plan.cacheBytes)
         let source = try await VolumeSource.open(o.source, options: context)

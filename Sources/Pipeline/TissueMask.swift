@@ -47,6 +47,8 @@ public actor MaskProvider {
     let source: ZarrArray
     let maskArray: ZarrArray?
     private var recent: [(z: Int, task: Task<SliceMask?, Error>)] = []
+    /// Slice masks kept (blocks of one slice run together, the next slice's first blocks overlap the last ones).
+    static let kept = 4
 
     public init(rule: MaskRule, source: ZarrArray, context: SourceOptions) async throws {
         self.rule = rule; self.source = source
@@ -72,16 +74,20 @@ public actor MaskProvider {
             try await Self.compute(z, rule: rule, source: source, mask: maskArray)
         }
         recent.append((z, t))
-        if recent.count > 4 { recent.removeFirst() }
+        if recent.count > Self.kept { recent.removeFirst() }
         return try await t.value
     }
 
     static func compute(_ z: Int, rule: MaskRule, source: ZarrArray, mask: ZarrArray?) async throws -> SliceMask? {
         if let mask {
+            // In bands of rows, not the whole slice at once (a full-resolution u8 mask slice is 8 bytes a pixel).
             let h = mask.shape[1], w = mask.shape[2], es = mask.dtype.size
-            let raw = try await mask.read(Box([z..<(z + 1), 0..<h, 0..<w]))
             var cells = [UInt8](repeating: 0, count: h * w)
-            for i in 0..<(h * w) where raw[(i * es)..<((i + 1) * es)].contains(where: { $0 != 0 }) { cells[i] = 1 }
+            for y0 in stride(from: 0, to: h, by: MaskMemory.maskBandRows) {
+                let rows = min(MaskMemory.maskBandRows, h - y0)
+                let raw = try await mask.read(Box([z..<(z + 1), y0..<(y0 + rows), 0..<w]))
+                for i in 0..<(rows * w) where raw[(i * es)..<((i + 1) * es)].contains(where: { $0 != 0 }) { cells[y0 * w + i] = 1 }
+            }
             return SliceMask(factor: (source.shape[1] + h - 1) / h, height: h, width: w, cells: cells)
         }
         let means = try await blockMeans(z, source: source)
@@ -93,7 +99,7 @@ public actor MaskProvider {
         let F = MaskRule.automaticCell, H = source.shape[1], W = source.shape[2]
         let ch = (H + F - 1) / F, cw = (W + F - 1) / F
         var sums = [Double](repeating: 0, count: ch * cw), counts = [Double](repeating: 0, count: ch * cw)
-        let band = max(F, source.metadata.chunks[1] / F * F)
+        let band = MaskMemory.automaticBandRows(sourceChunkRows: source.metadata.chunks[1])
         for y0 in stride(from: 0, to: H, by: band) {
             let rows = min(band, H - y0)
             let data = try await source.read(Box([z..<(z + 1), y0..<(y0 + rows), 0..<W]))

@@ -16,6 +16,7 @@ func prepareAnalysisProcess() {
 
 /// --mask / --within / --erode → which pixels an analysis step takes.
 func parsePixelMask(mask: String?, within: String?, erode: Int) throws -> PixelMask {
+    try FlagCheck.atLeast("--erode", erode, 0, "a disk radius in source pixels")
     if let within {
         guard let c = AreaClassifier.classes.firstIndex(of: within) else {
             throw ValidationError("--within must be one of \(AreaClassifier.classes.joined(separator: ", "))")
@@ -45,16 +46,16 @@ struct Factorize: AsyncParsableCommand {
 
     @Argument(help: "The run directory.") var run: String
     @Option(help: "pca or nmf.") var method = "pca"
-    @Option(help: "Components.") var k = 15
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Components (1…64; 1…128 with --nonneg split).") var k = 15
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(help: "Pixels: 'labels' (predicted, the default) or a source whose nonzero pixels count.") var mask: String?
     @Option(help: "Only pixels predicted as this class (CTX, HYP, …).") var within: String?
-    @Option(help: "With --within: erode the class by a disk of this radius in source pixels.") var erode = 0
+    @Option(parsing: .unconditional, help: "With --within: erode the class by a disk of this radius in source pixels (≥ 0).") var erode = 0
     @Option(help: "NMF: shift, relu or split.") var nonneg = "shift"
-    @Option(help: "NMF: rows sampled for the in-memory fit.") var sample = 100_000
-    @Option(help: "NMF: full passes after the sample fit.") var passes = 2
+    @Option(parsing: .unconditional, help: "NMF: rows sampled for the in-memory fit (≥ 1; its cost grows with it).") var sample = 100_000
+    @Option(parsing: .unconditional, help: "NMF: full passes after the sample fit (≥ 1).") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
-    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @Option(parsing: .unconditional, help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it). Not needed after predict adds slices: that is detected.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
@@ -64,6 +65,10 @@ struct Factorize: AsyncParsableCommand {
         o.waitTimeout = waitTimeout
         guard let m = FactorizeOptions.Method(rawValue: method) else { throw ValidationError("--method must be pca or nmf") }
         guard let nn = NonNegative(rawValue: nonneg) else { throw ValidationError("--nonneg must be shift, relu or split") }
+        let split = m == .nmf && nn == .split
+        try FlagCheck.range("--k", k, 1...(split ? 128 : 64), split ? "components of the 64-d latents split in two" : "components of the 64-d latents")
+        try FlagCheck.atLeast("--sample", sample, 1)
+        try FlagCheck.atLeast("--passes", passes, 1)
         o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed; o.restart = restart
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
@@ -100,13 +105,15 @@ struct SelectFactors: AsyncParsableCommand {
         """)
     @Argument(help: "The run directory.") var run: String
     @Option(help: "ROIs: integer ids (z, y, x) on the run's grid or the source's, e.g. phantom.zarr/layers or run.zarr/labels.") var rois: String
-    @Option(help: "λ, the leakage penalty.") var lambda = 0.5
+    @Option(parsing: .unconditional, help: "λ, the leakage penalty (≥ 0).") var lambda = 0.5
     @Option(help: "The factorisation: nmf or pca.") var on = "nmf"
-    @Option(help: "Picks (default: min(factors, ROIs)).") var top: Int?
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Picks, ≥ 1 (default: min(factors, ROIs)).") var top: Int?
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
 
     func run() async throws {
         var o = SelectFactorsOptions(run: run, rois: rois)
+        guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda \(lambda) must be a finite number ≥ 0 (the paper: 0.5 for areas, 0.3 for layers)") }
+        if let top { try FlagCheck.atLeast("--top", top, 1, "picks") }
         o.lambda = lambda; o.on = on; o.top = top
         if slices != "all" { o.slices = try parseSlices(slices) }
         prepareAnalysisProcess()
@@ -134,18 +141,18 @@ struct Cluster: AsyncParsableCommand {
         by the Hungarian algorithm).
         """)
     @Argument(help: "The run directory.") var run: String
-    @Option(help: "Clusters.") var k = 4
+    @Option(parsing: .unconditional, help: "Clusters (2…255: stored as u1).") var k = 4
     @Option(help: "gmm or kmeans.") var method = "gmm"
     @Option(help: "The array clustered: nmf, pca or features.") var on = "nmf"
     @Option(help: "Only pixels predicted as this class (CTX, …), as the paper clusters cortex.") var within: String?
-    @Option(help: "With --within: erode by a disk of this radius in source pixels (the paper: 64).") var erode = 0
+    @Option(parsing: .unconditional, help: "With --within: erode by a disk of this radius in source pixels (≥ 0; the paper: 64).") var erode = 0
     @Option(help: "Pixels: 'labels' (predicted) or a source whose nonzero pixels count.") var mask: String?
     @Option(help: "ROIs (integer ids) for distributions, ARI and V-measure, e.g. phantom.zarr/layers.") var rois: String?
-    @Option(help: "Match the clusters of two slices, A,B (needs --rois).") var match: String?
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
-    @Option(help: "Rows sampled for k-means.") var sample = 20_000
+    @Option(parsing: .unconditional, help: "Match the clusters of two slices, A,B (needs --rois).") var match: String?
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Rows sampled for k-means (≥ --k).") var sample = 20_000
     @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @Option(parsing: .unconditional, help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it).") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
@@ -157,6 +164,8 @@ struct Cluster: AsyncParsableCommand {
         guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
         o.shard = try Shard(index: sp[0], count: sp[1])
         guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
+        try FlagCheck.range("--k", k, 2...255, "clusters are stored as u1: cluster + 1, 0 outside the mask")
+        try FlagCheck.atLeast("--sample", sample, k, "k-means++ needs at least --k rows")
         o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }

@@ -18,11 +18,11 @@ struct Cleanup: AsyncParsableCommand {
 
     @Argument(help: "The run directory predict wrote.") var run: String
     @Option(help: "Components to keep per class, e.g. CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1 (classes not named keep none of theirs; named ones override the default).") var components = "CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1"
-    @Option(help: "Neighbours that vote.") var k = 3
+    @Option(parsing: .unconditional, help: "Neighbours that vote (1…64).") var k = 3
     @Option(help: "Connectivity: 4 or 8 per slice; 6 or 26 with --3d (default 4, or 6 with --3d).") var connectivity: Int?
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Flag(name: .customLong("3d"), help: "Components across consecutive slices (beyond the paper, whose method is per slice); the kNN fill stays per slice.") var threeD = false
-    @Option(help: "Cache of decoded label chunks (the passes re-read a slice's tiles instead of keeping them; a slice of 1420×5805 is 8 MiB). Beyond it: one tile, the component table and one slice's candidate pixels.") var memoryBudget = "64MiB"
+    @Option(parsing: .unconditional, help: "Cache of decoded label chunks (the passes re-read a slice's tiles instead of keeping them; a slice of 1420×5805 is 8 MiB). Beyond it: one tile, the component table and one slice's candidate pixels.") var memoryBudget = "64MiB"
     @Flag(help: "Clean every slice again (a new labels_clean, swapped in whole when complete).") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
@@ -31,6 +31,7 @@ struct Cleanup: AsyncParsableCommand {
         var comps = o.components
         for (c, n) in try CleanupOptions.parseComponents(components) { comps[c] = n }
         o.components = comps
+        try FlagCheck.range("--k", k, 1...64, "neighbours that vote")
         o.k = k; o.threeD = threeD; o.connectivity = connectivity ?? (threeD ? 6 : 4); o.restart = restart
         o.cacheBytes = try parseBytes(memoryBudget, name: "--memory-budget")
         if slices != "all" { o.slices = try parseSlices(slices) }

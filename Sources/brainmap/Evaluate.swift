@@ -14,7 +14,7 @@ struct Evaluate: AsyncParsableCommand {
 
     @Argument(help: "The run directory predict wrote.") var run: String
     @Option(help: "The annotation volume (integer labels; same z, y, x extent as the predicted volume).") var annotations: String
-    @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
+    @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(help: "Annotation ids → classes: a preset (phantom, prasad2020) or a JSON file.") var labelMap = "phantom"
     @Option(help: "The run's label array to evaluate.") var array = "labels"
     @OptionGroup var sourceFlags: SourceFlags

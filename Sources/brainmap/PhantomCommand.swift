@@ -8,9 +8,9 @@ struct PhantomCommand: AsyncParsableCommand {
         abstract: "Write a deterministic synthetic thalamocortical volume (raw, areas, layers) as a Zarr group.")
 
     @Argument(help: "Output group, e.g. phantom.zarr.") var out: String
-    @Option(help: "Volume shape z,y,x (the real sample is 720,1420,5805).") var shape = "8,512,2048"
+    @Option(parsing: .unconditional, help: "Volume shape z,y,x (the real sample is 720,1420,5805).") var shape = "8,512,2048"
     @Option(help: "Random seed; the same seed gives the same bytes.") var seed: UInt64 = 1
-    @Option(help: "Chunk shape z,y,x.") var chunks = "1,512,512"
+    @Option(parsing: .unconditional, help: "Chunk shape z,y,x.") var chunks = "1,512,512"
     @Option(help: "Codec for all three arrays (see import-tiff).") var codec = "blosc:lz4:5:shuffle"
 
     @Flag(help: "Replace an existing output.") var overwrite = false

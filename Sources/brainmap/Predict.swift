@@ -18,18 +18,18 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "The volume: vol.zarr/raw, https://host/vol.zarr/raw, img.ome.zarr?level=N, bossdb://coll/exp/chan.") var volume: String
     @Option(help: "Weights: safetensors with PyTorch state_dict names (tools/export_weights.py converts a checkpoint).") var model: String
     @Option(help: "Output run directory, e.g. run.zarr.") var out: String
-    @Option(help: "Slices to predict: 'all', '3', '0:8' or '1,5,9' (default all).") var slices = "all"
+    @Option(parsing: .unconditional, help: "Slices to predict: 'all', '3', '0:8' or '1,5,9' (default all).") var slices = "all"
     @Option(help: "dense (134-window valid net, fast) or exact (the paper's padded-128 patch per pixel, slow).") var mode = "dense"
-    @Option(help: "Output stride S (1, 2, 4, 8, 16): predict every S-th pixel; outputs are ceil(y/S)×ceil(x/S).") var stride = 1
+    @Option(parsing: .unconditional, help: "Output stride S (1, 2, 4, 8, 16): predict every S-th pixel; outputs are ceil(y/S)×ceil(x/S).") var stride = 1
     @Option(help: "Tissue mask: any source, nonzero = tissue (default: automatic, see README).") var mask: String?
     @Flag(help: "Predict every pixel (no tissue mask).") var noMask = false
     @Option(help: "Outputs to write (comma-separated): labels,probabilities,features,entropy.") var outputs = "labels,probabilities,features,entropy"
     @Option(help: "Float outputs as f32 or f16.") var dtype = "f32"
-    @Option(help: "Peak memory to stay under, e.g. 2GiB, 800MiB.") var memoryBudget = "2GiB"
-    @Option(help: "This process's share of the blocks, I/N (0-based).") var shard = "0/1"
-    @Option(help: "Compute threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Output pixels per block side (= the output chunk side). Default: two engine tiles.") var block: Int?
-    @Option(help: "Engine tile side in output pixels (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
+    @Option(parsing: .unconditional, help: "Peak memory to stay under, e.g. 2GiB, 800MiB.") var memoryBudget = "2GiB"
+    @Option(parsing: .unconditional, help: "This process's share of the blocks, I/N (0-based).") var shard = "0/1"
+    @Option(parsing: .unconditional, help: "Compute threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Output pixels per block side (= the output chunk side; ≥ \(Self.minimumBlock)). Default: two engine tiles.") var block: Int?
+    @Option(parsing: .unconditional, help: "Engine tile side in output pixels, ≥ 1 (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
     @Option(help: "fc1 algorithm for dense mode: fft or gemm.") var fc1 = "fft"
     @Flag(help: "Delete the run's previous outputs and start over.") var restart = false
     @Flag(help: "No progress bar or progress lines (the closing summary is still printed).") var quiet = false
@@ -49,7 +49,13 @@ struct Predict: AsyncParsableCommand {
         let sp = shard.split(separator: "/").compactMap { Int($0) }
         guard sp.count == 2 else { throw ValidationError("--shard must look like I/N, e.g. 0/3") }
         o.shard = try Shard(index: sp[0], count: sp[1])
-        o.threads = max(1, threads)
+        try FlagCheck.atLeast("--threads", threads, 1)
+        o.threads = threads
+        if let tile { try FlagCheck.atLeast("--tile", tile, 1, "output pixels per engine tile side") }
+        if let block {
+            try FlagCheck.atLeast("--block", block, Self.minimumBlock, "every block computes the network on its window of (S·(B−1)+134)² "
+                + "source pixels: block 7 at stride 1 computes ~400 pixels per output pixel, block 64 ~9, the default 352 ~1.8")
+        }
         o.block = block; o.tile = tile
         guard let f = DenseEvaluator.FC1Algorithm(rawValue: fc1) else { throw ValidationError("--fc1 must be fft or gemm") }
         o.fc1 = f
@@ -76,6 +82,9 @@ struct Predict: AsyncParsableCommand {
         }
     }
 
+    /// Smaller blocks spend most of their time on the 134-pixel halo of their window (block 7 ran 30× slower than 64).
+    static let minimumBlock = 16
+
     func printSummary(_ s: PredictSummary) {
         if let plan = s.plan { print("memory plan: \(plan)") }
         print("blocks: \(s.blocksDone) done now, \(s.blocksAlreadyDone) already done (resumed), \(s.blocksWithoutTissue) without tissue, \(s.blocksOtherShards) for other shards")
@@ -90,16 +99,17 @@ struct Predict: AsyncParsableCommand {
 
 @_silgen_name("mallopt") func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 
-/// Parses "all", "3", "0:8" or "1,5,9".
-func parseSlices(_ s: String) throws -> [Int] {
+/// Parses "3", "0:8" or "1,5,9" (callers handle "all"); `flag` names the option in errors.
+func parseSlices(_ s: String, flag: String = "--slices") throws -> [Int] {
     var out: [Int] = []
     for part in s.split(separator: ",") {
         let p = part.split(separator: ":", omittingEmptySubsequences: false)
         if p.count == 2, let a = Int(p[0]), let b = Int(p[1]), a < b { out += Array(a..<b) }
         else if p.count == 1, let v = Int(p[0]) { out.append(v) }
-        else { throw ValidationError("--slices: '\(part)' is not N or A:B") }
+        else { throw ValidationError("\(flag): '\(part)' is not N or A:B") }
     }
-    guard !out.isEmpty else { throw ValidationError("--slices names no slice") }
+    guard !out.isEmpty else { throw ValidationError("\(flag) names no slice") }
+    if let bad = out.first(where: { $0 < 0 }) { throw ValidationError("\(flag): slice \(bad) is negative; slices count from 0") }
     return Array(Set(out)).sorted()
 }
 
@@ -107,35 +117,10 @@ func parseSlices(_ s: String) throws -> [Int] {
 func parseBytes(_ s: String, name: String) throws -> Int {
     let units: [(String, Double)] = [("GiB", 1_073_741_824), ("MiB", 1_048_576), ("KiB", 1024), ("G", 1_073_741_824), ("M", 1_048_576), ("K", 1024), ("B", 1)]
     for (u, f) in units where s.hasSuffix(u) {
-        if let v = Double(s.dropLast(u.count)), v > 0 { return Int(v * f) }
+        if let v = Double(s.dropLast(u.count)), v > 0, v * f >= 1, v * f < 0x1p62 { return Int(v * f) }
     }
     if let v = Int(s), v > 0 { return v }
-    throw ValidationError("\(name) must be a size like 2GiB or 800MiB, got '\(s)'")
-}
-
-/// SIGINT/SIGTERM → `onStop` once; a second signal exits at once.
-final class StopSignals: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    init(_ onStop: @escaping @Sendable () -> Void) {
-        let count = StopCount()
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            src.setEventHandler {
-                if count.bump() > 1 { FileHandle.standardError.write(Data("\nstopping now\n".utf8)); exit(130) }
-                FileHandle.standardError.write(Data("\nstopping: finishing the blocks in flight (signal again to quit at once)\n".utf8))
-                onStop()
-            }
-            src.resume()
-            sources.append(src)
-        }
-    }
-    func cancel() { sources.forEach { $0.cancel() } }
-}
-
-final class StopCount: @unchecked Sendable {
-    private let lock = NSLock(); private var n = 0
-    func bump() -> Int { lock.withLock { n += 1; return n } }
+    throw ValidationError("\(name) must be a size from 1 byte to 4 EiB like 2GiB or 800MiB, got '\(s)'")
 }
 
 /// Progress of a run: a bar with blocks, px/s and ETA on a terminal; a plain line every 5 s otherwise.

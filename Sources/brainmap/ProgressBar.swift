@@ -1,6 +1,7 @@
 import Foundation
 
-/// A one-line progress bar with rate and ETA on stderr; silent when stderr is not a terminal except for a final line.
+/// A one-line progress bar with rate and ETA on stderr; when stderr is not a terminal (a log file, a batch job), a
+/// plain line every 10 s instead, so a long phase is never silent, and a final line.
 final class ProgressBar: @unchecked Sendable {
     private let label: String
     private let total: Int
@@ -14,9 +15,16 @@ final class ProgressBar: @unchecked Sendable {
     func update(_ done: Int) {
         lock.lock(); defer { lock.unlock() }
         let now = Date()
-        guard tty, done >= total || now.timeIntervalSince(last) > 0.2 else { return }
-        last = now
-        FileHandle.standardError.write(Data(("\r" + line(done, now)).utf8))
+        if tty {
+            guard done >= total || now.timeIntervalSince(last) > 0.2 else { return }
+            last = now
+            FileHandle.standardError.write(Data(("\r" + line(done, now)).utf8))
+        } else {
+            if last == .distantPast { last = start }
+            guard done < total, now.timeIntervalSince(last) >= 10 else { return }
+            last = now
+            FileHandle.standardError.write(Data((line(done, now) + "\n").utf8))
+        }
     }
 
     func finish() {

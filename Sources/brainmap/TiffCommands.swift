@@ -54,7 +54,7 @@ struct ImportTiff: AsyncParsableCommand {
 
     @Argument(help: "TIFF files, in z order; each may hold many pages.") var files: [String]
     @Option(help: "Output array, OUT.zarr/NAME.") var out: String
-    @Option(help: "Chunk shape z,y,x.") var chunks = "1,512,512"
+    @Option(parsing: .unconditional, help: "Chunk shape z,y,x.") var chunks = "1,512,512"
     @Option(help: "none | blosc[:lz4|lz4hc|zstd|zlib|blosclz[:CLEVEL[:shuffle|bitshuffle|noshuffle]]] | zstd[:LEVEL] | gzip[:LEVEL] | zlib[:LEVEL] | lz4. Default blosc lz4 with byte shuffle: the fastest to decode (what the pipeline reads most).") var codec = "blosc:lz4:5:shuffle"
 
     @Flag(help: "Replace an existing array of that name.") var overwrite = false
@@ -107,14 +107,17 @@ struct ExportTiff: AsyncParsableCommand {
     @Argument(help: "A source array: vol.zarr/raw, https://…/vol.zarr/raw or bossdb://coll/exp/chan[?res=N].") var source: String
     @OptionGroup var sourceFlags: SourceFlags
     @Option(help: "Output TIFF file.") var out: String
-    @Option(help: "z range A:B (default: all).") var z: String?
-    @Option(help: "y range A:B (default: all).") var y: String?
-    @Option(help: "x range A:B (default: all).") var x: String?
+    @Option(parsing: .unconditional, help: "z range A:B (default: all).") var z: String?
+    @Option(parsing: .unconditional, help: "y range A:B (default: all).") var y: String?
+    @Option(parsing: .unconditional, help: "x range A:B (default: all).") var x: String?
 
     func run() async throws {
         let context = sourceFlags.context()
         let a = try await VolumeSource.open(source, options: context)
         guard a.shape.count == 3 else { throw ValidationError("\(source) has \(a.shape.count) axes; export-tiff needs (z, y, x)") }
+        guard a.shape.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("\(source) has shape \(a.shape), with a 0-length axis: there is nothing to export (a TIFF needs at least one 1×1 page)")
+        }
         let box = Box([try parseRange(z, limit: a.shape[0], axis: "z"), try parseRange(y, limit: a.shape[1], axis: "y"),
                        try parseRange(x, limit: a.shape[2], axis: "x")])
         let bar = ProgressBar("export", total: box.size[0])

@@ -17,28 +17,32 @@ struct Train: AsyncParsableCommand {
 
     @Option(help: "The raw volume (any source: vol.zarr/raw, https://…, bossdb://…).") var volume: String
     @Option(help: "The annotation volume: integer labels, same shape as the volume.") var annotations: String
-    @Option(help: "Slices to take training patches from: '3', '0:8' or '1,5,9'.") var trainSlices: String
-    @Option(help: "Slices to take validation patches from (others than the training slices).") var valSlices: String
+    @Option(parsing: .unconditional, help: "Slices to take training patches from: '3', '0:8' or '1,5,9'.") var trainSlices: String
+    @Option(parsing: .unconditional, help: "Slices to take validation patches from (others than the training slices).") var valSlices: String
     @Option(help: "Output weights, e.g. model.safetensors.") var out: String
     @Option(help: "Annotation ids → classes: a preset (phantom: 1..6 = CTX HYP STR VP WM ZI; prasad2020) or a JSON file {\"1\": \"CTX\", \"3\": null}.") var labelMap = "phantom"
-    @Option(help: "Epochs.") var epochs = 100
-    @Option(help: "Training patches per class.") var perClass = 2000
-    @Option(help: "Validation patches per class.") var valPerClass = 1000
-    @Option(help: "Minibatch size.") var batch = 32
-    @Option(help: "Adam learning rate.") var lr: Float = 1e-4
+    @Option(parsing: .unconditional, help: "Epochs (≥ 1).") var epochs = 100
+    @Option(parsing: .unconditional, help: "Training patches per class (≥ 1).") var perClass = 2000
+    @Option(parsing: .unconditional, help: "Validation patches per class (≥ 1).") var valPerClass = 1000
+    @Option(parsing: .unconditional, help: "Minibatch size (≥ 1).") var batch = 32
+    @Option(parsing: .unconditional, help: "Adam learning rate (> 0).") var lr: Float = 1e-4
     @Option(help: "Seed for initialisation, sampling, shuffling and dropout.") var seed: UInt64 = 1
     @Option(help: "valid134 (134² window, no padding: dense inference is exact) or padded128 (the paper's padded patch).") var form = "valid134"
-    @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Discard a saved training state and start over.") var restart = false
     @Flag(help: "No progress bar (epoch lines are still printed).") var quiet = false
     @OptionGroup var sourceFlags: SourceFlags
 
     func run() async throws {
-        var o = TrainOptions(volume: volume, annotations: annotations, trainSlices: try parseSlices(trainSlices),
-                             valSlices: try parseSlices(valSlices), out: out)
+        for (flag, v) in [("--epochs", epochs), ("--per-class", perClass), ("--val-per-class", valPerClass), ("--batch", batch), ("--threads", threads)] {
+            try FlagCheck.atLeast(flag, v, 1)
+        }
+        try FlagCheck.learningRate("--lr", lr)
+        var o = TrainOptions(volume: volume, annotations: annotations, trainSlices: try parseSlices(trainSlices, flag: "--train-slices"),
+                             valSlices: try parseSlices(valSlices, flag: "--val-slices"), out: out)
         o.epochs = epochs; o.perClass = perClass; o.valPerClass = valPerClass; o.batch = batch; o.lr = lr; o.seed = seed
         guard let f = NetworkShape.Form(rawValue: form) else { throw ValidationError("--form must be valid134 or padded128") }
-        o.form = f; o.threads = max(1, threads); o.restart = restart
+        o.form = f; o.threads = threads; o.restart = restart
         o.labelMap = try LabelMap.load(labelMap)
         let job = TrainJob(options: o, context: sourceFlags.context())
         let signals = StopSignals { job.requestStop() }

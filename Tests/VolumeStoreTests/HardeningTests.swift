@@ -188,4 +188,20 @@ final class HardeningTests: XCTestCase {
         let fresh = try await ZarrArray.open(store: store, path: "")
         await expectError({ _ = try await fresh.read(fresh.fullBox) }, containing: ["points outside the shard", "c/0/0/0"])
     }
+
+    /// Issue 17, case 7: blosc after another bytes→bytes codec gets no expected size; a header claiming more than the chunk's encoding
+    /// can hold is refused before it is allocated (it trusted up to 4 GiB).
+    func testBloscInsideAChainIsCappedByTheChunk() throws {
+        let pipeline = CodecPipeline(transpose: nil, dtype: .uint8, codecs: [try ZstdCodec(level: 1), try BloscCodec()])
+        let chunk = (0..<4096).map { UInt8($0 % 7) }
+        XCTAssertEqual(try pipeline.decode(try pipeline.encode(chunk, shape: [4096]), shape: [4096]), chunk)
+        // A memcpy'd blosc frame (flags 0x02) of 32 bytes whose header claims 3.75 GiB.
+        var frame: [UInt8] = [2, 1, 0x02, 1]
+        for v in [0xF000_0000, 32, 32] as [UInt32] { frame += withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+        frame += [UInt8](repeating: 9, count: 16)
+        XCTAssertThrowsError(try pipeline.decode(frame, shape: [4096])) { e in
+            XCTAssertTrue("\(e)".contains("4026531840") && "\(e)".contains("can hold"), "\(e)")
+        }
+        XCTAssertLessThan(CodecPipeline.encodedBound(4096, layers: 1), 80_000)
+    }
 }

@@ -41,4 +41,31 @@ final class TiffTests: XCTestCase {
             XCTFail("expected an error")
         } catch { XCTAssertTrue("\(error)".contains("c.tif"), "\(error)") }
     }
+
+    /// Issue 17, case 7: import-tiff opens its files one at a time: 300 single-page files import with the open-file limit at 64.
+    func testImportOpensFilesOneAtATime() async throws {
+        let dir = PythonReference.tempDir("many-tiffs")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var files: [String] = []
+        for i in 0..<300 {
+            let f = dir + "/p\(i).tif"
+            let w = try TiffWriter(path: f, width: 3, height: 2, pages: 1, dtype: .uint8)
+            try w.writeRows((0..<6).map { UInt8(truncatingIfNeeded: i + $0) })
+            try w.close()
+            files.append(f)
+        }
+        var old = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &old)
+        var low = old; low.rlim_cur = 64
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &low), 0)
+        let a: ZarrArray
+        do {
+            a = try await TiffTransfer.importStack(files: files, into: FileChunkStore(root: dir + "/v.zarr"), path: "raw",
+                                                   chunks: [16, 2, 3], codec: nil)
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &old)
+        } catch { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &old); throw error }
+        XCTAssertEqual(a.shape, [300, 2, 3])
+        let plane = try await a.read(Box([299..<300, 0..<2, 0..<3]))
+        XCTAssertEqual(plane, (0..<6).map { UInt8(truncatingIfNeeded: 299 + $0) })
+    }
 }

@@ -106,7 +106,7 @@ public enum Evaluator {
         let stride = r.stride
         let labels: ZarrArray
         do { labels = try await VolumeSource.open(try r.arrayPath(array), options: context) }
-        catch let e as RunError { throw e }
+        catch let e as RunError { throw PipelineError.input("--array \(array): \(e)") }   // names the flag
         catch { throw PipelineError.input("\(run) has no readable '\(array)' array (\(error)); was it predicted with --outputs including it?") }
         guard labels.metadata.dtype.size == 1, labels.shape.count == 3 else {
             throw PipelineError.input("\(run)/\(array) is \(labels.metadata.dtype.v3Name) \(labels.shape), not a (z, y, x) uint8 label map")

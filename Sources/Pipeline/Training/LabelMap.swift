@@ -27,20 +27,8 @@ public struct LabelMap: Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: spec) else {
             throw PipelineError.input("--label-map \(spec): neither a preset (\(presets.keys.sorted().joined(separator: ", "))) nor a readable file")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw PipelineError.input("--label-map \(spec): not a JSON object of id → class name, e.g. {\"1\": \"CTX\", \"3\": null}")
-        }
-        var map: [Int64: Int] = [:]
-        for (k, v) in obj {
-            guard let id = Int64(k) else { throw PipelineError.input("--label-map \(spec): key '\(k)' is not an integer id") }
-            if v is NSNull { continue }
-            guard let name = v as? String, let c = AreaClassifier.classes.firstIndex(of: name) else {
-                throw PipelineError.input("--label-map \(spec): id \(k) maps to \(v), not one of \(AreaClassifier.classes.joined(separator: ", ")) or null")
-            }
-            map[id] = c
-        }
-        guard !map.isEmpty else { throw PipelineError.input("--label-map \(spec): maps no id to a class") }
-        return LabelMap(classOf: map, name: spec)
+        do { return LabelMap(classOf: try LabelMapJSON.parse([UInt8](data), classes: AreaClassifier.classes), name: spec) }
+        catch let e as LabelMapJSON.Failure { throw PipelineError.input("--label-map \(spec): \(e.reason)") }
     }
 
     /// As a JSON-friendly dictionary (id → class name) for records.

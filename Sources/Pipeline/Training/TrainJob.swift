@@ -34,15 +34,6 @@ public struct TrainOptions: Sendable {
     public var statePath: String { out + ".state" }
 }
 
-public struct EpochRecord: Sendable, Codable {
-    public var epoch: Int
-    public var trainLoss: Double, trainAccuracy: Double, valLoss: Double, valAccuracy: Double, seconds: Double
-    enum CodingKeys: String, CodingKey {
-        case epoch, seconds
-        case trainLoss = "train_loss", trainAccuracy = "train_accuracy", valLoss = "val_loss", valAccuracy = "val_accuracy"
-    }
-}
-
 public struct TrainProgress: Sendable {
     public enum Phase: Sendable { case sampling(String), training, validating, epochDone(EpochRecord, best: Bool) }
     public var phase: Phase
@@ -123,6 +114,8 @@ public final class TrainJob: @unchecked Sendable {
                     bp.run(parameters: state.parameters, images: UnsafeBufferPointer(rebasing: $0[0..<(idx.count * plane)]),
                            labels: labels, dropout: masks, gradients: true)
                 }
+                try TrainDiverged.check(r.lossSum, "the training loss", epoch: epoch, batch: b + 1, batches: batches, options: o,
+                                        epochsDone: state.history.count)
                 state.adam.update(&state.parameters, gradients: r.gradients)
                 lossSum += r.lossSum; seen += idx.count
                 correct += zip(r.predictions, labels).filter { $0 == $1 }.count
@@ -133,7 +126,12 @@ public final class TrainJob: @unchecked Sendable {
             }
             trained += seen; trainSeconds += Date().timeIntervalSince(epochStart)
             progress(TrainProgress(phase: .validating, epoch: epoch, epochs: o.epochs))
+            // Never validate, save or record weights that are not numbers (a finite last loss can precede them).
+            try TrainDiverged.check(parameters: state.parameters, names: shape.parameterShapes.map(\.0), epoch: epoch,
+                                    batches: batches, options: o, epochsDone: state.history.count)
             let (valLoss, valAcc) = evaluate(bp, parameters: state.parameters, patches: val, plane: plane)
+            try TrainDiverged.check(valLoss, "the validation loss", epoch: epoch, batch: batches, batches: batches, options: o,
+                                    epochsDone: state.history.count)
             let record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(seen), trainAccuracy: Double(correct) / Double(seen),
                                      valLoss: valLoss, valAccuracy: valAcc, seconds: Date().timeIntervalSince(epochStart))
             state.history.append(record)
@@ -242,12 +240,10 @@ public final class TrainJob: @unchecked Sendable {
         if o.restart { OutputPath.remove(o.statePath); return fresh }
         guard FileManager.default.fileExists(atPath: o.statePath) else { return fresh }
         let (tensors, meta) = try Safetensors.loadWithMetadata(path: o.statePath)
-        guard let idText = meta["identity"], let id = try? JSONSerialization.jsonObject(with: Data(idText.utf8)) as? [String: String],
-              let histText = meta["history"], let history = try? JSONDecoder().decode([EpochRecord].self, from: Data(histText.utf8)),
-              let step = meta["adam_step"].flatMap(Int.init), let best = meta["best_epoch"].flatMap(Int.init),
-              let bestAcc = meta["best_accuracy"].flatMap(Double.init) else {
+        guard let saved = TrainStateMetadata.parse(meta) else {
             throw PipelineError.input("\(o.statePath) is not a brainmap training state; remove it or add --restart")
         }
+        let id = saved.identity
         let want = o.identity
         let diffs = want.keys.sorted().compactMap { k in id[k] == want[k] ? nil : "\(k): \(id[k] ?? "–") (saved) vs \(want[k]!) (now)" }
         if !diffs.isEmpty { throw PipelineError.mismatch(run: o.statePath, differences: diffs) }
@@ -259,7 +255,9 @@ public final class TrainJob: @unchecked Sendable {
             }
             state.parameters[i] = p; state.adam.m[i] = m.data; state.adam.v[i] = v.data
         }
-        state.adam.step = step; state.history = history; state.bestEpoch = best; state.bestAccuracy = bestAcc
+        try FiniteWeights.check(shape.parameterShapes.enumerated().map { ($0.element.0, state.parameters[$0.offset]) }, path: o.statePath)
+        state.adam.step = saved.adamStep; state.history = saved.history; state.bestEpoch = saved.bestEpoch
+        state.bestAccuracy = saved.bestAccuracy
         return state
     }
 

@@ -51,6 +51,16 @@ public struct BloscCodec: Codec, Equatable {
         try Self.decodeFrame(stored, expectedSize: expectedSize ?? BloscHeader(stored).nbytes)
     }
 
+    /// Inside a chain the header's decoded size is all there is: a claim over what the chunk can hold is refused
+    /// before it is allocated.
+    public func decode(_ stored: [UInt8], atMost limit: Int) throws -> [UInt8] {
+        let header = try BloscHeader(stored)
+        guard header.nbytes <= limit else {
+            throw CodecError("blosc header says \(header.nbytes) decoded bytes, more than this chunk's encoding can hold (\(limit)): corrupt")
+        }
+        return try Self.decodeFrame(stored, expectedSize: header.nbytes)
+    }
+
     /// Validates a blosc frame's 16-byte header against what the caller expects, then decodes it.
     /// Also used for BossDB cutouts, which are blosc frames too.
     public static func decodeFrame(_ stored: [UInt8], expectedSize: Int) throws -> [UInt8] {

@@ -21,7 +21,9 @@ public struct CodecPipeline: Sendable {
     public func decode(_ stored: [UInt8], shape: [Int]) throws -> [UInt8] {
         let size = shape.reduce(1, *) * dtype.size
         var b = stored
-        for (i, c) in codecs.enumerated().reversed() { b = try c.decode(b, expectedSize: i == 0 ? size : nil) }
+        for (i, c) in codecs.enumerated().reversed() {
+            b = i == 0 ? try c.decode(b, expectedSize: size) : try c.decode(b, atMost: Self.encodedBound(size, layers: i))
+        }
         guard b.count == size else {
             throw CodecError(codecs.isEmpty ? "uncompressed chunk has \(b.count) bytes, expected \(size)"
                                             : "chunk decoded to \(b.count) bytes, expected \(size)")
@@ -32,6 +34,15 @@ public struct CodecPipeline: Sendable {
             b = permuteAxes(b, shape: encodedShape, order: inverse(t), elementSize: dtype.size)
         }
         return b
+    }
+
+    /// The most bytes `layers` codecs can turn `size` bytes into: the worst expansion of any supported codec
+    /// (zstd's compressBound n + n/256 + 64, deflate's n + n/1000 + 18, lz4's n + n/255 + 20, blosc's + 16, crc32c's
+    /// + 4) is well inside n + n/8 + 64 KiB per layer.
+    static func encodedBound(_ size: Int, layers: Int) -> Int {
+        var n = size
+        for _ in 0..<layers { n = n + n / 8 + (64 << 10) }
+        return n
     }
 
     func inverse(_ p: [Int]) -> [Int] {

@@ -6,14 +6,22 @@ public enum TiffTransfer {
     public static func importStack(files: [String], into store: FileChunkStore, path: String,
                                    chunks: [Int], codec: (any Codec)?,
                                    progress: ((Int, Int) -> Void)? = nil) async throws -> ZarrArray {
-        let readers = try files.map { try TiffReader(path: $0) }
-        let pages = readers.flatMap { r in r.pages.indices.map { (r, $0) } }
-        guard let first = pages.first.map({ $0.0.pages[$0.1] }) else {
-            throw VolumeError.tiff(path: files.first ?? "(none)", reason: "no pages to import")
+        // Files are opened one at a time: listing the pages opens and closes each in turn, and the bands read
+        // through a small pool of open files, so a stack of thousands of single-page files never nears the
+        // open-file limit (1,024 by default).
+        var pages: [(file: Int, page: Int)] = [], first: TiffReader.Page?
+        for (i, f) in files.enumerated() {
+            let r = try TiffReader(path: f)
+            for (p, page) in r.pages.enumerated() {
+                if let first, page != first {
+                    throw VolumeError.tiff(path: f, reason: "page \(p) is \(page.width)×\(page.height) \(page.dtype), but the stack is \(first.width)×\(first.height) \(first.dtype)")
+                }
+                first = first ?? page
+                pages.append((i, p))
+            }
         }
-        for (r, p) in pages where r.pages[p] != first {
-            throw VolumeError.tiff(path: r.path, reason: "page \(p) is \(r.pages[p].width)×\(r.pages[p].height) \(r.pages[p].dtype), but the stack is \(first.width)×\(first.height) \(first.dtype)")
-        }
+        guard let first else { throw VolumeError.tiff(path: files.first ?? "(none)", reason: "no pages to import") }
+        let open = TiffReaderPool(files: files)
         guard chunks.count == 3, chunks.allSatisfy({ $0 > 0 }) else {
             throw VolumeError.malformedMetadata(path: path, reason: "chunks must be three positive numbers (z,y,x)")
         }
@@ -27,7 +35,7 @@ public enum TiffTransfer {
             for y0 in stride(from: 0, to: first.height, by: chunks[1]) {
                 let y1 = min(y0 + chunks[1], first.height)
                 var band = [UInt8](); band.reserveCapacity((z1 - z0) * (y1 - y0) * rowBytes)
-                for z in z0..<z1 { band += try pages[z].0.readRows(page: pages[z].1, y0..<y1) }
+                for z in z0..<z1 { band += try open.reader(pages[z].file).readRows(page: pages[z].page, y0..<y1) }
                 try await array.write(Box(start: [z0, y0, 0], size: [z1 - z0, y1 - y0, first.width]), band)
                 done += 1
                 progress?(done, total)

@@ -111,6 +111,7 @@ public struct ArrayMetadata: Sendable {
         if let t = transpose, t.sorted() != Array(0..<rank) {
             throw VolumeError.malformedMetadata(path: path, reason: "transpose order \(t) is not a permutation of the \(rank) axes")
         }
+        try validateFill(path: path)
         if let s = sharding {
             guard s.shardShape.count == chunks.count, zip(s.shardShape, chunks).allSatisfy({ $0 > 0 && $0 % $1 == 0 }) else {
                 throw VolumeError.malformedMetadata(path: path, reason: "shard shape \(s.shardShape) is not a multiple of the inner chunk shape \(chunks)")
@@ -205,9 +206,7 @@ extension ArrayMetadata {
 
     /// The `.zarray` document for this metadata.
     public func zarrV2JSON() -> [UInt8] {
-        let fill: Any
-        if fillValue.isNaN { fill = "NaN" } else if fillValue.isInfinite { fill = fillValue > 0 ? "Infinity" : "-Infinity" }
-        else if dtype.kind == .float { fill = fillValue } else { fill = Int64(fillValue) }
+        let fill = fillJSON
         let obj: [String: Any] = [
             "zarr_format": 2, "shape": shape, "chunks": chunks, "dtype": dtype.numpy,
             "compressor": codecs.first?.zarrV2Config ?? NSNull(), "fill_value": fill, "order": order.rawValue,
@@ -238,7 +237,8 @@ public func jsonObject(_ bytes: [UInt8], path: String) throws -> [String: Any] {
 /// once per level must not be driven into the stack's end by a hostile file).
 let maxJSONDepth = 64
 
-func checkJSONDepth(_ b: [UInt8], path: String) throws {
+/// Public for the parsers of other modules that read JSON from files (label maps, training states).
+public func checkJSONDepth(_ b: [UInt8], path: String) throws {
     var depth = 0, inString = false, escaped = false
     for c in b {
         if inString {

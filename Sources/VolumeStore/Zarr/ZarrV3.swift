@@ -108,9 +108,7 @@ extension ArrayMetadata {
             codecs = [["name": "sharding_indexed", "configuration": [
                 "chunk_shape": chunks, "codecs": codecs, "index_codecs": index, "index_location": s.indexLocation.rawValue]]]
         }
-        let fill: Any
-        if fillValue.isNaN { fill = "NaN" } else if fillValue.isInfinite { fill = fillValue > 0 ? "Infinity" : "-Infinity" }
-        else if dtype.kind == .float { fill = fillValue } else { fill = Int64(fillValue) }
+        let fill = fillJSON
         var obj: [String: Any] = [
             "zarr_format": 3, "node_type": "array", "shape": shape, "data_type": dtype.v3Name,
             "chunk_grid": ["name": "regular", "configuration": ["chunk_shape": grid]],

@@ -1,0 +1,27 @@
+import ArgumentParser
+
+/// Range checks of numeric flags, done before any work: every refusal names the flag, the value given and the
+/// accepted range (a job deeper down would only know its option's name, or not even that). Numeric options are
+/// declared with `parsing: .unconditional` so that `--tile -5` reaches these checks instead of being read as a
+/// missing value followed by an unknown flag.
+enum FlagCheck {
+    static func range<T: Comparable>(_ flag: String, _ value: T, _ accepted: ClosedRange<T>, _ why: String = "") throws {
+        guard accepted.contains(value) else {
+            throw ValidationError("\(flag) \(value) is outside the accepted range \(accepted.lowerBound)…\(accepted.upperBound)"
+                + (why.isEmpty ? "" : " (\(why))"))
+        }
+    }
+
+    static func atLeast<T: Comparable>(_ flag: String, _ value: T, _ minimum: T, _ why: String = "") throws {
+        guard value >= minimum else {
+            throw ValidationError("\(flag) \(value) is below the accepted minimum \(minimum)" + (why.isEmpty ? "" : " (\(why))"))
+        }
+    }
+
+    /// A learning rate: finite and above 0 (how high still trains depends on the data; divergence is caught then).
+    static func learningRate(_ flag: String, _ value: Float) throws {
+        guard value.isFinite, value > 0 else {
+            throw ValidationError("\(flag) \(value) must be a finite number above 0 (the paper's Adam uses 1e-4)")
+        }
+    }
+}
