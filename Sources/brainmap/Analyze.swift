@@ -34,7 +34,8 @@ struct Factorize: AsyncParsableCommand {
         PCA: exact, from the mean and co-moment matrix accumulated block by block in float64 (Chan et al. merge) and
         LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
         writes the projections. --shard I/N: N processes started with the same command share every pass (block i is
-        shard i mod N's); after each pass they exchange statistics through RUN/analysis/shards/ and all take the same step.
+        shard i mod N's); after each pass they exchange statistics through RUN/analysis/shards/ and all take the same step,
+        so all N must run at once (a Slurm array needs N slots free together).
         NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
         minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
         (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's
@@ -53,7 +54,7 @@ struct Factorize: AsyncParsableCommand {
     @Option(help: "NMF: rows sampled for the in-memory fit.") var sample = 100_000
     @Option(help: "NMF: full passes after the sample fit.") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
-    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @OptionGroup var sharding: ShardOption
     @Flag(help: "Start from the first pass (ignore this process's saved state and shard files), e.g. after re-running predict.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
@@ -64,9 +65,7 @@ struct Factorize: AsyncParsableCommand {
         o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed; o.restart = restart
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
-        let sp = shard.split(separator: "/").compactMap { Int($0) }
-        guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
-        o.shard = try Shard(index: sp[0], count: sp[1])
+        o.shard = try sharding.resolve()
         prepareAnalysisProcess()
         let bars = PhaseBars(quiet: quiet)
         let s = try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
@@ -140,14 +139,12 @@ struct Cluster: AsyncParsableCommand {
     @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(help: "Rows sampled for k-means.") var sample = 20_000
     @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @OptionGroup var sharding: ShardOption
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {
         var o = ClusterOptions(run: run)
-        let sp = shard.split(separator: "/").compactMap { Int($0) }
-        guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
-        o.shard = try Shard(index: sp[0], count: sp[1])
+        o.shard = try sharding.resolve()
         guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
         o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)

@@ -1,0 +1,16 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+
+/// `--shard`, the same flag on every sharded command. What it means (and how a Slurm array task or a Kubernetes
+/// Indexed Job pod finds its share) is decided in one place, `Shard(flag:environment:)`.
+struct ShardOption: ParsableArguments {
+    @Option(help: ArgumentHelp("""
+        This process's share of the blocks: I/N (0-based); slurm (from the Slurm array task's variables, the default \
+        inside an array task); slurm/N (I = SLURM_ARRAY_TASK_ID, e.g. to resubmit some indices); k8s/N \
+        (I = JOB_COMPLETION_INDEX of a Kubernetes Indexed Job).
+        """, valueName: "I/N|slurm|slurm/N|k8s/N"))
+    var shard: String?
+
+    func resolve() throws -> Shard { try Shard(flag: shard, environment: ProcessInfo.processInfo.environment) }
+}
