@@ -39,6 +39,14 @@ free_port() {
   echo "$p"
 }
 
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+  done
+}
+
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 running() { alive "$S/munged.pid" && alive "$S/slurmctld.pid" && alive "$S/slurmd.pid"; }
@@ -100,10 +108,13 @@ start() {
   # munge: our own key and socket; --force because the daemon runs as root.
   dd if=/dev/urandom of="$S/munge/munge.key" bs=1024 count=1 status=none
   chmod 400 "$S/munge/munge.key"
+  # The daemons must not keep the caller's file descriptors: a pipe or a process-exit socket held open by them
+  # would make whoever ran `tools/slurm.sh start` wait for EOF until the cluster stops.
+  close_inherited_fds
   munged --force --key-file="$S/munge/munge.key" --socket="$S/munge/munge.socket" --pid-file="$S/munged.pid" \
-    --log-file="$S/log/munged.log" --seed-file="$S/munge/munged.seed" || die "munged did not start: $(tail -5 "$S/log/munged.log" 2>/dev/null)"
-  slurmctld -f "$CONF" || die "slurmctld did not start: $(tail -20 "$S/log/slurmctld.log" 2>/dev/null)"
-  slurmd -f "$CONF" -N "$NODE" || die "slurmd did not start: $(tail -20 "$S/log/slurmd.log" 2>/dev/null)"
+    --log-file="$S/log/munged.log" --seed-file="$S/munge/munged.seed" </dev/null >>"$S/log/daemons.out" 2>&1 || die "munged did not start: $(tail -5 "$S/log/munged.log" 2>/dev/null)"
+  slurmctld -f "$CONF" </dev/null >>"$S/log/daemons.out" 2>&1 || die "slurmctld did not start: $(tail -20 "$S/log/slurmctld.log" 2>/dev/null)"
+  slurmd -f "$CONF" -N "$NODE" </dev/null >>"$S/log/daemons.out" 2>&1 || die "slurmd did not start: $(tail -20 "$S/log/slurmd.log" 2>/dev/null)"
   local state=""
   for _ in $(seq 1 300); do
     state=$(sinfo -h -N -n "$NODE" -o %T 2>/dev/null || true)
