@@ -12,5 +12,13 @@ struct ShardOption: ParsableArguments {
         """, valueName: "I/N|slurm|slurm/N|k8s/N"))
     var shard: String?
 
-    func resolve() throws -> Shard { try Shard(flag: shard, environment: ProcessInfo.processInfo.environment) }
+    func resolve() throws -> Shard {
+        let s = try Shard(flag: shard, environment: ProcessInfo.processInfo.environment)
+        // A shard taken from the scheduler is named in the task's log: which one it was is the first question when
+        // a task fails.
+        if s.count > 1, shard?.first?.isNumber != true {
+            FileHandle.standardError.write(Data("shard \(s) (--shard \(shard ?? "slurm, the default in an array task"))\n".utf8))
+        }
+        return s
+    }
 }
