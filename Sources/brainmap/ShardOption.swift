@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Pipeline
+import Run
 
 /// `--shard`, the same flag on every sharded command. What it means (and how a Slurm array task or a Kubernetes
 /// Indexed Job pod finds its share) is decided in one place, `Shard(flag:environment:)`.

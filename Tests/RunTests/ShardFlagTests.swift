@@ -1,5 +1,5 @@
 import XCTest
-@testable import Pipeline
+@testable import Run
 
 /// `--shard` from the flag and the environment, as Slurm 22.05 sets it (the variables below are what
 /// `sbatch --array=…` gave on the test cluster, see tools/slurm.sh).

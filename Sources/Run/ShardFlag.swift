@@ -40,7 +40,7 @@ extension Shard {
         // Slurm reports STEP 1 for index lists; older versions may leave it unset.
         let step = env["SLURM_ARRAY_TASK_STEP"].flatMap { Int($0) } ?? 1
         guard step >= 1, n >= 1, max >= min, (max - min) % step == 0, (max - min) / step + 1 == n, (id - min) % step == 0 else {
-            throw PipelineError.input("""
+            throw RunError.input("""
                 --shard slurm (the default in a Slurm array task): this array's indices (\(min)…\(max), step \(step), \(n) tasks; this task \(id)) are not one \
                 evenly spaced range, so its tasks cannot be numbered 0…N−1. Submit the array as --array=0-\(n - 1) \
                 (a % throttle is fine), or give the shard count: --shard slurm/N takes SLURM_ARRAY_TASK_ID as the \
@@ -52,7 +52,7 @@ extension Shard {
 
     private init(index: Int, count: Int, _ flag: String) throws {
         guard index >= 0, index < count else {
-            throw PipelineError.input("--shard \(flag): shard \(index) of \(count) does not exist (need 0 ≤ I < N): give the array's full size as N, e.g. --array=0-\(count - 1) with --shard \(flag)")
+            throw RunError.input("--shard \(flag): shard \(index) of \(count) does not exist (need 0 ≤ I < N): give the array's full size as N, e.g. --array=0-\(count - 1) with --shard \(flag)")
         }
         try self.init(index: index, count: count)
     }
@@ -65,13 +65,13 @@ extension Shard {
     private static func variable(_ name: String, _ env: [String: String], _ flag: String) throws -> Int {
         guard let s = env[name] else {
             let context = name == "JOB_COMPLETION_INDEX" ? "a pod of a Kubernetes Indexed Job" : "a Slurm array task (sbatch --array=…)"
-            throw PipelineError.input("--shard \(flag) needs $\(name), which is set only in \(context); outside one give --shard I/N")
+            throw RunError.input("--shard \(flag) needs $\(name), which is set only in \(context); outside one give --shard I/N")
         }
-        guard let v = Int(s), v >= 0 else { throw PipelineError.input("--shard \(flag): $\(name) is '\(s)', not a non-negative integer") }
+        guard let v = Int(s), v >= 0 else { throw RunError.input("--shard \(flag): $\(name) is '\(s)', not a non-negative integer") }
         return v
     }
 
-    private static func usage(_ flag: String) -> PipelineError {
-        PipelineError.input("--shard must be I/N (e.g. 0/3), slurm, slurm/N or k8s/N; got '\(flag)'")
+    private static func usage(_ flag: String) -> RunError {
+        RunError.input("--shard must be I/N (e.g. 0/3), slurm, slurm/N or k8s/N; got '\(flag)'")
     }
 }
