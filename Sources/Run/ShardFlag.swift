@@ -7,6 +7,8 @@
 ///   would not be 0…N−1 (give `slurm/N` instead). A task requeued by Slurm keeps its array's variables.
 /// - `slurm/N`: I = SLURM_ARRAY_TASK_ID itself, for N given. The form for resubmitting some indices of an array
 ///   that ran as `--array=0-(N−1)`: `sbatch --array=2,5 …` reruns shards 2 and 5 of N.
+/// - `srun`: I = SLURM_PROCID, N = SLURM_NTASKS — the tasks of one `srun` job step, started together in one
+///   allocation (what shards that wait for each other need; an array's tasks may run at different times).
 /// - `k8s/N`: I = JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod), N given (= the Job's `completions`;
 ///   Kubernetes does not put it in the pod's environment).
 /// - No flag: `slurm` inside a Slurm array task (SLURM_ARRAY_TASK_ID set), else the whole run (0/1).
@@ -19,6 +21,10 @@ extension Shard {
         let parts = flag.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         switch (parts.first, parts.count) {
         case ("slurm", 1): self = try Shard.slurmArray(env)
+        case ("srun", 1):
+            // SLURM_STEP_ID tells a task srun started from the batch script itself, which has SLURM_PROCID 0 too.
+            _ = try Shard.variable("SLURM_STEP_ID", env, flag)
+            self = try Shard(index: Shard.variable("SLURM_PROCID", env, flag), count: Shard.variable("SLURM_NTASKS", env, flag), flag)
         case ("slurm", 2):
             let n = try Shard.count(parts[1], flag)
             self = try Shard(index: Shard.variable("SLURM_ARRAY_TASK_ID", env, flag), count: n, flag)
@@ -64,7 +70,8 @@ extension Shard {
 
     private static func variable(_ name: String, _ env: [String: String], _ flag: String) throws -> Int {
         guard let s = env[name] else {
-            let context = name == "JOB_COMPLETION_INDEX" ? "a pod of a Kubernetes Indexed Job" : "a Slurm array task (sbatch --array=…)"
+            let context = name == "JOB_COMPLETION_INDEX" ? "a pod of a Kubernetes Indexed Job"
+            : flag == "srun" ? "a task that srun started (srun brainmap … inside an sbatch job)" : "a Slurm array task (sbatch --array=…)"
             throw RunError.input("--shard \(flag) needs $\(name), which is set only in \(context); outside one give --shard I/N")
         }
         guard let v = Int(s), v >= 0 else { throw RunError.input("--shard \(flag): $\(name) is '\(s)', not a non-negative integer") }
@@ -72,6 +79,6 @@ extension Shard {
     }
 
     private static func usage(_ flag: String) -> RunError {
-        RunError.input("--shard must be I/N (e.g. 0/3), slurm, slurm/N or k8s/N; got '\(flag)'")
+        RunError.input("--shard must be I/N (e.g. 0/3), slurm, slurm/N, srun or k8s/N; got '\(flag)'")
     }
 }

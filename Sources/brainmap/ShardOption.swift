@@ -7,9 +7,10 @@ import Run
 struct ShardOption: ParsableArguments {
     @Option(help: ArgumentHelp("""
         This process's share of the blocks: I/N (0-based); slurm (from the Slurm array task's variables, the default \
-        inside an array task); slurm/N (I = SLURM_ARRAY_TASK_ID, e.g. to resubmit some indices); k8s/N \
-        (I = JOB_COMPLETION_INDEX of a Kubernetes Indexed Job).
-        """, valueName: "I/N|slurm|slurm/N|k8s/N"))
+        inside an array task); slurm/N (I = SLURM_ARRAY_TASK_ID, e.g. to resubmit some indices); srun \
+        (I/N = SLURM_PROCID/SLURM_NTASKS of an srun step's tasks); k8s/N (I = JOB_COMPLETION_INDEX of a Kubernetes \
+        Indexed Job).
+        """, valueName: "I/N|slurm|slurm/N|srun|k8s/N"))
     var shard: String?
 
     func resolve() throws -> Shard {

@@ -49,6 +49,10 @@ final class ShardFlagTests: XCTestCase {
         XCTAssertEqual(try shard(nil, array(2, min: 2, max: 2, count: 1)), .all)
         let big = message("slurm/4", array(4, min: 4, max: 4, count: 1))
         XCTAssertTrue(big.contains("shard 4 of 4 does not exist"), big)
+        // The tasks of one srun step; not the batch script itself (no SLURM_STEP_ID).
+        XCTAssertEqual(try shard("srun", ["SLURM_PROCID": "1", "SLURM_NTASKS": "3", "SLURM_STEP_ID": "0"]), try Shard(index: 1, count: 3))
+        let batch = message("srun", ["SLURM_PROCID": "0", "SLURM_NTASKS": "3", "SLURM_JOB_ID": "9"])
+        XCTAssertTrue(batch.contains("$SLURM_STEP_ID") && batch.contains("srun brainmap"), batch)
         // A Kubernetes Indexed Job's pod.
         XCTAssertEqual(try shard("k8s/8", ["JOB_COMPLETION_INDEX": "5"]), try Shard(index: 5, count: 8))
         let k8s = message("k8s/8", [:])
