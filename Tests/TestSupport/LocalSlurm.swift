@@ -71,7 +71,7 @@ public final class LocalSlurm {
         return out.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("JobState=") }.map { String($0.dropFirst(9)) } ?? "unknown"
     }
 
-    static func shell(_ exe: String, _ args: [String], env: [String: String]) throws -> (status: Int32, out: String, err: String) {
+    public static func shell(_ exe: String, _ args: [String], env: [String: String]) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
