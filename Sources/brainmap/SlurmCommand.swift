@@ -7,14 +7,14 @@ struct SlurmCommand: ParsableCommand {
         commandName: "slurm",
         abstract: "A run's steps as Slurm jobs: one sbatch script per step, chained with afterok; --submit submits them.",
         discussion: """
-        The steps are brainmap commands separated by ';' (quote it), each checked as `brainmap STEP …` would check
-        it, without --shard (the plan gives it): predict becomes an array of --tasks independent tasks (--shard
-        slurm/N: resubmit any index alone); factorize and cluster become --analysis-tasks tasks of one srun step
-        (--shard srun: their shards exchange statistics after each pass, so they run together); every other
-        command one task. DIR/submit.sh submits them in order, each after the previous one succeeded; a failure
-        cancels the later ones (--kill-on-invalid-dep). Running submit.sh again continues where the plan stopped:
+        The steps are brainmap commands separated by ';' (quote it), each checked as `brainmap STEP …` would check \
+        it, without --shard (the plan gives it): predict becomes an array of --tasks independent tasks (--shard \
+        slurm/N: resubmit any index alone); factorize and cluster become --analysis-tasks tasks of one srun step \
+        (--shard srun: their shards exchange statistics after each pass, so they run together); every other \
+        command one task. DIR/submit.sh submits them in order, each after the previous one succeeded; a failure \
+        cancels the later ones (--kill-on-invalid-dep). Running submit.sh again continues where the plan stopped: \
         every step resumes from its done markers.
-        Example: brainmap slurm --dir jobs --tasks 100 --cpus-per-task 8 --partition gpu --time 4:00:00 \\
+        Example: brainmap slurm --dir jobs --tasks 100 --cpus-per-task 8 --partition cpu --time 4:00:00 \\
           predict --volume vol.zarr/raw --model m.safetensors --out run.zarr ';' cleanup run.zarr ';' \\
           factorize run.zarr --method nmf ';' cluster run.zarr --within CTX --erode 64
         """)
