@@ -27,7 +27,8 @@ final class SlurmPlanTests: XCTestCase {
 
         // The plan, submitted while its volume is missing.
         let run = d + "/run.zarr"
-        setenv("SLURM_CONF", slurm.conf, 1)
+        setenv("SLURM_CONF", slurm.conf, 1)  // for the sbatch that `brainmap slurm --submit` runs
+        defer { unsetenv("SLURM_CONF") }
         let plan = try BrainmapCLI.run(["slurm", "--dir", d + "/plan", "--tasks", "3", "--analysis-tasks", "2", "--mem", "1GiB", "--submit"]
                                        + predict(later + "/raw", run) + [";", "cleanup", run, "--quiet", ";"] + factorize(run),
                                        logDir: d, tag: "plan")

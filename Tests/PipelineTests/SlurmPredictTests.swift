@@ -91,14 +91,17 @@ final class SlurmPredictTests: XCTestCase {
         // slurm/4: the shard is the array index itself, so index 2 can be resubmitted alone (--array=2).
         let path = try script("cancel", extra: ["--shard", "slurm/4"])
         let job = try slurm.submit(["--array=0-3"], script: path)
-        // Two CPUs: tasks 0 and 1 run first, then 2 and 3. Cancel 2 and 3 as soon as each has written a block.
-        for t in [2, 3] {
-            let end = Date().addingTimeInterval(120)
-            while labelChunks("cancel", shard: t) == 0 {
-                guard Date() < end else { return XCTFail("task \(t) wrote nothing:\n\(try slurm.run("squeue", []).out)") }
-                usleep(20_000)
+        // Cancel tasks 2 and 3 as soon as each has written a block (watched together: with more CPUs all four run
+        // at once, and a task left waiting would finish its 15 blocks first).
+        var pending: Set<Int> = [2, 3]
+        let end = Date().addingTimeInterval(120)
+        while !pending.isEmpty {
+            for t in pending where labelChunks("cancel", shard: t) > 0 {
+                XCTAssertEqual(try slurm.run("scancel", ["\(job)_\(t)"]).status, 0)
+                pending.remove(t)
             }
-            XCTAssertEqual(try slurm.run("scancel", ["\(job)_\(t)"]).status, 0)
+            guard Date() < end else { return XCTFail("tasks \(pending) wrote nothing:\n\(try slurm.run("squeue", []).out)") }
+            usleep(20_000)
         }
         try slurm.waitUntilGone(job)
         for t in [2, 3] {
