@@ -167,6 +167,12 @@ status() {
   if running; then
     export SLURM_CONF="$CONF"
     echo "running ($S)"; sinfo; squeue
+    # Finished jobs (no accounting database here: jobcomp/filetxt keeps the end of every job).
+    if [ -s "$S/log/jobcomp.log" ]; then
+      echo "last finished jobs:"
+      tail -n 10 "$S/log/jobcomp.log" | grep -oE "(^| )(JobId|ArrayJobId|ArrayTaskId|Name|JobState|ExitCode)=[^ ]*" | sed "s/^ //" \
+        | awk -F= '$1 == "JobId" && line { print line; line = "" } { line = line "  " $0 } END { if (line) print line }'
+    fi
   else
     echo "not running"; return 1
   fi
