@@ -88,7 +88,7 @@ public final class ClusterJob: @unchecked Sendable {
     public let options: ClusterOptions
     public init(options: ClusterOptions) { self.options = options }
 
-    public func run(progress: @escaping (String, Int, Int) -> Void = { _, _, _ in }) async throws -> ClusterSummary {
+    public func run(progress: @escaping (StepProgress) -> Void = { _ in }) async throws -> ClusterSummary {
         let o = options, start = Date()
         guard o.k >= 2 else { throw AnalysisError.input("--k must be at least 2") }
         var ctx = SourceOptions(cacheBytes: o.cacheBytes)
@@ -122,10 +122,10 @@ public final class ClusterJob: @unchecked Sendable {
         let exchange = o.shard.count > 1
             ? try ShardExchange(session: session, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
                                 command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)") : nil
-        func waiting(_ message: String) { progress(message, 0, 1) }
+        func waiting(_ message: String) { progress(StepProgress(phase: message, done: 0, total: 1)) }
         func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
-                progress(name, i + 1, blocks.count)
+                progress(StepProgress(phase: name, done: i + 1, total: blocks.count))
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
                 let (x, px) = try await run.rows(input, b, mask: m)
                 if !px.isEmpty { try await body(b, x, px) }

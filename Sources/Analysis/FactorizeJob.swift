@@ -59,7 +59,7 @@ public struct FactorizeOptions: Sendable {
     }
 }
 
-public struct FactorizeProgress: Sendable { public var phase: String; public var done: Int, total: Int }
+public typealias FactorizeProgress = StepProgress
 
 public struct FactorizeSummary: Sendable {
     public var rows = 0

@@ -34,8 +34,8 @@ struct Factorize: AsyncParsableCommand {
         PCA: exact, from the mean and co-moment matrix accumulated block by block in float64 (Chan et al. merge) and
         LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
         writes the projections. --shard I/N: N processes started with the same command share every pass (block i is
-        shard i mod N's); after each pass they exchange statistics through RUN/analysis/shards/ and all take the same step,
-        so all N must run at once (a Slurm array needs N slots free together).
+        shard i mod N's); after each pass they exchange statistics through the step generation's exchange/ directory and
+        all take the same step, so all N must run at once (on Slurm: one srun step's tasks, --shard srun).
         NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
         minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
         (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's
@@ -163,7 +163,7 @@ struct Cluster: AsyncParsableCommand {
         }
         prepareAnalysisProcess()
         let bars = PhaseBars(quiet: quiet)
-        let s = try await ClusterJob(options: o).run { bars.update($0, $1, $2) }
+        let s = try await ClusterJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
         bars.finish()
         for n in s.notes { say("note: \(n)") }
         if s.upToDate {

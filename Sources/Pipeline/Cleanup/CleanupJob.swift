@@ -39,10 +39,7 @@ public struct CleanupOptions: Sendable {
     }
 }
 
-public struct CleanupProgress: Sendable {
-    public var phase: String
-    public var done: Int, total: Int
-}
+public typealias CleanupProgress = StepProgress
 
 public struct CleanupSummary: Sendable {
     public var slicesDone = 0, slicesAlreadyDone = 0
