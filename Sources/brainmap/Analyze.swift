@@ -35,8 +35,8 @@ struct Factorize: AsyncParsableCommand {
         PCA: exact, from the mean and co-moment matrix accumulated block by block in float64 (Chan et al. merge) and
         LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
         writes the projections. --shard I/N: N processes started with the same command share every pass (block i is
-        shard i mod N's); after each pass they exchange statistics through the step's directory under RUN/.brainmap and
-        all take the same step.
+        shard i mod N's); after each pass they exchange statistics through the step generation's exchange/ directory and
+        all take the same step, so all N must run at once (on Slurm: one srun step's tasks, --shard srun).
         NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
         minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
         (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's
@@ -55,7 +55,7 @@ struct Factorize: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "NMF: rows sampled for the in-memory fit (≥ 1; its cost grows with it).") var sample = 100_000
     @Option(parsing: .unconditional, help: "NMF: full passes after the sample fit (≥ 1).") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
-    @Option(parsing: .unconditional, help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @OptionGroup var sharding: ShardOption
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it). Not needed after predict adds slices: that is detected.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
@@ -72,9 +72,7 @@ struct Factorize: AsyncParsableCommand {
         o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed; o.restart = restart
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
-        let sp = shard.split(separator: "/").compactMap { Int($0) }
-        guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
-        o.shard = try Shard(index: sp[0], count: sp[1])
+        o.shard = try sharding.resolve()
         prepareAnalysisProcess()
         let bars = PhaseBars(quiet: quiet)
         let s = try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
@@ -152,7 +150,7 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(parsing: .unconditional, help: "Rows sampled for k-means (≥ --k).") var sample = 20_000
     @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(parsing: .unconditional, help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @OptionGroup var sharding: ShardOption
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it).") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
@@ -160,9 +158,7 @@ struct Cluster: AsyncParsableCommand {
     func run() async throws {
         var o = ClusterOptions(run: run)
         o.waitTimeout = waitTimeout; o.restart = restart
-        let sp = shard.split(separator: "/").compactMap { Int($0) }
-        guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
-        o.shard = try Shard(index: sp[0], count: sp[1])
+        o.shard = try sharding.resolve()
         guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
         try FlagCheck.range("--k", k, 2...255, "clusters are stored as u1: cluster + 1, 0 outside the mask")
         try FlagCheck.atLeast("--sample", sample, k, "k-means++ needs at least --k rows")

@@ -26,7 +26,7 @@ struct Predict: AsyncParsableCommand {
     @Option(help: "Outputs to write (comma-separated): labels,probabilities,features,entropy.") var outputs = "labels,probabilities,features,entropy"
     @Option(help: "Float outputs as f32 or f16.") var dtype = "f32"
     @Option(parsing: .unconditional, help: "Peak memory to stay under, e.g. 2GiB, 800MiB.") var memoryBudget = "2GiB"
-    @Option(parsing: .unconditional, help: "This process's share of the blocks, I/N (0-based).") var shard = "0/1"
+    @OptionGroup var sharding: ShardOption
     @Option(parsing: .unconditional, help: "Compute threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(parsing: .unconditional, help: "Output pixels per block side (= the output chunk side; ≥ \(Self.minimumBlock)). Default: two engine tiles.") var block: Int?
     @Option(parsing: .unconditional, help: "Engine tile side in output pixels, ≥ 1 (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
@@ -46,9 +46,7 @@ struct Predict: AsyncParsableCommand {
         guard let p = OutputPrecision(rawValue: dtype) else { throw ValidationError("--dtype must be f32 or f16") }
         o.precision = p
         o.memoryBudget = try parseBytes(memoryBudget, name: "--memory-budget")
-        let sp = shard.split(separator: "/").compactMap { Int($0) }
-        guard sp.count == 2 else { throw ValidationError("--shard must look like I/N, e.g. 0/3") }
-        o.shard = try Shard(index: sp[0], count: sp[1])
+        o.shard = try sharding.resolve()
         try FlagCheck.atLeast("--threads", threads, 1)
         o.threads = threads
         if let tile { try FlagCheck.atLeast("--tile", tile, 1, "output pixels per engine tile side") }

@@ -1,0 +1,72 @@
+import Foundation
+import XCTest
+import TestSupport
+
+/// `brainmap slurm` on the real one-node cluster: the plan predict (array of 3) → cleanup → factorize PCA (2 tasks
+/// of one srun step) fails visibly when its input is missing (predict FAILED, the later steps cancelled), and run
+/// again once the input is there it completes with what one process computes.
+final class SlurmPlanTests: XCTestCase {
+    func testPlanFailsVisiblyThenResumesToOneProcessResults() async throws {
+        if let why = LocalSlurm.unavailable { throw XCTSkip(why) }
+        let slurm = try LocalSlurm.start()
+        defer { slurm.stop() }
+        let f = try await PredictFixture.make("slurm-plan", shape: [3, 256, 320])
+        defer { try? FileManager.default.removeItem(atPath: f.dir) }
+        let d = f.dir, later = d + "/later.zarr"
+        func predict(_ volume: String, _ out: String) -> [String] {
+            ["predict", "--volume", volume, "--model", f.weights, "--out", out, "--stride", "8", "--tile", "16", "--block", "16",
+             "--memory-budget", "700MiB", "--quiet"]
+        }
+        func factorize(_ run: String) -> [String] { ["factorize", run, "--method", "pca", "--k", "3", "--quiet"] }
+
+        // One process: the reference.
+        for (tag, args) in [("ref-predict", predict(f.raw, d + "/ref.zarr")), ("ref-pca", factorize(d + "/ref.zarr"))] {
+            let r = try BrainmapCLI.run(args, logDir: d, tag: tag)
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+
+        // The plan, submitted while its volume is missing.
+        let run = d + "/run.zarr"
+        setenv("SLURM_CONF", slurm.conf, 1)  // for the sbatch that `brainmap slurm --submit` runs
+        defer { unsetenv("SLURM_CONF") }
+        let plan = try BrainmapCLI.run(["slurm", "--dir", d + "/plan", "--tasks", "3", "--analysis-tasks", "2", "--mem", "1GiB", "--submit"]
+                                       + predict(later + "/raw", run) + [";", "cleanup", run, "--quiet", ";"] + factorize(run),
+                                       logDir: d, tag: "plan")
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        func ids(_ out: String) -> [String] { out.split(separator: "\n").compactMap { l in
+            let p = l.split(separator: " "); return p.count == 2 && p[0].first?.isNumber == true ? String(p[1]) : nil } }
+        let first = ids(plan.stdout)
+        XCTAssertEqual(first.count, 3, plan.stdout)
+        guard first.count == 3 else { return }
+        for j in first { try slurm.waitUntilGone(j) }
+        XCTAssertEqual(try slurm.state(first[0] + "_0"), "FAILED")
+        XCTAssertEqual(try slurm.state(first[1]), "CANCELLED", "a failed predict must cancel cleanup")
+        XCTAssertEqual(try slurm.state(first[2]), "CANCELLED", "and factorize")
+
+        // The volume appears; the same submit.sh continues the plan.
+        try FileManager.default.moveItem(atPath: d + "/ph.zarr", toPath: later)
+        let again = try LocalSlurm.shell("/bin/bash", [d + "/plan/submit.sh"], env: ["SLURM_CONF": slurm.conf])
+        XCTAssertEqual(again.status, 0, again.err)
+        let second = ids(again.out)
+        XCTAssertEqual(second.count, 3, again.out)
+        for j in second { try slurm.waitUntilGone(j) }
+        for (k, j) in second.enumerated() {
+            XCTAssertEqual(try slurm.state(k == 0 ? j + "_0" : j), "COMPLETED", "step \(k + 1)")
+        }
+        let want = PredictFixture.arrayFiles(d + "/ref.zarr"), got = PredictFixture.arrayFiles(run)
+        XCTAssertEqual(Set(got.keys), Set(want.keys))
+        for (k, v) in want where got[k] != v { XCTFail("\(k) differs between the plan and one process") }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/labels_clean/.zarray"))
+        // PCA from 2 shards' merged moments = one process's, to rounding.
+        func pca(_ r: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r + "/analysis/pca.json"))) as! [String: Any]
+        }
+        let a = try pca(d + "/ref.zarr"), b = try pca(run)
+        XCTAssertEqual(a["rows"] as? Int, b["rows"] as? Int)
+        let va = a["explained_variance"] as! [Double], vb = b["explained_variance"] as! [Double]
+        XCTAssertEqual(va.count, 3)
+        for (x, y) in zip(va, vb) { XCTAssertEqual(x, y, accuracy: 1e-12 * max(1, abs(x))) }
+        let ca = a["components"] as! [Double], cb = b["components"] as! [Double]
+        for (x, y) in zip(ca, cb) { XCTAssertEqual(x, y, accuracy: 1e-10) }
+    }
+}
