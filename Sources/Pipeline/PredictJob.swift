@@ -140,7 +140,7 @@ public final class PredictJob: @unchecked Sendable {
             "brainmap": "predict", "model": o.model, "format_version": 1,
             "shard_layout": "block k (row-major over z, block row, block column) belongs to shard k mod N",
             "blocks": ["grid": [grid.depth, grid.rows, grid.cols], "block_pixels": block],
-            "versions": ["brainmap": brainmapVersion, "openblas": BLAS.config],
+            "versions": ["brainmap": brainmapVersion, "openblas": BLAS.config, "openblas_core": BLASCore.record],
         ]
         let io = ThreadPool(name: "run-io", threads: 2)
         let run = try await RunStore.open(root: o.out, identity: identity, info: info, outputs: o.outputs, precision: o.precision,

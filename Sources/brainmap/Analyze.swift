@@ -56,6 +56,7 @@ struct Factorize: AsyncParsableCommand {
     @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
     @Flag(help: "Start from the first pass (ignore this process's saved state and shard files), e.g. after re-running predict.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         var o = FactorizeOptions(run: run)
@@ -142,6 +143,7 @@ struct Cluster: AsyncParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
     @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         var o = ClusterOptions(run: run)
