@@ -73,6 +73,8 @@ struct BenchCNN: AsyncParsableCommand {
         abstract: "Dense and exact px/s on a phantom slice, GFLOP/s and % of measured sgemm peak, onnxruntime as peer.")
     @Option(help: "Seconds per measurement.") var seconds = 3.0
     @Option(help: "Threads (cores) to use.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of dense S=1 and exact, next to sgemm (3 rounds, profiled and plain alternating).")
+    var profile = false
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
@@ -84,6 +86,9 @@ struct BenchCNN: AsyncParsableCommand {
         let model = try AreaClassifier(parameters: params)
         let H = 512, W = 1024
         let plane = PhantomVolume(shape: [1, 1420, 5805], seed: 1).render(Box([0..<1, 400..<(400 + H), 2000..<(2000 + W)])).raw
+        if profile {
+            return try EngineProfileBench(model: model, plane: plane, height: H, width: W, threads: threads, seconds: seconds).run()
+        }
 
         let peak = measureSgemm(m: 1024, n: 2048, k: 4608, threads: threads, seconds: seconds)
         print(String(format: "sgemm peak (1024×4608 · 4608×2048, %d threads): %.1f GFLOP/s", threads, peak))
