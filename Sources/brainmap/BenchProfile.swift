@@ -16,7 +16,7 @@ struct EngineProfileBench {
         print(String(format: "OpenBLAS core %@; sgemm 1024×4608 · 4608×2048: %.1f GFLOP/s on 1 thread, %.1f on %d",
                      BLASCore.record, sgemm1, sgemmN, threads))
         let dense = DenseEvaluator(model: model, fc1: .fft)
-        let rows = 0..<352, cols = 0..<704
+        let rows = 0..<176, cols = 0..<704   // four 176² tiles, two per worker at 2 threads
         let exact = PatchEvaluator(model: model, threads: threads)
         let pixels = (0..<64).map { (100 + ($0 / 8) * 37, 200 + ($0 % 8) * 61) }
         let denseProfile = EngineProfile(), exactProfile = EngineProfile()
