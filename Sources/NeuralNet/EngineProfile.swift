@@ -19,7 +19,7 @@ public final class EngineProfile: @unchecked Sendable {
         case layout
         case gemm, bias, pool
         /// fc1 by FFT: the gather and forward transforms, the per-bin complex products (cgemm3m), the inverse
-        /// transforms with bias and ReLU.
+        /// transforms (their gather is fc1's layout, their bias, ReLU and scatter fc1's bias).
         case fftForward, fftProduct, fftInverse
         /// Workers waiting for the last tile (wall × threads − busy).
         case idle
@@ -27,7 +27,7 @@ public final class EngineProfile: @unchecked Sendable {
             switch self {
             case .alloc: "alloc+zero"; case .layout: "copy/layout"; case .gemm: "sgemm"; case .bias: "bias(+ReLU)"
             case .pool: "ReLU+maxpool"; case .fftForward: "FFT forward (+gather)"; case .fftProduct: "FFT pointwise product (cgemm3m)"
-            case .fftInverse: "FFT inverse (+bias, ReLU)"; case .idle: "thread idle"
+            case .fftInverse: "FFT inverse"; case .idle: "thread idle"
             }
         }
     }

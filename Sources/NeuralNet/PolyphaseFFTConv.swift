@@ -67,8 +67,6 @@ public final class PolyphaseFFTConv: Sendable {
             } }
         } }
         let G = group
-        // Spectra as [block][bin][channel]: the inverse reads one block's 144 bins 8 KB apart. (As [bin][block] they
-        // were 256 KB apart, a TLB miss per load: the inverse took 20% of dense time in `bench cnn --profile`.)
         var xf = [Float](repeating: 0, count: Self.bins * G * cin * 2)
         var yf = [Float](repeating: 0, count: Self.bins * G * cout * 2)
         var scratch = FFT16.Scratch()
@@ -104,7 +102,7 @@ public final class PolyphaseFFTConv: Sendable {
                     } } }
                     xf.withUnsafeMutableBufferPointer { X in
                         for k in 0..<Self.bins {
-                            let o = ((b * Self.bins + k) * cin + cg * 8) * 2
+                            let o = ((k * G + b) * cin + cg * 8) * 2
                             let re = fre[k], im = fim[k]
                             for l in 0..<8 { X[o + 2 * l] = re[l]; X[o + 2 * l + 1] = im[l] }
                         }
@@ -116,12 +114,13 @@ public final class PolyphaseFFTConv: Sendable {
             xf.withUnsafeBufferPointer { X in weightsF.withUnsafeBufferPointer { Wt in yf.withUnsafeMutableBufferPointer { Y in
                 for k in 0..<Self.bins {
                     cblas_cgemm3m(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(gb.count), Int32(cout), Int32(cin), &alpha,
-                                  X.baseAddress! + k * cin * 2, Int32(Self.bins * cin), Wt.baseAddress! + k * cin * cout * 2, Int32(cout),
-                                  &beta, Y.baseAddress! + k * cout * 2, Int32(Self.bins * cout))
+                                  X.baseAddress! + k * G * cin * 2, Int32(cin), Wt.baseAddress! + k * cin * cout * 2, Int32(cout),
+                                  &beta, Y.baseAddress! + k * G * cout * 2, Int32(cout))
                 }
             } } }
             p?.lap(.fftProduct, flops: Double(Self.bins * 6 * gb.count * cin * cout))   // cgemm3m: three real products
-            // Inverse transforms, eight output channels at a time, with bias and ReLU, into the group's pixels.
+            // Inverse transforms, eight output channels at a time, with bias and ReLU, into the group's pixels
+            // (profiled as: gathering a block's bins, the transforms, bias + ReLU + the scatter to pixel-major).
             let scale: Float = 1 / 256
             var first = 0   // the block's first group pixel
             for (b, blk) in gb.enumerated() {
@@ -130,14 +129,16 @@ public final class PolyphaseFFTConv: Sendable {
                 for og in 0..<(cout / 8) {
                     yf.withUnsafeBufferPointer { Y in
                         for k in 0..<Self.bins {
-                            let p = UnsafeRawPointer(Y.baseAddress! + ((b * Self.bins + k) * cout + og * 8) * 2)
+                            let p = UnsafeRawPointer(Y.baseAddress! + ((k * G + b) * cout + og * 8) * 2)
                             let v = p.loadUnaligned(as: SIMD16<Float>.self)
                             fre[k] = v.evenHalf; fim[k] = v.oddHalf
                         }
                     }
+                    p?.lap(.layout)
                     fre.withUnsafeMutableBufferPointer { fr in fim.withUnsafeMutableBufferPointer { fm in y.withUnsafeMutableBufferPointer { yp in
                         FFT16.inverse2D(fr.baseAddress!, fm.baseAddress!, rows: rows, cols: cols, yp.baseAddress!, &scratch)
                     } } }
+                    p?.lap(.fftInverse, flops: Self.transformFlops(rows: rows))
                     var bv = V8.zero
                     for l in 0..<8 { bv[l] = bias[og * 8 + l] }
                     hidden.withUnsafeMutableBufferPointer { hb in
@@ -147,10 +148,10 @@ public final class PolyphaseFFTConv: Sendable {
                             for l in 0..<8 { hb[(og * 8 + l) * maxPixels + q] = v[l] }
                         } }
                     }
+                    p?.lap(.bias, flops: Double(8 * 3 * rows * cols))
                 }
                 first += rows * cols
             }
-            p?.lap(.fftInverse, flops: gb.reduce(0.0) { $0 + Double(cout / 8) * (Self.transformFlops(rows: $1.4) + Double(8 * 3 * $1.4 * $1.5)) })
             // The next 1×1 layer on the group's pixels: one sgemm, then bias and scatter.
             p?.layer = .fc2
             let n = first
