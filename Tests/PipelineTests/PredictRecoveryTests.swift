@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import TestSupport
+import Run
 @testable import Pipeline
 
 /// The `brainmap predict` process as a user runs it: killed at random instants, stopped by a signal, split over
@@ -32,8 +33,12 @@ final class PredictRecoveryTests: XCTestCase {
         var rng = SystemRandomNumberGenerator()
         var kills = 0
         for round in 0..<3 {
+            // Killed at a random instant after the run has made progress (on a loaded machine start-up alone can
+            // take seconds; a kill before the first block would test nothing).
+            let before = (try? Run.open(out).done(step: "predict").count) ?? 0
             let p = try BrainmapCLI.start(common + ["--out", out], logDir: dir, tag: "kill\(round)")
-            usleep(UInt32.random(in: 600_000...2_500_000, using: &rng))
+            for _ in 0..<1200 where p.isRunning && ((try? Run.open(out).done(step: "predict").count) ?? 0) <= before { usleep(50_000) }
+            usleep(UInt32.random(in: 0...1_500_000, using: &rng))
             if p.isRunning { kill(p.processIdentifier, SIGKILL); kills += 1 }
             p.waitUntilExit()
         }
@@ -73,8 +78,8 @@ final class PredictRecoveryTests: XCTestCase {
         let ref = try reference()
         let out = dir + "/term.zarr"
         let p = try BrainmapCLI.start(common + ["--out", out], logDir: dir, tag: "term")
-        let journal = out + "/journal/shard-0-of-1.log"
-        for _ in 0..<200 where (try? String(contentsOfFile: journal, encoding: .utf8))?.contains("\n") != true { usleep(50_000) }
+        let journal = out + "/.brainmap/predict-g1/shard-0-of-1.log"
+        for _ in 0..<1200 where (try? String(contentsOfFile: journal, encoding: .utf8))?.contains("\n") != true { usleep(50_000) }
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()
         let r = BrainmapCLI.result(p, logDir: dir, tag: "term")
@@ -117,7 +122,7 @@ final class PredictFullDiskTests: XCTestCase {
         let full = try BrainmapCLI.run(args + ["--out", mnt + "/run.zarr"], logDir: f.dir, tag: "full")
         XCTAssertNotEqual(full.status, 0)
         XCTAssertTrue(full.stderr.contains("No space left on device") && full.stderr.contains("re-run"), full.stderr)
-        let done = try Journal.finished(runRoot: mnt + "/run.zarr")
+        let done = try Run.open(mnt + "/run.zarr").done(step: "predict")
         XCTAssertGreaterThan(done.count, 0); XCTAssertLessThan(done.count, 240)
         // Nothing half-written is visible: every chunk file there decodes (checked by the byte comparison below).
         XCTAssertEqual(sh(["-o", "remount,size=64m", mnt]), 0)

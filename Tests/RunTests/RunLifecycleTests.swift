@@ -1,0 +1,229 @@
+import Foundation
+import XCTest
+import Analysis
+import NeuralNet
+import Pipeline
+@testable import Run
+import TestSupport
+import VolumeStore
+
+/// The cases of issue 16, each reproduced: steps that compose on one run, lineage, whole-array replacement,
+/// crash-safe --restart and swaps.
+final class RunLifecycleTests: XCTestCase {
+    var f: WorkflowFixture!
+    override func setUp() async throws { f = try await WorkflowFixture.make("lifecycle-\(name.filter(\.isLetter))") }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: f.dir) }
+
+    /// Predict resumes and adds slices after cleanup, factorize and cluster touched the run; the analysis then says
+    /// what is stale and recomputes it from scratch (saying why); a new --k replaces pca whole.
+    func testStepsComposeAndStaleResultsAreRecomputed() async throws {
+        let run = f.dir + "/run.zarr"
+        try await f.predict(run, slices: [0, 1])
+        _ = try await f.cleanup(run, k: 3)
+        _ = try await f.pca(run, k: 5)
+        _ = try await f.cluster(run, within: false)
+        try await f.predict(run, slices: [2])     // once refused: ".zattrs differs from what these parameters write"
+        let st = try RunStatus.of(try Run.open(run))
+        XCTAssertEqual(st.steps.first { $0.name == "pca" }?.stale, true)
+        XCTAssertEqual(st.steps.first { $0.name == "clusters" }?.stale, true, "clusters reads the stale pca")
+        XCTAssertEqual(st.steps.first { $0.name == "cleanup" }?.staleUnits, ["2"], "slice 2 was cleaned while not predicted; 0 and 1 did not change")
+        XCTAssertTrue(st.next.contains { $0.hasPrefix("pca") }, "\(st.next)")
+        // cluster refuses the stale pca, naming it and the command that refreshes it.
+        do { _ = try await f.cluster(run, within: false); XCTFail("a stale pca must be refused") }
+        catch { XCTAssertTrue("\(error)".contains("pca is stale") && "\(error)".contains("factorize"), "\(error)") }
+        // factorize sees the new slice: from scratch, saying why; equal to a run made in one go.
+        let p = try await f.pca(run, k: 5)
+        XCTAssertTrue(p.notes.joined().contains("inputs of pca changed"), "\(p.notes)")
+        let ref = f.dir + "/ref.zarr"
+        try await f.predict(ref, slices: [0, 1, 2])
+        _ = try await f.pca(ref, k: 5)
+        WorkflowFixture.assertSame(run + "/pca", ref + "/pca", "pca after slices were added")
+        // Another k: pca is replaced whole (never k 5 chunks under k 3 metadata); cluster --on pca reads it.
+        let k3 = try await f.pca(run, k: 3)
+        XCTAssertTrue(k3.notes.joined().contains("k: the run has 5, this command has 3"), "\(k3.notes)")
+        _ = try await f.pca(ref, k: 3)
+        WorkflowFixture.assertSame(run + "/pca", ref + "/pca", "pca after --k 3")
+        let c = try await f.cluster(run, within: false)
+        XCTAssertGreaterThan(c.rows, 0)
+        // Re-running an up-to-date step recomputes nothing.
+        let same = try await f.pca(run, k: 3)
+        XCTAssertTrue(same.upToDate)
+        // cleanup: the new slice is cleaned, the others kept; labels_clean equals a from-scratch cleanup.
+        let cl = try await f.cleanup(run, k: 3)
+        XCTAssertEqual(cl.slicesDone, 1, "slice 2, predicted since it was cleaned; 0, 1 and 3 kept")
+        XCTAssertEqual(cl.slicesStale, 1); XCTAssertEqual(cl.slicesAlreadyDone, 3)
+        _ = try await f.cleanup(ref, k: 3)
+        WorkflowFixture.assertSame(run + "/labels_clean", ref + "/labels_clean", "labels_clean after slices were added")
+        // The group's OME attributes list every array once.
+        let attrs = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/.zattrs"))) as! [String: Any]
+        let names = (attrs["multiscales"] as! [[String: Any]]).map { $0["name"] as! String }
+        XCTAssertEqual(Set(names), ["labels", "labels_clean", "clusters", "probabilities", "entropy", "features", "pca"])
+        XCTAssertEqual(names.first, "labels")
+    }
+
+    /// Cleanup on a partly predicted slice, then predict finishes it: the slice is cleaned again (once it was
+    /// journaled as done for ever).
+    func testCleanupOfAPartlyPredictedSliceIsRedoneWhenPredictFinishesIt() async throws {
+        let run = f.dir + "/run.zarr", ref = f.dir + "/ref.zarr"
+        _ = try await PredictJob(options: f.predictOptions(run, slices: [1], shard: try Shard(index: 0, count: 2)), context: SourceOptions()).run()
+        _ = try await f.cleanup(run, k: 3)
+        _ = try await PredictJob(options: f.predictOptions(run, slices: [1], shard: try Shard(index: 1, count: 2)), context: SourceOptions()).run()
+        let again = try await f.cleanup(run, k: 3)
+        XCTAssertEqual(again.slicesStale, 1); XCTAssertEqual(again.slicesDone, 1)
+        try await f.predict(ref, slices: [1])
+        _ = try await f.cleanup(ref, k: 3)
+        WorkflowFixture.assertSame(run + "/labels_clean", ref + "/labels_clean", "labels_clean of a slice predicted in two goes")
+    }
+
+    /// select-factors accepts a run factorized --within (its pixels by construction); cluster --match on a slice
+    /// without pixels names it; --rois is part of cluster's parameters; cluster --restart recomputes.
+    func testAnalysisCorners() async throws {
+        let run = f.dir + "/run.zarr"
+        try await f.predict(run, slices: [0, 1])
+        // The class the (random) model predicts most, as the --within class.
+        let labels = try await VolumeSource.open(run + "/labels").read(Box([0..<2, 0..<24, 0..<32]))
+        let common = (1...6).max { c1, c2 in labels.filter { $0 == c1 }.count < labels.filter { $0 == c2 }.count }!
+        var n = FactorizeOptions(run: run); n.method = .nmf; n.k = 3; n.sample = 500; n.passes = 1
+        n.mask = .within(classID: UInt8(common), erode: 0)
+        _ = try await FactorizeJob(options: n).run()
+        let sel = try await SelectFactorsJob.run(SelectFactorsOptions(run: run, rois: f.dir + "/ph.zarr/layers"))
+        XCTAssertFalse(sel.picks.isEmpty)
+        var c = ClusterOptions(run: run); c.on = "nmf"; c.k = 2; c.maxIter = 10
+        c.rois = f.dir + "/ph.zarr/layers"; c.match = (0, 3)
+        do { _ = try await ClusterJob(options: c).run(); XCTFail("slice 3 was never predicted") }
+        catch { XCTAssertTrue("\(error)".contains("slice 3 has no pixels"), "\(error)") }
+        c.match = (0, 1)
+        _ = try await ClusterJob(options: c).run()
+        c.rois = f.dir + "/ph.zarr/areas"
+        let other = try await ClusterJob(options: c).run()
+        XCTAssertTrue(other.notes.joined().contains("rois"), "other --rois is another clustering: \(other.notes)")
+        c.restart = true
+        let restarted = try await ClusterJob(options: c).run()
+        XCTAssertFalse(restarted.upToDate)
+        XCTAssertEqual(restarted.distributions, other.distributions)
+    }
+
+    /// Shards cannot hang: a shard without pixels publishes valid statistics; a lone shard says which shard it waits
+    /// for and gives up after --wait-timeout; a damaged or foreign file from another shard is an error; a shard whose
+    /// heartbeat stopped is reported.
+    func testShardsCannotHang() async throws {
+        let run = f.dir + "/run.zarr"
+        try await f.predict(run, slices: [0])
+        // 4 blocks per slice at this grid; with 5 shards shard 4 owns none.
+        let one = try await f.pca(run, k: 3)
+        let results = try await withThrowingTaskGroup(of: FactorizeSummary.self) { g in
+            let fx = f!
+            for i in 0..<5 { let s = try Shard(index: i, count: 5); g.addTask { try await fx.pca(run, k: 3, restart: true, shard: s) } }
+            var out: [FactorizeSummary] = []
+            for try await s in g { out.append(s) }
+            return out
+        }
+        for r in results { for (a, b) in zip(r.explainedVarianceRatio, one.explainedVarianceRatio) { XCTAssertEqual(a, b, accuracy: 1e-12) } }
+
+        // A lone shard (1/2): named wait, then the timeout's message.
+        let lone = f.dir + "/lone.zarr"
+        try await f.predict(lone, slices: [0])
+        var o = FactorizeOptions(run: lone); o.k = 3; o.shard = try Shard(index: 1, count: 2); o.waitTimeout = 1.5
+        var phases: [String] = []
+        do { _ = try await FactorizeJob(options: o).run { phases.append($0.phase) }; XCTFail("a lone shard must not wait for ever") }
+        catch {
+            XCTAssertTrue("\(error)".contains("--wait-timeout") && "\(error)".contains("shard 0/2 never started"), "\(error)")
+        }
+        XCTAssertTrue(phases.contains("waiting for shard 0/2 to publish 'pca-pass1'"), "\(phases)")
+
+        // A damaged file of the other shard is an error, not skipped.
+        let dir = try Run.open(lone).manifest.steps["pca"]!.directory
+        let foreign = lone + "/" + dir + "/exchange/pca-pass1-shard-0-of-2.json"
+        try Data("{\"parameters\": {}".utf8).write(to: URL(fileURLWithPath: foreign))
+        do { _ = try await FactorizeJob(options: o).run(); XCTFail("a damaged shard file must be an error") }
+        catch { XCTAssertTrue("\(error)".contains("pca-pass1-shard-0-of-2.json is damaged"), "\(error)") }
+
+        // A shard whose heartbeat is old and which has not published: reported as stopped.
+        try FileManager.default.removeItem(atPath: foreign)
+        try Data("\(Date().timeIntervalSince1970 - 600)\n".utf8).write(to: URL(fileURLWithPath: lone + "/" + dir + "/exchange/heartbeat-shard-0-of-2"))
+        o.waitTimeout = 30
+        do { _ = try await FactorizeJob(options: o).run(); XCTFail("a dead shard must be reported") }
+        catch { XCTAssertTrue("\(error)".contains("shard 0/2 stopped"), "\(error)") }
+    }
+
+    /// A swap interrupted at each of its points is finished by the next process that opens the run.
+    func testInterruptedSwapIsFinishedOnOpen() async throws {
+        let run = f.dir + "/run.zarr"
+        try await f.predict(run, slices: [0])
+        _ = try await f.pca(run, k: 3)
+        let want3 = ManifestFiles.files(run + "/pca")
+        // Generation 2 (k 5) fully written under staging, then a crash at each point of the swap.
+        let ref = f.dir + "/ref.zarr"
+        try await f.predict(ref, slices: [0])
+        _ = try await f.pca(ref, k: 5)
+        let want5 = ManifestFiles.files(ref + "/pca")
+        for point in 0..<3 {
+            let r = try Run.open(run)
+            let g = r.manifest.arrays["pca"]!.generation + 1
+            let staged = run + "/" + r.stagingPath("pca", g)
+            try FileManager.default.createDirectory(atPath: (staged as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: ref + "/pca", toPath: staged)
+            try r.update { m in m.arrays["pca"]!.staging = g; m.arrays["pca"]!.stagingReady = point > 0 }
+            if point == 2 {   // the old array already moved aside when the process died
+                try FileManager.default.createDirectory(atPath: r.trash, withIntermediateDirectories: true)
+                try FileManager.default.moveItem(atPath: run + "/pca", toPath: r.trash + "/pca-old")
+            }
+            let reopened = try Run.open(run)
+            if point == 0 {
+                // Not marked ready: the staged copy is an unfinished generation; the old array stays in place.
+                XCTAssertEqual(ManifestFiles.files(run + "/pca"), want3)
+                try reopened.update { m in m.arrays["pca"]!.staging = nil }
+                try FileManager.default.removeItem(atPath: staged)
+            } else {
+                XCTAssertEqual(ManifestFiles.files(run + "/pca"), want5, "swap interrupted at point \(point)")
+                XCTAssertEqual(reopened.manifest.arrays["pca"]!.generation, g)
+                XCTAssertNil(reopened.manifest.arrays["pca"]!.staging)
+                XCTAssertFalse(FileManager.default.fileExists(atPath: staged))
+                XCTAssertFalse(FileManager.default.fileExists(atPath: reopened.trash))
+            }
+        }
+    }
+
+    /// kill -9 at random instants of `predict --restart` (which moves the old run aside in one rename) and of the
+    /// re-run after it: the run always resumes to the bytes of an uninterrupted run.
+    func testKillNineInsideRestartThenResume() async throws {
+        let ref = f.dir + "/ref.zarr"
+        try await f.predict(ref, slices: [0, 1])
+        let run = f.dir + "/run.zarr"
+        try await f.predict(run, slices: [0, 1])
+        _ = try await f.cleanup(run, k: 3)
+        var rng = SeededRandom(seed: 42)
+        for round in 0..<4 {
+            let p = try BrainmapCLI.start(f.predictArgs(run, slices: [0, 1]) + ["--restart"], logDir: f.dir, tag: "restart-\(round)")
+            usleep(UInt32(50_000 + rng.next(below: 600_000)))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        let done = try BrainmapCLI.run(f.predictArgs(run, slices: [0, 1]), logDir: f.dir, tag: "resume")
+        XCTAssertEqual(done.status, 0, done.stderr)
+        for name in ["labels", "features", "probabilities", "entropy"] { WorkflowFixture.assertSame(run + "/" + name, ref + "/" + name, name) }
+        let parent = (run as NSString).deletingLastPathComponent
+        XCTAssertFalse(FileManager.default.fileExists(atPath: parent + "/.brainmap-trash") && FileManager.default.fileExists(atPath: run + "/labels_clean"),
+                       "labels_clean of the old run must not survive a restart")
+    }
+
+    /// `brainmap status` as a user reads it.
+    func testStatusCommand() async throws {
+        let run = f.dir + "/run.zarr"
+        try await f.predict(run, slices: [0])
+        _ = try await PredictJob(options: f.predictOptions(run, slices: [1], shard: try Shard(index: 0, count: 2)), context: SourceOptions()).run()
+        _ = try await f.pca(run, k: 3)
+        try await f.predict(run, slices: [2])
+        let r = try BrainmapCLI.run(["status", run], logDir: f.dir, tag: "status")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("predicted slices: 2 complete (0, 2); partial: 1 (2/4 blocks)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("pca  [STALE]"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("next:") && r.stdout.contains("pca (its inputs changed)"), r.stdout)
+        let j = try BrainmapCLI.run(["status", run, "--json"], logDir: f.dir, tag: "status-json")
+        let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual((doc["steps"] as! [[String: Any]]).first { $0["name"] as? String == "pca" }?["stale"] as? Bool, true)
+        let bad = try BrainmapCLI.run(["status", f.dir], logDir: f.dir, tag: "status-bad")
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("is not a brainmap run"), bad.stderr)
+    }
+}
