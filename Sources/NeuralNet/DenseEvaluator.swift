@@ -70,7 +70,7 @@ public struct DenseEvaluator: Sendable {
 
     /// Runs the dense net on one tile (single channel, gray/255, CHW with C = 1) of `th × tw` pixels.
     /// `th` and `tw` must be S·(n−1) + 134 for some n ≥ 1.
-    public func forward(tile: [Float], th: Int, tw: Int, stride S: Int) throws -> Output {
+    public func forward(tile: [Float], th: Int, tw: Int, stride S: Int, profile p: EngineProfile? = nil) throws -> Output {
         guard Self.strides.contains(S) else { throw NeuralNetError.input("output stride \(S) is not one of \(Self.strides)") }
         guard th >= 134, tw >= 134, (th - 134) % S == 0, (tw - 134) % S == 0, tile.count == th * tw else {
             throw NeuralNetError.input("dense tile \(th)×\(tw) is not S·(n−1)+134 for stride \(S)")
@@ -81,45 +81,54 @@ public struct DenseEvaluator: Sendable {
         var h = th, w = tw
         var x = tile
         var col = [Float]()
-        for layer in [m.conv1, m.conv2, m.conv3, m.conv4] {
+        for (i, layer) in [m.conv1, m.conv2, m.conv3, m.conv4].enumerated() {
+            p?.layer = EngineProfile.Layer(rawValue: EngineProfile.Layer.conv1.rawValue + i)!
             let (ho, wo) = layer.outputSize(h, w, dilation: dil, padding: 0)
             var y = [Float](repeating: 0, count: layer.cout * ho * wo)
+            p?.lap(.alloc)
             x.withUnsafeBufferPointer { xi in y.withUnsafeMutableBufferPointer { yo in
                 layer.forward(xi.baseAddress!, h: h, w: w, dilation: dil, padding: 0, relu: false, out: yo.baseAddress!,
-                              workspace: &col, workspaceFloats: workspaceFloats)
+                              workspace: &col, workspaceFloats: workspaceFloats, profile: p)
             } }
             let s = strided > 0 ? 2 : 1
             let (hp, wp) = MaxPool.outputSize(ho, wo, stride: s, dilation: dil)
             x = [Float](repeating: 0, count: layer.cout * hp * wp)
+            p?.lap(.alloc)
             y.withUnsafeBufferPointer { yi in x.withUnsafeMutableBufferPointer { xo in
                 MaxPool.forward(yi.baseAddress!, channels: layer.cout, h: ho, w: wo, stride: s, dilation: dil, relu: true, out: xo.baseAddress!)
             } }
+            p?.lap(.pool, flops: 4 * Double(layer.cout * hp * wp))   // three max and the ReLU floor per output
             if strided > 0 { strided -= 1 } else { dil *= 2 }
             h = hp; w = wp
         }
-        func conv(_ layer: ConvLayer, _ input: [Float], relu: Bool) -> [Float] {
+        func conv(_ layer: ConvLayer, _ input: [Float], relu: Bool, _ stage: EngineProfile.Layer) -> [Float] {
+            p?.layer = stage
             let (ho, wo) = layer.outputSize(h, w, dilation: dil, padding: 0)
             var y = [Float](repeating: 0, count: layer.cout * ho * wo)
+            p?.lap(.alloc)
             input.withUnsafeBufferPointer { xi in y.withUnsafeMutableBufferPointer { yo in
                 layer.forward(xi.baseAddress!, h: h, w: w, dilation: dil, padding: 0, relu: relu, out: yo.baseAddress!,
-                              workspace: &col, workspaceFloats: workspaceFloats)
+                              workspace: &col, workspaceFloats: workspaceFloats, profile: p)
             } }
             return y
         }
         let latents: [Float]
         if let fft = fc1FFT {
+            p?.layer = .fc1
             var fused = [Float](repeating: 0, count: m.fc2.cout * (h - dil * 5) * (w - dil * 5))
+            p?.lap(.alloc)
             x.withUnsafeBufferPointer { xi in fused.withUnsafeMutableBufferPointer { lo in
-                fft.forward(xi.baseAddress!, h: h, w: w, dilation: dil, then: m.fc2, out: lo.baseAddress!)
+                fft.forward(xi.baseAddress!, h: h, w: w, dilation: dil, then: m.fc2, out: lo.baseAddress!, profile: p)
             } }
             h -= dil * 5; w -= dil * 5
             latents = fused
         } else {
-            let hidden = conv(m.fc1, x, relu: true)
+            let hidden = conv(m.fc1, x, relu: true, .fc1)
             h -= dil * 5; w -= dil * 5
-            latents = conv(m.fc2, hidden, relu: false)
+            latents = conv(m.fc2, hidden, relu: false, .fc2)
         }
-        let logits = conv(m.fc3, latents, relu: false)
+        let logits = conv(m.fc3, latents, relu: false, .fc3)
+        p?.layer = .tile
         return Output(height: h, width: w, latents: latents, logits: logits)
     }
 
@@ -130,7 +139,7 @@ public struct DenseEvaluator: Sendable {
     /// 17.3k with 2 BLAS threads); sgemm fc1 → 128-pixel tiles, BLAS threads (6.2k vs 6.1k).
     public func evaluate(plane: [UInt8], height: Int, width: Int, rows: Range<Int>, cols: Range<Int>, stride S: Int,
                          tile: Int? = nil, parallelTiles: Int? = nil,
-                         blasThreads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> Output {
+                         blasThreads: Int = ProcessInfo.processInfo.activeProcessorCount, profile: EngineProfile? = nil) throws -> Output {
         let tile = tile ?? (fc1Algorithm == .fft ? 176 : 128)
         let parallelTiles = parallelTiles ?? (fc1Algorithm == .fft ? blasThreads : 1)
         let oh = (rows.count + S - 1) / S, ow = (cols.count + S - 1) / S
@@ -143,17 +152,28 @@ public struct DenseEvaluator: Sendable {
         let workers = max(1, min(parallelTiles, tiles.count))
         BLAS.setThreads(workers > 1 ? 1 : blasThreads)
         defer { BLAS.setThreads(blasThreads) }
+        let started = DispatchTime.now().uptimeNanoseconds
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let p = profile == nil ? nil : EngineProfile()
+            p?.threads = workers > 1 ? 1 : blasThreads
+            p?.start()
             var i = worker
             while i < tiles.count {
                 let (ty, tx, nh, nw) = tiles[i]
                 let th = Self.inputSize(outputs: nh, stride: S), tw = Self.inputSize(outputs: nw, stride: S)
                 let y0 = rows.lowerBound + ty * S - Self.halo, x0 = cols.lowerBound + tx * S - Self.halo
                 let input = Self.extract(plane: plane, height: height, width: width, y0: y0, x0: x0, th: th, tw: tw)
-                do { collector.place(try forward(tile: input, th: th, tw: tw, stride: S), at: ty, tx) }
+                p?.lap(.layout)
+                do { collector.place(try forward(tile: input, th: th, tw: tw, stride: S, profile: p), at: ty, tx) }
                 catch { collector.fail(error) }
+                p?.lap(.layout)
                 i += workers
             }
+            if let p { collector.merge(p, into: profile!) }
+        }
+        if let profile {
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            profile.addIdle(seconds: wall * Double(workers > 1 ? workers : blasThreads) - collector.busy)
         }
         if let failure = collector.failure { throw failure }
         return collector.out
@@ -167,6 +187,9 @@ public struct DenseEvaluator: Sendable {
         init(_ o: Output) { out = o }
         func place(_ r: Output, at ty: Int, _ tx: Int) { lock.lock(); DenseEvaluator.place(r, into: &out, at: ty, tx); lock.unlock() }
         func fail(_ e: Error) { lock.lock(); failure = e; lock.unlock() }
+        /// Thread-seconds the merged worker profiles charged.
+        var busy = 0.0
+        func merge(_ p: EngineProfile, into total: EngineProfile) { lock.lock(); busy += p.busySeconds; total.merge(p); lock.unlock() }
     }
 
     /// A th×tw window of a plane as gray/255, zero outside the image.

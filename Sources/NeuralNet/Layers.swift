@@ -17,7 +17,8 @@ public struct ConvLayer: Sendable {
 
     /// out[cout, ho, wo] = conv(input[cin, h, w]) + bias, optionally ReLU'd. `out` must hold cout·ho·wo floats.
     public func forward(_ input: UnsafePointer<Float>, h: Int, w: Int, dilation d: Int, padding p: Int, relu: Bool,
-                        out: UnsafeMutablePointer<Float>, workspace: inout [Float], workspaceFloats: Int = 8 << 20) {
+                        out: UnsafeMutablePointer<Float>, workspace: inout [Float], workspaceFloats: Int = 8 << 20,
+                        profile: EngineProfile? = nil) {
         let (ho, wo) = outputSize(h, w, dilation: d, padding: p)
         let K = cin * k * k
         let plane = ho * wo
@@ -25,23 +26,28 @@ public struct ConvLayer: Sendable {
             weight.withUnsafeBufferPointer { wp in
                 BLAS.gemm(m: cout, n: plane, k: K, a: wp.baseAddress!, lda: K, b: input, ldb: plane, c: out, ldc: plane)
             }
+            profile?.lap(.gemm, flops: 2 * Double(cout * K * plane))
         } else {
             let rowsPerBand = max(1, min(ho, workspaceFloats / max(1, K * wo)))
             if workspace.count < K * rowsPerBand * wo { workspace = .init(repeating: 0, count: K * rowsPerBand * wo) }
+            profile?.lap(.alloc)
             workspace.withUnsafeMutableBufferPointer { ws in
                 weight.withUnsafeBufferPointer { wp in
                     var y0 = 0
                     while y0 < ho {
                         let rows = min(rowsPerBand, ho - y0)
                         im2col(input, h: h, w: w, y0: y0, rows: rows, wo: wo, dilation: d, padding: p, col: ws.baseAddress!)
+                        profile?.lap(.layout)
                         BLAS.gemm(m: cout, n: rows * wo, k: K, a: wp.baseAddress!, lda: K, b: ws.baseAddress!, ldb: rows * wo,
                                   c: out + y0 * wo, ldc: plane)
+                        profile?.lap(.gemm, flops: 2 * Double(cout * K * rows * wo))
                         y0 += rows
                     }
                 }
             }
         }
         addBias(out, plane: plane, relu: relu)
+        profile?.lap(.bias, flops: Double(cout * plane * (relu ? 2 : 1)))
     }
 
     private func addBias(_ out: UnsafeMutablePointer<Float>, plane: Int, relu: Bool) {

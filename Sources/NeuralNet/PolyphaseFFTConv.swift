@@ -19,6 +19,10 @@ public final class PolyphaseFFTConv: Sendable {
     /// Floats one `forward` call allocates: the spectra of a group, and its pixels' fc1 and next-layer outputs.
     public static let scratchFloats = bins * 32 * (128 + 1024) * 2 + 32 * 121 * (1024 + 64)
 
+    /// Real FLOPs FFT16 executes for one 2-D transform of eight channels: a 16-point radix-2 FFT is 32 butterflies of
+    /// 10 flops per lane; forward is 16 row + 9 column transforms, the inverse 9 column + `rows` row transforms.
+    static func transformFlops(rows: Int) -> Double { Double((rows == 16 ? 25 : 9 + rows) * 320 * 8) }
+
     public init(_ layer: ConvLayer) {
         precondition(layer.k == 6 && layer.cin % 8 == 0 && layer.cout % 8 == 0)
         cin = layer.cin; cout = layer.cout; bias = layer.bias
@@ -50,7 +54,7 @@ public final class PolyphaseFFTConv: Sendable {
     /// fc1's 1024-channel output exists only for one group of FFT blocks at a time (≤ 32·121 pixels, 16 MB),
     /// never for the whole tile (127 MB at 176² pixels).
     public func forward(_ input: UnsafePointer<Float>, h: Int, w: Int, dilation D: Int, then next: ConvLayer,
-                        out: UnsafeMutablePointer<Float>) {
+                        out: UnsafeMutablePointer<Float>, profile p: EngineProfile? = nil) {
         precondition(next.k == 1 && next.cin == cout)
         let H = h - 5 * D, W = w - 5 * D
         guard H > 0, W > 0 else { return }
@@ -73,7 +77,9 @@ public final class PolyphaseFFTConv: Sendable {
         var hidden = [Float](repeating: 0, count: cout * maxPixels)      // [cout][group pixel]
         var mixed = [Float](repeating: 0, count: next.cout * maxPixels)  // [next.cout][group pixel]
         var where_ = [Int](repeating: 0, count: maxPixels)               // output offset of each group pixel
+        p?.lap(.alloc)
         for g0 in stride(from: 0, to: blocks.count, by: G) {
+            p?.layer = .fc1
             let gb = Array(blocks[g0..<min(g0 + G, blocks.count)])
             // Forward transforms, eight input channels at a time.
             for (b, blk) in gb.enumerated() {
@@ -103,6 +109,7 @@ public final class PolyphaseFFTConv: Sendable {
                     }
                 }
             }
+            p?.lap(.fftForward, flops: Double(gb.count * cin / 8) * Self.transformFlops(rows: 16))
             // Channel mixing per frequency bin.
             xf.withUnsafeBufferPointer { X in weightsF.withUnsafeBufferPointer { Wt in yf.withUnsafeMutableBufferPointer { Y in
                 for k in 0..<Self.bins {
@@ -111,7 +118,9 @@ public final class PolyphaseFFTConv: Sendable {
                                   &beta, Y.baseAddress! + k * G * cout * 2, Int32(cout))
                 }
             } } }
-            // Inverse transforms, eight output channels at a time, with bias and ReLU, into the group's pixels.
+            p?.lap(.fftProduct, flops: Double(Self.bins * 6 * gb.count * cin * cout))   // cgemm3m: three real products
+            // Inverse transforms, eight output channels at a time, with bias and ReLU, into the group's pixels
+            // (profiled as: gathering a block's bins, the transforms, bias + ReLU + the scatter to pixel-major).
             let scale: Float = 1 / 256
             var first = 0   // the block's first group pixel
             for (b, blk) in gb.enumerated() {
@@ -125,9 +134,11 @@ public final class PolyphaseFFTConv: Sendable {
                             fre[k] = v.evenHalf; fim[k] = v.oddHalf
                         }
                     }
+                    p?.lap(.layout)
                     fre.withUnsafeMutableBufferPointer { fr in fim.withUnsafeMutableBufferPointer { fm in y.withUnsafeMutableBufferPointer { yp in
                         FFT16.inverse2D(fr.baseAddress!, fm.baseAddress!, rows: rows, cols: cols, yp.baseAddress!, &scratch)
                     } } }
+                    p?.lap(.fftInverse, flops: Self.transformFlops(rows: rows))
                     var bv = V8.zero
                     for l in 0..<8 { bv[l] = bias[og * 8 + l] }
                     hidden.withUnsafeMutableBufferPointer { hb in
@@ -137,15 +148,18 @@ public final class PolyphaseFFTConv: Sendable {
                             for l in 0..<8 { hb[(og * 8 + l) * maxPixels + q] = v[l] }
                         } }
                     }
+                    p?.lap(.bias, flops: Double(8 * 3 * rows * cols))
                 }
                 first += rows * cols
             }
             // The next 1×1 layer on the group's pixels: one sgemm, then bias and scatter.
+            p?.layer = .fc2
             let n = first
             next.weight.withUnsafeBufferPointer { wt in hidden.withUnsafeBufferPointer { hb in mixed.withUnsafeMutableBufferPointer { mb in
                 BLAS.gemm(m: next.cout, n: n, k: cout, a: wt.baseAddress!, lda: cout, b: hb.baseAddress!, ldb: maxPixels,
                           c: mb.baseAddress!, ldc: maxPixels)
             } } }
+            p?.lap(.gemm, flops: 2 * Double(next.cout * n * cout))
             for c in 0..<next.cout {
                 let bc = next.bias[c]
                 let dst = out + c * outPlane
@@ -153,6 +167,7 @@ public final class PolyphaseFFTConv: Sendable {
                     for q in 0..<n { dst[where_[q]] = mb[c * maxPixels + q] + bc }
                 }
             }
+            p?.lap(.bias, flops: Double(next.cout * n))
         }
     }
 }

@@ -145,7 +145,7 @@ public final class PredictJob: @unchecked Sendable {
             ("engine", o.mode == .dense ? "dense fc1=\(o.fc1.rawValue)" : "exact padded128"),
         ])
         let info: [String: String] = [
-            "model": o.model, "brainmap": brainmapVersion, "openblas": BLAS.config,
+            "model": o.model, "brainmap": brainmapVersion, "openblas": BLAS.config, "openblas_core": BLASCore.record,
             "shard_layout": "block k (row-major over z, block row, block column) belongs to shard k mod N",
             "block_grid": "\([grid.depth, grid.rows, grid.cols])", "block_pixels": "\(block)", "blocks_per_slice": "\(grid.blocksPerSlice)",
         ]

@@ -59,6 +59,7 @@ struct Factorize: AsyncParsableCommand {
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it). Not needed after predict adds slices: that is detected.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         var o = FactorizeOptions(run: run)
@@ -154,6 +155,7 @@ struct Cluster: AsyncParsableCommand {
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it).") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         var o = ClusterOptions(run: run)

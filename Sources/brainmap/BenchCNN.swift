@@ -27,14 +27,24 @@ struct BenchGEMM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gemm",
         abstract: "sgemm GFLOP/s (OpenBLAS) at the shapes the dense net uses, next to numpy's matmul in the same run.")
     @Option(help: "Seconds per measurement.") var seconds = 2.0
+    @Option(help: "One shape M,N,K instead of the dense net's shapes.") var shape: String?
+    @Flag(help: "Skip the numpy peer.") var noPeer = false
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
+        var shapes = [(1024, 2048, 4608), (2048, 2048, 2048), (128, 4096, 576)]
+        if let shape {
+            let d = shape.split(separator: ",").compactMap { Int($0) }
+            guard d.count == 3, d.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shape must be M,N,K") }
+            shapes = [(d[0], d[1], d[2])]
+        }
+        print("OpenBLAS core: \(BLASCore.record); CPU: \(CPUFeatures.detect().summary)")
         print("sgemm, GFLOP/s (brainmap = OpenBLAS via cblas; peer = numpy float32 matmul):")
         print("  shape (M×K · K×N)          threads   brainmap      numpy   ratio")
-        for (m, n, k) in [(1024, 2048, 4608), (2048, 2048, 2048), (128, 4096, 576)] {
+        for (m, n, k) in shapes {
             for t in [1, 2] {
                 let g = measureSgemm(m: m, n: n, k: k, threads: t, seconds: seconds)
-                let peer = runPeer("cnn_peer.py", ["gemm", "\(m)", "\(n)", "\(k)", "\(seconds)", "\(t)"])
+                let peer = noPeer ? nil : runPeer("cnn_peer.py", ["gemm", "\(m)", "\(n)", "\(k)", "\(seconds)", "\(t)"])
                     .flatMap { Double($0.split(separator: " ").last!.trimmingCharacters(in: .whitespacesAndNewlines)) }
                 print("  " + "\(m)×\(k) · \(k)×\(n)".padding(toLength: 27, withPad: " ", startingAt: 0)
                       + pad("\(t)", 7) + pad(String(format: "%.1f", g), 11) + pad(peer.map { String(format: "%.1f", $0) } ?? "–", 11)
@@ -63,6 +73,9 @@ struct BenchCNN: AsyncParsableCommand {
         abstract: "Dense and exact px/s on a phantom slice, GFLOP/s and % of measured sgemm peak, onnxruntime as peer.")
     @Option(help: "Seconds per measurement.") var seconds = 3.0
     @Option(help: "Threads (cores) to use.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of dense S=1 and exact, next to sgemm (3 rounds, profiled and plain alternating).")
+    var profile = false
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-cnn-\(getpid())").path
@@ -73,6 +86,9 @@ struct BenchCNN: AsyncParsableCommand {
         let model = try AreaClassifier(parameters: params)
         let H = 512, W = 1024
         let plane = PhantomVolume(shape: [1, 1420, 5805], seed: 1).render(Box([0..<1, 400..<(400 + H), 2000..<(2000 + W)])).raw
+        if profile {
+            return try EngineProfileBench(model: model, plane: plane, height: H, width: W, threads: threads, seconds: seconds).run()
+        }
 
         let peak = measureSgemm(m: 1024, n: 2048, k: 4608, threads: threads, seconds: seconds)
         print(String(format: "sgemm peak (1024×4608 · 4608×2048, %d threads): %.1f GFLOP/s", threads, peak))

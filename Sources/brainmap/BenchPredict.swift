@@ -21,6 +21,7 @@ struct BenchPredict: AsyncParsableCommand {
     @Option(help: "The scratch phantom's raw served over HTTP, e.g. http://127.0.0.1:8081/bench.zarr/raw.") var remote: String?
     @Option(help: "Memory budget for predict.") var memoryBudget = "3GiB"
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         let dir = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-predict").path

@@ -19,6 +19,7 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Minibatch size.") var batch = 32
     @Option(help: "Threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Python with torch installed (default: .venv-torch/bin/python).") var torchPython: String?
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         let shape = NetworkShape.paper(.valid134)

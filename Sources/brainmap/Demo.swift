@@ -23,6 +23,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Adam learning rate (3e-4: converges in minutes; the paper, and train's default, use 1e-4 over 100 epochs).") var lr: Float = 3e-4
     @Option(help: "Output stride of the prediction (1 = every pixel).") var stride = 2
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         let start = Date()

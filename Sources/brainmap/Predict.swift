@@ -34,6 +34,7 @@ struct Predict: AsyncParsableCommand {
     @Flag(help: "Delete the run's previous outputs and start over.") var restart = false
     @Flag(help: "No progress bar or progress lines (the closing summary is still printed).") var quiet = false
     @OptionGroup var sourceFlags: SourceFlags
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         var o = PredictOptions(source: volume, model: model, out: out)

@@ -32,6 +32,7 @@ struct Train: AsyncParsableCommand {
     @Flag(help: "Discard a saved training state and start over.") var restart = false
     @Flag(help: "No progress bar (epoch lines are still printed).") var quiet = false
     @OptionGroup var sourceFlags: SourceFlags
+    @OptionGroup var blas: BLASFlags
 
     func run() async throws {
         for (flag, v) in [("--epochs", epochs), ("--per-class", perClass), ("--val-per-class", valPerClass), ("--batch", batch), ("--threads", threads)] {

@@ -14,10 +14,16 @@ public enum BrainmapCLI {
     public struct Result { public let status: Int32; public let stdout: String; public let stderr: String }
 
     /// Starts a run; stdout and stderr go to files under `logDir` (so a long run never blocks on a full pipe).
-    public static func start(_ args: [String], logDir: String, tag: String) throws -> Process {
+    /// `environment` entries are added to (nil: removed from) this process's environment.
+    public static func start(_ args: [String], logDir: String, tag: String, environment: [String: String?] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty {
+            var env = ProcessInfo.processInfo.environment
+            for (k, v) in environment { env[k] = v }
+            p.environment = env
+        }
         FileManager.default.createFile(atPath: "\(logDir)/\(tag).out", contents: nil)
         FileManager.default.createFile(atPath: "\(logDir)/\(tag).err", contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: "\(logDir)/\(tag).out")
@@ -28,8 +34,8 @@ public enum BrainmapCLI {
 
     /// Runs to completion and returns what it printed.
     @discardableResult
-    public static func run(_ args: [String], logDir: String, tag: String = "run") throws -> Result {
-        let p = try start(args, logDir: logDir, tag: tag)
+    public static func run(_ args: [String], logDir: String, tag: String = "run", environment: [String: String?] = [:]) throws -> Result {
+        let p = try start(args, logDir: logDir, tag: tag, environment: environment)
         p.waitUntilExit()
         return result(p, logDir: logDir, tag: tag)
     }

@@ -285,6 +285,7 @@ public final class TrainJob: @unchecked Sendable {
                      "label_map_name": o.labelMap.name, "train_rule": "whole window inside one class",
                      "val_rule": "centre pixel's class", "train": counts(train), "val": counts(val)] as [String: Any],
             "brainmap_version": brainmapVersion,
+            "openblas": BLAS.config, "openblas_core": BLASCore.record,
         ]
         let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         let tmp = OutputPath.temporary(beside: o.sidecar)
