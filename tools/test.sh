@@ -4,7 +4,7 @@
 # 1, default 100000 each; 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup-system.sh nginx
+tools/setup-system.sh nginx chromium   # nginx: remote-store tests; chromium: the report opened in a browser
 tools/setup-python.sh
 swift build --build-tests -c debug
 log=$(mktemp)
