@@ -4,8 +4,8 @@ import TestSupport
 import XCTest
 
 /// A small real run with every step, made once per test process through the command line (the contract the report
-/// reads): a 2×200×260 phantom, random weights, predict at stride 2 in 48-pixel blocks (partial edge chunks),
-/// evaluate, cleanup, evaluate labels_clean, PCA, NMF, clusters with ROI distributions and matching, select-factors;
+/// reads): a 2×200×260 phantom, random weights, predict at stride 2 in 48-pixel blocks (partial edge chunks), labels
+/// painted from the phantom's areas (random weights predict one class), evaluate, cleanup, evaluate labels_clean, PCA, NMF, clusters with ROI distributions and matching, select-factors;
 /// plus the model's sidecar JSON in train's format.
 enum ReportFixture {
     struct Run { let dir: String; let run: String; let phantom: String }
@@ -26,6 +26,7 @@ enum ReportFixture {
                                       "parameters": ["epochs": 4, "lr": 1e-4], "data": ["volume": ph + "/raw", "train_slices": [0]]]
         try JSONSerialization.data(withJSONObject: sidecar).write(to: URL(fileURLWithPath: dir + "/w.json"))
         try cli(["predict", "--volume", ph + "/raw", "--model", model, "--out", run, "--stride", "2", "--tile", "32", "--block", "48", "--quiet"], dir)
+        try PythonReference.run("tools/reference/paint_labels.py", [run, ph + "/areas"])
         try cli(["evaluate", run, "--annotations", ph + "/areas"], dir)
         try cli(["cleanup", run, "--quiet"], dir)
         try cli(["evaluate", run, "--annotations", ph + "/areas", "--array", "labels_clean"], dir)

@@ -79,7 +79,7 @@ final class ReportTests: XCTestCase {
                 XCTAssertLessThanOrEqual(m[n + "_max_error"] as! Double, 1.0, "\(n) overlay, slice \(z)")
                 XCTAssertGreaterThan(m[n + "_labelled_pixels"] as! Int, 500, n)
             }
-            XCTAssertGreaterThan((m["labels_ids"] as! [Int]).count, 1, "the fixture's labels should show more than one class")
+            XCTAssertGreaterThan((m["labels_ids"] as! [Int]).count, 4, "the fixture's labels show most classes")
             XCTAssertGreaterThan((m["clusters_ids"] as! [Int]).count, 2)
             // Entropy in viridis on the fixed 0…ln 6 scale; NaN transparent.
             XCTAssertEqual(m["entropy_transparent_where_nan"] as? Bool, true)
@@ -90,8 +90,9 @@ final class ReportTests: XCTestCase {
                 XCTAssertGreaterThan(c, 0.999); XCTAssertLessThanOrEqual(r, 1.0)
             }
             XCTAssertEqual(m["pca_transparent_where_nan"] as? Bool, true)
-            // NMF factors: colour index proportional to the coefficient.
-            for r in m["nmf_max_residual"] as! [Double] { XCTAssertLessThanOrEqual(r, 1.0) }
+            // NMF factors: colour index proportional to the coefficient (rounding, and a few neighbouring viridis
+            // entries that share one 8-bit colour, so the index read back may be one lower).
+            for r in m["nmf_max_residual"] as! [Double] { XCTAssertLessThanOrEqual(r, 1.5) }
         }
     }
 
