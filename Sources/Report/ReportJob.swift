@@ -87,11 +87,11 @@ public enum ReportJob {
 
         var sliceHTML = ""
         for z in slices {
-            progress("slice \(z)")
             var figs = SliceFigures(view: SliceView(z: z, rows: rows, cols: cols, maxWidth: o.width), contents: contents, arrays: arrays,
                                     raw: raw, out: out, sharedFactorScale: o.sharedFactorScale)
             let body = try await figs.render()
             images += figs.images
+            progress("slice \(z): " + figs.timings.map { String(format: "%@ %.2f s", $0.0, $0.1) }.joined(separator: ", "))
             let region = o.crop == nil ? "" : " — rows \(rows.lowerBound * contents.stride)…\(rows.upperBound * contents.stride), columns \(cols.lowerBound * contents.stride)…\(cols.upperBound * contents.stride) (source pixels)"
             sliceHTML += "<section id=\"slice-\(z)\"><h2>Slice \(z)\(HTML.escape(region))</h2>\(body)</section>"
         }

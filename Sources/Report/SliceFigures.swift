@@ -12,6 +12,9 @@ struct SliceFigures {
     let sharedFactorScale: Bool
     /// File names of the images written, relative to `out`.
     private(set) var images: [String] = []
+    /// Seconds spent per image (read, render, write), for the progress line.
+    private(set) var timings: [(String, Double)] = []
+    private var clock = Date()
 
     init(view: SliceView, contents: RunContents, arrays: [RunContents.ArrayName: ZarrArray], raw: ZarrArray?, out: String, sharedFactorScale: Bool) {
         self.view = view; self.contents = contents; self.arrays = arrays; self.raw = raw; self.out = out; self.sharedFactorScale = sharedFactorScale
@@ -24,10 +27,13 @@ struct SliceFigures {
         let file = "z\(view.z)-\(name).png"
         try img.writePNG(to: out + "/" + file)
         images.append(file)
+        timings.append((name, Date().timeIntervalSince(clock)))
+        clock = Date()
         return file
     }
 
     mutating func render() async throws -> String {
+        clock = Date()
         var figs: [String] = []
         var grey: Image?
         if let raw {

@@ -20,12 +20,12 @@ public struct Image: Sendable {
         if channels == 4 { pixels[o + 3] = 255 }
     }
 
-    /// Writes the image to `path` through libpng's simplified API, atomically (a temporary file beside it, renamed).
+    /// Writes the image to `path` through libpng (zlib level 1), atomically (a temporary file beside it, renamed).
     public func writePNG(to path: String) throws {
         let tmp = path + ".tmp-\(getpid())"
         var message = [CChar](repeating: 0, count: 256)
         let ok = pixels.withUnsafeBytes { p in
-            bm_png_write(tmp, p.baseAddress, UInt32(width), UInt32(height), Int32(channels), &message, message.count)
+            bm_png_write(tmp, p.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(width), UInt32(height), Int32(channels), &message)
         }
         guard ok != 0 else {
             unlink(tmp)
