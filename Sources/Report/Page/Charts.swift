@@ -30,15 +30,15 @@ enum Charts {
 
     /// Bars in groups (one group per row of `values`, one bar per column, coloured by column), y from 0 to the
     /// largest value; `emphasis` marks groups whose label is drawn bold.
-    static func groupedBars(groups: [String], bars: [(name: String, color: RGB)], values: [[Double]], yLabel: String,
+    static func groupedBars(groups: [String], bars: [(name: String, color: RGB)], values: [[Double]], xLabel: String, yLabel: String,
                             emphasis: Set<Int> = [], height: Double = 220) -> String {
         guard !groups.isEmpty, !bars.isEmpty else { return "" }
         let barW = 7.0, gap = 8.0
         let groupW = barW * Double(bars.count) + gap
-        let width = left + right + groupW * Double(groups.count)
+        let width = max(160, left + right + groupW * Double(groups.count))
         let yMax = max(values.flatMap { $0 }.filter(\.isFinite).max() ?? 1, 1e-12)
         let ph = height - top - bottom
-        var s = svgOpen(width, height) + axes(width: width, height: height, xLabel: "", yLabel: yLabel)
+        var s = svgOpen(width, height) + axes(width: width, height: height, xLabel: xLabel, yLabel: yLabel)
         s += tick(y: top + ph, "0") + tick(y: top, HTML.format(yMax))
         for (g, name) in groups.enumerated() {
             let gx = left + gap / 2 + Double(g) * groupW

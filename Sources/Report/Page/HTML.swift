@@ -58,7 +58,7 @@ enum HTML {
 
     /// A compact number for axis ends and colour bars.
     static func format(_ v: Double) -> String {
-        if v == 0 { return "0" }
+        if v == v.rounded(), abs(v) < 1e6 { return String(Int(v)) }
         let a = abs(v)
         return a >= 1000 || a < 0.01 ? String(format: "%.2e", v) : String(format: a >= 10 ? "%.1f" : "%.3f", v)
     }

@@ -71,7 +71,7 @@ struct ResultSections {
         if let pca = contents.result("pca"), let ratio = pca["explained_variance_ratio"] as? [Double] {
             s += "<h3>PCA</h3><p>\(pca["rows"] as? Int ?? 0) pixels; explained variance ratio of the first components (cumulative \(HTML.number(ratio.prefix(3).reduce(0, +))) for PC1–3):</p>"
             s += Charts.groupedBars(groups: ratio.indices.map { "\($0 + 1)" }, bars: [("explained variance ratio", RGB(0x23, 0x39, 0x5b))],
-                                    values: ratio.map { [$0] }, yLabel: "variance ratio")
+                                    values: ratio.map { [$0] }, xLabel: "component", yLabel: "variance ratio")
         }
         if let nmf = contents.result("nmf") {
             let obj = (nmf["objective_per_pass"] as? [Double] ?? []).map(HTML.format).joined(separator: " → ")
@@ -95,7 +95,7 @@ struct ResultSections {
         let picked = Set(picks.compactMap { $0["factor"] as? Int })
         var s = "<h3>Predictive factors (select-factors)</h3><p>Each factor's positive coefficients summed per ROI of <code>\(HTML.escape(sel["rois"] as? String ?? ""))</code>, normalised per factor; "
             + "picked factors in bold (greedy, λ = \(HTML.format(sel["lambda"] as? Double ?? 0))).</p>"
-        s += Charts.groupedBars(groups: dist.indices.map { "\($0 + 1)" }, bars: rois, values: dist, yLabel: "fraction of the factor", emphasis: picked)
+        s += Charts.groupedBars(groups: dist.indices.map { "\($0 + 1)" }, bars: rois, values: dist, xLabel: "NMF factor", yLabel: "fraction of the factor", emphasis: picked)
         s += HTML.legend(rois)
         let rows = picks.map { p -> [String] in
             let roi = (p["roi"] as? NSNumber)?.int64Value ?? 0
@@ -117,8 +117,8 @@ struct ResultSections {
         if let dist = cl["distribution_per_cluster_over_rois"] as? [[Double]],
            let ids = (cl["roi_ids"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.int64Value }) {
             let rois = roiLabels(ids, source: identity?["rois"] as? String)
-            s += "<p>Fraction of each cluster's pixels per ROI:</p>" + Charts.groupedBars(groups: dist.indices.map { "cluster \($0 + 1)" }, bars: rois,
-                                                                                            values: dist, yLabel: "fraction of the cluster") + HTML.legend(rois)
+            s += "<p>Fraction of each cluster's pixels per ROI:</p>" + Charts.groupedBars(groups: dist.indices.map { "\($0 + 1)" }, bars: rois,
+                                                                                            values: dist, xLabel: "cluster", yLabel: "fraction of the cluster") + HTML.legend(rois)
         }
         if let m = cl["match"] as? [String: Any], let js = m["js_distance"] as? [[Double]], let sl = m["slices"] as? [Int], sl.count == 2 {
             let argmin = m["argmin"] as? [Int] ?? []
