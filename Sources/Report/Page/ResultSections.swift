@@ -26,9 +26,9 @@ struct ResultSections {
             }
             s += "<div class=\"grid\">" + HTML.table(header: ["class", "precision", "recall", "F1", "support"], rows: rows, caption: "per class")
             let normalised = doc["confusion_normalized"] as? [[Double]] ?? confusion.map { r in r.map { Double($0) / Double(max(1, r.reduce(0, +))) } }
-            s += matrixFigure(confusion.map { $0.map(Double.init) }, labels: classes, key: "\(file)#confusion", file: "confusion-\(array)-counts",
+            s += try matrixFigure(confusion.map { $0.map(Double.init) }, labels: classes, key: "\(file)#confusion", file: "confusion-\(array)-counts",
                               caption: "confusion, pixel counts (rows: annotated, columns: predicted; colour: log count)", integer: true)
-            s += matrixFigure(normalised, labels: classes, key: "\(file)#confusion_normalized", file: "confusion-\(array)-normalised",
+            s += try matrixFigure(normalised, labels: classes, key: "\(file)#confusion_normalized", file: "confusion-\(array)-normalised",
                               caption: "confusion, row-normalised (recall on the diagonal)", integer: false)
             s += "</div>"
         }
@@ -36,16 +36,16 @@ struct ResultSections {
     }
 
     /// A matrix as an image and as a table with its numbers.
-    private func matrixFigure(_ m: [[Double]], labels: [String], key: String, file: String, caption: String, integer: Bool) -> String {
+    private func matrixFigure(_ m: [[Double]], labels: [String], key: String, file: String, caption: String, integer: Bool) throws -> String {
         let shown = integer ? m.map { $0.map { log1p($0) } } : m
         let img = Render.matrix(shown, lo: 0, hi: integer ? (shown.flatMap { $0 }.max() ?? 1) : 1)
-        let name = (try? save(img, file)) ?? ""
+        let name = try save(img, file)
         let rows = m.enumerated().map { i, r in
             [HTML.headCell(labels[i])] + r.enumerated().map { j, v in
                 HTML.valueCell(integer ? String(Int(v)) : HTML.number(v), key: "\(key).\(i).\(j)")
             }
         }
-        return "<figure>" + (name.isEmpty ? "" : "<img src=\"\(name)\" width=\"\(img.width)\" height=\"\(img.height)\" alt=\"\(HTML.escape(caption))\">")
+        return "<figure><img src=\"\(name)\" width=\"\(img.width)\" height=\"\(img.height)\" alt=\"\(HTML.escape(caption))\">"
             + HTML.table(header: [""] + labels, rows: rows) + "<figcaption>\(HTML.escape(caption))</figcaption></figure>"
     }
 
@@ -116,7 +116,11 @@ struct ResultSections {
         let identity = cl["identity"] as? [String: Any]
         if let dist = cl["distribution_per_cluster_over_rois"] as? [[Double]],
            let ids = (cl["roi_ids"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.int64Value }) {
-            let rois = roiLabels(ids, source: identity?["rois"] as? String)
+            // clusters.json does not record its --rois source; select-factors.json does, so its names are used when
+            // both describe the same ROI ids.
+            let selection = contents.result("select-factors")
+            let sameIds = (selection?["roi_ids"] as? [Any])?.compactMap { ($0 as? NSNumber)?.int64Value } == ids
+            let rois = roiLabels(ids, source: (identity?["rois"] as? String) ?? (sameIds ? selection?["rois"] as? String : nil))
             s += "<p>Fraction of each cluster's pixels per ROI:</p>" + Charts.groupedBars(groups: dist.indices.map { "\($0 + 1)" }, bars: rois,
                                                                                             values: dist, xLabel: "cluster", yLabel: "fraction of the cluster") + HTML.legend(rois)
         }
