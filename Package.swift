@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "VolumeStore", targets: ["VolumeStore"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "Phantom", targets: ["Phantom"]),
+        .library(name: "Run", targets: ["Run"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Analysis", targets: ["Analysis"]),
         .library(name: "Report", targets: ["Report"]),
@@ -35,17 +36,19 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Phantom", dependencies: ["VolumeStore"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
-        // Composes VolumeStore and NeuralNet: plans, windows, bounded stages, journal, run outputs.
-        .target(name: "Pipeline", dependencies: ["VolumeStore", "NeuralNet"],
+        // A run's one owner: manifest, step generations and lineage, done markers, array replacement, shard exchange.
+        .target(name: "Run", dependencies: ["VolumeStore"]),
+        // Composes VolumeStore and NeuralNet on Run: plans, windows, bounded stages, run outputs.
+        .target(name: "Pipeline", dependencies: ["VolumeStore", "NeuralNet", "Run"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Streams a run's outputs through mergeable statistics: PCA, NMF, GMM, k-means, metrics, factor selection.
-        .target(name: "Analysis", dependencies: ["Pipeline", "VolumeStore", "NeuralNet", "COpenBLAS"],
+        .target(name: "Analysis", dependencies: ["Pipeline", "Run", "VolumeStore", "NeuralNet", "COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Reads a run's results (arrays through VolumeStore, JSON files) into PNG images and an HTML page; serves runs.
         .target(name: "Report", dependencies: ["VolumeStore", "CPNG"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "brainmap", dependencies: [
-            "VolumeStore", "NeuralNet", "Phantom", "Pipeline", "Analysis", "Report",
+            "VolumeStore", "NeuralNet", "Phantom", "Run", "Pipeline", "Analysis", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -54,8 +57,9 @@ let package = Package(
         .testTarget(name: "VolumeStoreTests", dependencies: ["VolumeStore", "TestSupport"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "VolumeStore"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
-        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Pipeline", "VolumeStore", "NeuralNet", "TestSupport"]),
+        .testTarget(name: "RunTests", dependencies: ["Run", "Pipeline", "Analysis", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Run", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Run", "Pipeline", "VolumeStore", "NeuralNet", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "VolumeStore", "NeuralNet", "TestSupport"]),
     ]
 )

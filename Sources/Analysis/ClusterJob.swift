@@ -24,11 +24,17 @@ public struct ClusterOptions: Sendable {
     /// This process's share of the blocks; the shards exchange every pass's statistics (ShardExchange).
     public var shard: Shard = .all
     public var cacheBytes = 64 << 20
+    /// Start a new generation (every shard given --restart joins the same one).
+    public var restart = false
+    /// Shards: how long to wait for the others' statistics before giving up (seconds).
+    public var waitTimeout = 3600.0
     public init(run: String) { self.run = run }
 
-    var identity: [String: String] {
-        ["method": method.rawValue, "k": "\(k)", "on": on, "mask": mask.description, "sample": "\(sample)", "reg": "\(reg)",
-         "tol": "\(tol)", "seed": "\(seed)", "slices": slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"]
+    var parameters: Parameters {
+        Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on), ("mask", mask.description), ("sample", "\(sample)"),
+                    ("reg", "\(reg)"), ("tol", "\(tol)"), ("seed", "\(seed)"), ("max_iter", "\(maxIter)"),
+                    ("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"), ("rois", rois ?? "-"),
+                    ("match", match.map { "\($0.0),\($0.1)" } ?? "-")])
     }
 }
 
@@ -47,6 +53,32 @@ public struct ClusterSummary: Sendable {
     public var jsDistances: [[Double]] = [], argmin: [Int] = [], oneToOne: [Int] = []
     public var resultPath = ""
     public var wall = 0.0, peakRSS = 0
+    /// The saved result was made from the same parameters and inputs: nothing recomputed.
+    public var upToDate = false
+}
+
+/// A finished generation's summary, saved beside its state (JSONEncoder round-trips doubles exactly, so a re-run
+/// that finds the result up to date reports the same numbers).
+struct SavedClusterSummary: Codable {
+    var rows: Int, iterations: Int, converged: Bool, logLikelihood: [Double], reg: Double, notes: [String]
+    var silhouette: Double?, ari: Double?, vMeasure: [Double]?
+    var distributions: [[Double]], roiIds: [Int64], jsDistances: [[Double]], argmin: [Int], oneToOne: [Int], resultPath: String
+
+    init(_ s: ClusterSummary) {
+        rows = s.rows; iterations = s.iterations; converged = s.converged; logLikelihood = s.logLikelihood; reg = s.reg; notes = s.notes
+        silhouette = s.silhouette; ari = s.ari; vMeasure = s.vMeasure.map { [$0.homogeneity, $0.completeness, $0.v] }
+        distributions = s.distributions; roiIds = s.roiIds; jsDistances = s.jsDistances; argmin = s.argmin; oneToOne = s.oneToOne
+        resultPath = s.resultPath
+    }
+
+    var summary: ClusterSummary {
+        var s = ClusterSummary()
+        s.rows = rows; s.iterations = iterations; s.converged = converged; s.logLikelihood = logLikelihood; s.reg = reg; s.notes = notes
+        s.silhouette = silhouette; s.ari = ari; s.vMeasure = vMeasure.map { ($0[0], $0[1], $0[2]) }
+        s.distributions = distributions; s.roiIds = roiIds; s.jsDistances = jsDistances; s.argmin = argmin; s.oneToOne = oneToOne
+        s.resultPath = resultPath
+        return s
+    }
 }
 
 /// `brainmap cluster`: a Gaussian mixture (EM, full covariances, k-means++ initialisation on a sample; one pass per
@@ -75,10 +107,24 @@ public final class ClusterJob: @unchecked Sendable {
         let blocks = run.blocks(zs)
         var summary = ClusterSummary()
 
-        let exchange = o.shard.count > 1 ? try ShardExchange(run: run, shard: o.shard, identity: o.identity) : nil
-        func waiting() { progress("waiting for the other shards' statistics", 0, 1) }
+        var maskPath: String? = nil
+        if case let .source(s) = o.mask { maskPath = s }
+        let session = try run.run.begin(step: "clusters", command: "cluster", parameters: o.parameters,
+                                        inputs: try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois]),
+                                        outputs: ["clusters"], shard: o.shard, restart: o.restart)
+        summary.notes = session.notes
+        summary.resultPath = run.analysisDirectory + "/clusters.json"
+        if session.isComplete, let saved = try DurableFile.read(session.statePath("summary.json"), as: SavedClusterSummary.self) {
+            summary = saved.summary
+            summary.upToDate = true
+            return summary
+        }
+        let exchange = o.shard.count > 1
+            ? try ShardExchange(session: session, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
+                                command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)") : nil
+        func waiting(_ message: String) { progress(message, 0, 1) }
         func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
-            for (i, b) in blocks.enumerated() where o.shard.count == 1 || i % o.shard.count == o.shard.index {
+            for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(name, i + 1, blocks.count)
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
                 let (x, px) = try await run.rows(input, b, mask: m)
@@ -92,8 +138,7 @@ public final class ClusterJob: @unchecked Sendable {
         var sample = reservoir.rows, seen = reservoir.seen
         if let ex = exchange {
             // Every shard's sample, drawn from in proportion to its rows: the same sample (and start) in every process.
-            sample = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "cluster-sample", waiting: waiting)
-            seen = try await ex.gather("cluster-sample", as: SampleInfo.self, waiting: waiting).reduce(0) { $0 + $1.seen }
+            (sample, seen) = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "cluster-sample", waiting: waiting)
         }
         guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
         summary.rows = seen
@@ -114,8 +159,8 @@ public final class ClusterJob: @unchecked Sendable {
             }
             model = try maximize(s, reg: &reg, summary: &summary)
             // Resume: the parameters after the last finished EM pass (same identity), RUN/analysis/clusters.state.json.
-            let statePath = run.analysisDirectory + "/clusters.state.json"
-            if exchange == nil, let st = try? JSONDecoder().decode(EMState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))), st.identity == o.identity {
+            let statePath = session.statePath("state.json")
+            if exchange == nil, let st = try DurableFile.read(statePath, as: EMState.self) {
                 model = try GaussianMixture(weights: st.weights, means: st.means, covariances: st.covariances, d: d, reg: st.reg)
                 reg = st.reg; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
                 summary.converged = st.converged
@@ -126,7 +171,7 @@ public final class ClusterJob: @unchecked Sendable {
                 it += 1
                 var st = GMMStatistics(k: o.k, d: d)
                 let tag = "gmm-iteration-\(it)"
-                if let ex = exchange, let done = ex.mine(tag, as: GMMStatistics.self) { st = done }
+                if let ex = exchange, let done = try ex.mine(tag, as: GMMStatistics.self) { st = done }
                 else {
                     try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: px.count, model: model!) } }
                     try exchange?.publish(tag, st)
@@ -140,20 +185,16 @@ public final class ClusterJob: @unchecked Sendable {
                 summary.logLikelihood.append(ll); summary.iterations = it
                 if abs(ll - previous) < o.tol { summary.converged = true }
                 previous = ll
-                let state = EMState(identity: o.identity, weights: model!.weights, means: model!.means, covariances: model!.covariances,
+                let state = EMState(identity: o.parameters.dictionary, weights: model!.weights, means: model!.means, covariances: model!.covariances,
                                     reg: reg, logLikelihood: summary.logLikelihood, converged: summary.converged)
-                if exchange == nil {
-                    let tmp = OutputPath.temporary(beside: statePath)
-                    try JSONEncoder().encode(state).write(to: URL(fileURLWithPath: tmp))
-                    try OutputPath.replace(statePath, with: tmp)
-                }
+                if exchange == nil { try DurableFile.write(statePath, json: state) }
             }
             if !summary.converged { summary.notes.append("EM did not converge in \(o.maxIter) iterations (tol \(o.tol))") }
         }
         summary.reg = reg
 
         // Final pass: assignments, clusters array, per-ROI counts per slice.
-        let out = try await run.createLabels("clusters")
+        let out = try await run.createLabels("clusters", session: session)
         // Per slice, per cluster: pixels per ROI id ("z" → cluster → "id" → count; strings so that shards exchange it).
         var counts: [String: [[String: Int]]] = [:]
         func assign(_ x: [Double], rows m: Int) -> [Int] {
@@ -202,14 +243,17 @@ public final class ClusterJob: @unchecked Sendable {
             summary.ari = ClusterMetrics.adjustedRand(table: transpose(all))
             summary.vMeasure = ClusterMetrics.vMeasure(table: transpose(all))
             if let (a, b) = o.match {
+                for z in [a, b] where table("\(z)").joined().reduce(0, +) == 0 {
+                    throw AnalysisError.input("--match \(a),\(b): slice \(z) has no pixels under the mask (\(o.mask.description)) inside an ROI of \(o.rois!); "
+                                              + "was it predicted? Match two slices that predict and the ROIs cover")
+                }
                 let da = table("\(a)").map { $0.map(Double.init) }, db = table("\(b)").map { $0.map(Double.init) }
                 summary.jsDistances = da.map { p in db.map { q in p.reduce(0, +) > 0 && q.reduce(0, +) > 0 ? ClusterMetrics.jensenShannon(p, q) : 1 } }
                 summary.argmin = summary.jsDistances.map { row in row.indices.min { row[$0] < row[$1] }! }
                 summary.oneToOne = ClusterMetrics.hungarian(summary.jsDistances)
             }
         }
-        summary.resultPath = run.analysisDirectory + "/clusters.json"
-        var doc: [String: Any] = ["identity": o.identity, "rows": summary.rows, "k": o.k, "method": o.method.rawValue,
+        var doc: [String: Any] = ["parameters": o.parameters.dictionary, "generation": session.generation, "rows": summary.rows, "k": o.k, "method": o.method.rawValue,
                                   "silhouette_on_sample": summary.silhouette ?? 0, "sample_rows_for_silhouette": sil, "notes": summary.notes,
                                   "reg_covar": reg, "iterations": summary.iterations, "converged": summary.converged,
                                   "mean_log_likelihood_per_iteration": summary.logLikelihood]
@@ -225,6 +269,9 @@ public final class ClusterJob: @unchecked Sendable {
                             "rule": "cluster i of slice A ↔ argmin_j JS(per-ROI distribution of i in A, of j in B); one_to_one: Hungarian on the same distances"]
         }
         try write(doc, to: summary.resultPath)
+        // Every shard wrote its blocks (the counts exchange above waited for all): clusters moves into place.
+        try DurableFile.write(session.statePath("summary.json"), json: SavedClusterSummary(summary))
+        try session.finish(arrays: ["clusters"])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary

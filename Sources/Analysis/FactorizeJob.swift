@@ -46,14 +46,16 @@ public struct FactorizeOptions: Sendable {
     /// statistics through files (ShardExchange) and all take the same steps.
     public var shard: Shard = .all
     public var cacheBytes = 64 << 20
-    /// Ignore a saved state (and PCA shard files) and start from the first pass.
+    /// Start a new generation (every shard given --restart joins the same one).
     public var restart = false
+    /// Shards: how long to wait for the others' statistics before giving up (seconds).
+    public var waitTimeout = 3600.0
     public init(run: String) { self.run = run }
 
-    var identity: [String: String] {
-        ["method": method.rawValue, "k": "\(k)", "slices": slices.map { $0.map(String.init).joined(separator: ",") } ?? "all",
-         "mask": mask.description, "nonneg": method == .nmf ? nonneg.rawValue : "-", "sample": method == .nmf ? "\(sample)" : "-",
-         "passes": method == .nmf ? "\(passes)" : "-", "seed": "\(seed)"]
+    var parameters: Parameters {
+        Parameters([("method", method.rawValue), ("k", "\(k)"), ("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"),
+                    ("mask", mask.description), ("nonneg", method == .nmf ? nonneg.rawValue : "-"), ("sample", method == .nmf ? "\(sample)" : "-"),
+                    ("passes", method == .nmf ? "\(passes)" : "-"), ("seed", "\(seed)")])
     }
 }
 
@@ -66,6 +68,10 @@ public struct FactorizeSummary: Sendable {
     public var sampleObjective = 0.0
     public var resultPath = "", array = ""
     public var wall = 0.0, peakRSS = 0
+    /// Why the result is recomputed from scratch (other parameters, changed inputs, --restart), if it is.
+    public var notes: [String] = []
+    /// The saved result was made from the same parameters and inputs: nothing recomputed.
+    public var upToDate = false
 }
 
 /// `brainmap factorize`: PCA (exact, from streamed moments) or NMF (sample fit, then full streamed passes) of a
@@ -88,11 +94,26 @@ public final class FactorizeJob: @unchecked Sendable {
         let maskSource: ZarrArray? = if case let .source(s) = o.mask { try await run.regions(s) } else { nil }
         let blocks = run.blocks(zs)
         var summary = FactorizeSummary()
+        let step = o.method.rawValue, dir = run.analysisDirectory
+        summary.array = step; summary.resultPath = dir + "/\(step).json"
+        var maskPath: String? = nil
+        if case let .source(s) = o.mask { maskPath = s }
+        let session = try run.run.begin(step: step, command: "factorize", parameters: o.parameters,
+                                        inputs: try run.inputs(slices: o.slices, sources: [maskPath]), outputs: [step],
+                                        shard: o.shard, restart: o.restart)
+        summary.notes = session.notes
+        if session.isComplete, let saved = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary.resultPath))) as? [String: Any] {
+            summary.upToDate = true
+            summary.rows = saved["rows"] as? Int ?? 0
+            summary.explainedVarianceRatio = saved["explained_variance_ratio"] as? [Double] ?? []
+            summary.objectives = saved["objective_per_pass"] as? [Double] ?? []
+            summary.sampleObjective = saved["sample_objective"] as? Double ?? 0
+            return summary
+        }
 
         /// One pass over the blocks of this shard: rows under the mask.
         func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
-            let shard = o.shard
-            for (i, b) in blocks.enumerated() where shard.count == 1 || i % shard.count == shard.index {
+            for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(FactorizeProgress(phase: name, done: i + 1, total: blocks.count))
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
                 let (x, px) = try await run.rows(features, b, mask: m)
@@ -100,33 +121,20 @@ public final class FactorizeJob: @unchecked Sendable {
             }
         }
 
-        // Resume: the state after the last finished pass (same identity), in RUN/analysis/METHOD.state.json.
-        let statePath = run.analysisDirectory + "/\(o.method.rawValue).state.json"
-        let exchange = o.shard.count > 1 ? try ShardExchange(run: run, shard: o.shard, identity: o.identity) : nil
-        let shardsDir = run.analysisDirectory + "/shards"
-        if o.restart {
-            OutputPath.remove(statePath)
-            // Only this shard's own files: the others may already be publishing theirs.
-            let suffix = "-shard-\(o.shard.index)-of-\(o.shard.count)."
-            for f in (try? FileManager.default.contentsOfDirectory(atPath: shardsDir)) ?? [] where f.contains(suffix) {
-                OutputPath.remove(shardsDir + "/" + f)
-            }
-        }
-        func waiting() { progress(FactorizeProgress(phase: "waiting for the other shards' statistics", done: 0, total: 1)) }
-        // (Shards resume from their published files instead.)
-        var state = exchange != nil ? nil : (try? JSONDecoder().decode(FactorizeState.self, from: Data(contentsOf: URL(fileURLWithPath: statePath))))
-            .flatMap { $0.identity == o.identity ? $0 : nil }
-        func save(_ st: FactorizeState) throws {
-            let tmp = OutputPath.temporary(beside: statePath)
-            try JSONEncoder().encode(st).write(to: URL(fileURLWithPath: tmp))
-            try OutputPath.replace(statePath, with: tmp)
-        }
+        // Resume: the state after the last finished pass of this generation (its own directory: other parameters or
+        // inputs are another generation). Shards resume from their published files instead.
+        let statePath = session.statePath("state.json")
+        let exchange = o.shard.count > 1
+            ? try ShardExchange(session: session, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
+                                command: "brainmap factorize \(o.run) --method \(step) --k \(o.k)") : nil
+        func waiting(_ message: String) { progress(FactorizeProgress(phase: message, done: 0, total: 1)) }
+        var state = exchange != nil ? nil : try DurableFile.read(statePath, as: FactorizeState.self)
+        func save(_ st: FactorizeState) throws { try DurableFile.write(statePath, json: st) }
 
         // Pass 1: moments (and, for NMF, a uniform sample of rows by reservoir).
         var moments = Moments(d: d)
         var sample = [Double](), seen = 0
         var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 7, index: 0))
-        let dir = run.analysisDirectory
         func firstPass() async throws {
             try await pass("moments" + (o.method == .nmf ? " + sample" : "")) { _, x, px in
                 x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }
@@ -137,15 +145,14 @@ public final class FactorizeJob: @unchecked Sendable {
         if let ex = exchange {
             // Each shard: its blocks' moments and a uniform sample of its rows; then all shards' moments merged and a
             // sample drawn from each shard in proportion to its rows (every process gets the same one).
-            let sampleDone = o.method == .pca || (ex.mine("nmf-sample", as: SampleInfo.self) != nil && FileManager.default.fileExists(atPath: ex.sampleFile("nmf-sample", o.shard.index)))
-            if ex.mine("\(o.method.rawValue)-pass1", as: FirstPass.self) == nil || !sampleDone {
+            if try ex.mine("\(o.method.rawValue)-pass1", as: FirstPass.self) == nil || (o.method == .nmf && !ex.hasPublished("nmf-sample")) {
                 try await firstPass()
                 try ex.publish("\(o.method.rawValue)-pass1", FirstPass(moments: moments, seen: seen, sampleRows: sample.count / d))
             }
             let all = try await ex.gather("\(o.method.rawValue)-pass1", as: FirstPass.self, waiting: waiting)
             moments = Moments(d: d)
             for part in all { moments.merge(part.moments) }
-            if o.method == .nmf { sample = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "nmf-sample", waiting: waiting) }
+            if o.method == .nmf { sample = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "nmf-sample", waiting: waiting).rows }
         } else if let st = state {
             moments = st.moments
         } else {
@@ -153,19 +160,18 @@ public final class FactorizeJob: @unchecked Sendable {
         }
         guard moments.count > 1 else { throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs)") }
         summary.rows = Int(moments.count)
-        if o.method == .pca && state == nil && exchange == nil { state = FactorizeState(identity: o.identity, moments: moments); try save(state!) }
+        if o.method == .pca && state == nil && exchange == nil { state = FactorizeState(identity: o.parameters.dictionary, moments: moments); try save(state!) }
 
         switch o.method {
         case .pca:
             let model = PCAModel(moments: moments, k: o.k)
             summary.explainedVarianceRatio = model.explainedVarianceRatio
-            let out = try await run.createChannels("pca", channels: model.k)
+            let out = try await run.createChannels("pca", channels: model.k, session: session)
             try await pass("projections") { b, x, px in
                 let y = x.withUnsafeBufferPointer { model.transform($0.baseAddress!, rows: px.count) }
                 try await run.write(out, b, values: y, pixels: px)
             }
-            summary.resultPath = dir + "/pca.json"; summary.array = "pca"
-            try write(["identity": o.identity, "rows": moments.count, "mean": model.mean, "components": model.components,
+            try write(["parameters": o.parameters.dictionary, "generation": session.generation, "rows": moments.count, "mean": model.mean, "components": model.components,
                        "explained_variance": model.explainedVariance, "explained_variance_ratio": model.explainedVarianceRatio,
                        "sign_convention": "largest-magnitude entry of each component positive (scikit-learn >= 1.5)"],
                       to: summary.resultPath)
@@ -181,15 +187,15 @@ public final class FactorizeJob: @unchecked Sendable {
                 (w, h) = NMF.nndsvda(xs, rows: n, d: nd, k: o.k)
                 progress(FactorizeProgress(phase: "NMF fit on a sample of \(n) rows", done: 0, total: 1))
                 summary.sampleObjective = NMF.fit(xs, rows: n, d: nd, k: o.k, w: &w, h: &h).last ?? 0
-                state = FactorizeState(identity: o.identity, moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
+                state = FactorizeState(identity: o.parameters.dictionary, moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
                 if exchange == nil { try save(state!) }
             }
-            let out = try await run.createChannels("nmf", channels: o.k)
+            let out = try await run.createChannels("nmf", channels: o.k, session: session)
             for p in (summary.objectives.count + 1)...max(1, o.passes) {
                 var stats = NMFStatistics(k: o.k, d: nd)
                 let last = p == max(1, o.passes)
                 let tag = "nmf-pass-\(p)"
-                if !last, let ex = exchange, let done = ex.mine(tag, as: NMFStatistics.self) {
+                if !last, let ex = exchange, let done = try ex.mine(tag, as: NMFStatistics.self) {
                     stats = done
                 } else {
                     try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : "")) { b, x, px in
@@ -211,12 +217,18 @@ public final class FactorizeJob: @unchecked Sendable {
                     if exchange == nil { try save(state!) }
                 }
             }
-            summary.resultPath = dir + "/nmf.json"; summary.array = "nmf"
-            try write(["identity": o.identity, "rows": moments.count, "k": o.k, "nonneg": o.nonneg.rawValue,
+            try write(["parameters": o.parameters.dictionary, "generation": session.generation, "rows": moments.count, "k": o.k, "nonneg": o.nonneg.rawValue,
                        "shift": o.nonneg == .shift ? moments.min : [], "components": h, "dimensions": nd,
                        "sample_rows": n, "sample_objective": summary.sampleObjective, "objective_per_pass": summary.objectives,
                        "objective": "0.5 * ||X - W H||_F^2 over all rows"], to: summary.resultPath)
         }
+        // Every shard wrote its blocks of the result: the generation's arrays move into place (whoever gets there
+        // first; the swap is idempotent).
+        if let ex = exchange {
+            try ex.publish("\(step)-written", true)
+            _ = try await ex.gather("\(step)-written", as: Bool.self, waiting: waiting)
+        }
+        try session.finish(arrays: [step])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary

@@ -16,22 +16,21 @@ public final class RunArrays: @unchecked Sendable {
 
     public struct Block: Hashable, Sendable { public var z: Int, by: Int, bx: Int }
 
+    /// The run's owner: manifest, step generations, lineage.
+    public let run: Run
+
     public init(root: String, context: SourceOptions) async throws {
-        guard let data = FileManager.default.contents(atPath: root + "/run.json"),
-              let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let identity = doc["identity"] as? [String: Any] else {
-            throw AnalysisError.input("\(root) is not a brainmap run (no readable run.json); the analysis takes the RUN.zarr predict wrote")
-        }
+        run = try Run.open(root)
         self.root = root; self.context = context
-        stride = Int(identity["stride"] as? String ?? "1") ?? 1
-        do { labels = try await VolumeSource.open(root + "/labels", options: context) }
+        stride = run.stride
+        do { labels = try await VolumeSource.open(try run.arrayPath("labels"), options: context) }
         catch { throw AnalysisError.input("\(root) has no readable labels array (\(error))") }
     }
 
     /// A channel-first (c, z, y, x) array of the run (features, pca, nmf), checked against the grid.
     public func channels(_ name: String) async throws -> ZarrArray {
         let a: ZarrArray
-        do { a = try await VolumeSource.open(root + "/" + name, options: context) }
+        do { a = try await VolumeSource.open(try run.arrayPath(name), options: context) }
         catch { throw AnalysisError.input("\(root) has no readable '\(name)' array (\(error)); run the step that writes it first") }
         guard a.shape.count == 4, Array(a.shape.dropFirst()) == labels.shape, a.metadata.chunks[1] == 1,
               Array(a.metadata.chunks.suffix(2)) == Array(labels.metadata.chunks.suffix(2)), a.metadata.chunks[0] == a.shape[0],
@@ -127,37 +126,40 @@ public final class RunArrays: @unchecked Sendable {
 
     // MARK: writing
 
-    /// Creates (or reuses) a channel-first float32 output array (c, z, y, x) chunked like the run's features, NaN fill,
-    /// and lists it in the group's OME multiscales.
-    public func createChannels(_ name: String, channels: Int) async throws -> ZarrArray {
+    /// The step's channel-first float32 output (c, z, y, x) chunked like the run's features, NaN fill — staged by the
+    /// run's owner when this generation replaces an older one.
+    public func createChannels(_ name: String, channels: Int, session: StepSession) async throws -> ZarrArray {
         let md = ArrayMetadata(shape: [channels] + labels.shape, chunks: [channels, 1, block, block], dtype: .float32,
                                fillValue: .nan, codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
-        return try await create(name, md, dims: ["c", "z", "y", "x"])
+        return try await session.array(name, metadata: md, dimensions: ["c", "z", "y", "x"], labelMap: false)
     }
 
-    /// A uint8 (z, y, x) output chunked like labels, 0 fill.
-    public func createLabels(_ name: String) async throws -> ZarrArray {
+    /// The step's uint8 (z, y, x) label map chunked like labels, 0 fill.
+    public func createLabels(_ name: String, session: StepSession) async throws -> ZarrArray {
         let md = ArrayMetadata(shape: labels.shape, chunks: labels.metadata.chunks, dtype: .uint8, fillValue: 0,
                                codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
-        return try await create(name, md, dims: ["z", "y", "x"])
+        return try await session.array(name, metadata: md, dimensions: ["z", "y", "x"], labelMap: true)
     }
 
-    private func create(_ name: String, _ md: ArrayMetadata, dims: [String]) async throws -> ZarrArray {
-        let store = FileChunkStore(root: root, durable: true)
-        let a = try await ZarrArray.create(store: store, path: name, metadata: md, attributes: ["_ARRAY_DIMENSIONS": dims])
-        if let g = try await store.get(".zattrs"), var attrs = (try? JSONSerialization.jsonObject(with: Data(g))) as? [String: Any] {
-            var ms = attrs["multiscales"] as? [[String: Any]] ?? []
-            if !ms.contains(where: { $0["name"] as? String == name }) {
-                var axes: [[String: Any]] = [["name": "z", "type": "space"], ["name": "y", "type": "space"], ["name": "x", "type": "space"]]
-                var scale = [1.0, Double(stride), Double(stride)]
-                if dims.first == "c" { axes.insert(["name": "c", "type": "channel"], at: 0); scale.insert(1, at: 0) }
-                ms.append(["version": "0.4", "name": name, "axes": axes,
-                           "datasets": [["path": name, "coordinateTransformations": [["type": "scale", "scale": scale]]]]])
-                attrs["multiscales"] = ms
-                try await store.put(".zattrs", jsonBytes(attrs))
+    /// The inputs an analysis step reads, with their versions: the predicted slices (features, labels), the
+    /// factorisation it runs on (when not the features), and sources outside the run (mask, ROIs).
+    public func inputs(slices: [Int]?, on: String? = nil, sources: [String?] = []) throws -> [String: String] {
+        var d = [Run.predictInput(slices: slices)]
+        if let on, on != "features" {
+            let step = run.manifest.arrays[on]?.step ?? on
+            guard run.manifest.steps[step]?.complete ?? false else {
+                throw AnalysisError.input("\(root)/\(on) is not complete (its step was interrupted or is still running); finish it first "
+                                          + "(brainmap factorize \(root) --method \(on) …)")
             }
+            // A factorisation of other predicted blocks than the run has now would mix old and new pixels: refuse.
+            for (input, v) in run.manifest.steps[step]!.inputs where input.hasPrefix("predict@") && run.version(of: input) != v {
+                throw AnalysisError.input("\(root)/\(on) is stale: the predicted slices changed since it was computed (blocks added or recomputed); "
+                                          + "run factorize again first (\(run.manifest.steps[step]!.info["command_line"] ?? "brainmap factorize \(root) --method \(on) …"))")
+            }
+            d.append(Run.stepInput(step))
         }
-        return a
+        d += sources.compactMap { $0.map(Run.sourceInput) }
+        return Dictionary(uniqueKeysWithValues: d.map { ($0, run.version(of: $0)) })
     }
 
     /// Writes per-pixel values (n × c, at `pixels` of the block; other pixels NaN) as the block's chunk.

@@ -54,6 +54,7 @@ public enum SelectFactorsJob {
         ctx.cache = ChunkCache(capacity: o.cacheBytes)
         let run = try await RunArrays(root: o.run, context: ctx)
         let coef = try await run.channels(o.on), features = try await run.channels("features")
+        let inputs = try run.inputs(slices: o.slices, on: o.on, sources: [o.rois])
         let rois = try await run.regions(o.rois)
         let k = coef.shape[0], d = features.shape[0]
         let zs = o.slices ?? Array(0..<run.depth)
@@ -65,8 +66,11 @@ public enum SelectFactorsJob {
             progress(i + 1, blocks.count)
             guard let l = try await run.labels(b) else { continue }
             let ids = try await run.regionIds(rois, b)
-            let mask = zip(l, ids).map { $0 != 0 && $1 != 0 }
-            let (c, px) = try await run.rows(coef, b, mask: mask)
+            // The factorisation's pixels (all predicted ones, or those of its --within/--mask) inside an ROI; the
+            // features at exactly those pixels.
+            let (c, px) = try await run.rows(coef, b, mask: zip(l, ids).map { $0 != 0 && $1 != 0 })
+            var mask = [Bool](repeating: false, count: l.count)
+            for p in px { mask[p] = true }
             let (f, fpx) = try await run.rows(features, b, mask: mask)
             guard px == fpx else { throw AnalysisError.input("\(o.on) and features cover different pixels in block \(b); re-run factorize") }
             var unitRows: [Int: [Double]] = [:]
@@ -101,11 +105,16 @@ public enum SelectFactorsJob {
         sel.covariances = order.map { moments[$0.value].covariance }
         sel.counts = order.map { Int(moments[$0.value].count) }
         sel.resultPath = run.analysisDirectory + "/select-factors.json"
+        let session = try run.run.begin(step: "select-factors", command: "select-factors",
+                                        parameters: Parameters([("on", o.on), ("rois", o.rois), ("lambda", "\(o.lambda)"), ("top", o.top.map(String.init) ?? "-"),
+                                                                ("slices", o.slices.map { $0.map(String.init).joined(separator: ",") } ?? "all")]),
+                                        inputs: inputs, outputs: [])
         try write(["on": o.on, "rois": o.rois, "lambda": o.lambda, "roi_ids": sel.roiIds, "pixels_per_roi": sel.counts,
                    "distribution_factor_over_rois": sel.distribution,
                    "picks": sel.picks.map { ["factor": $0.factor, "roi": $0.roi, "coverage": $0.coverage, "leakage": $0.leakage, "score": $0.score] },
                    "rule": "score = coverage - lambda * leakage over the remaining ROIs; a pick removes its factor and its ROI",
                    "unit_latent_covariance_per_roi": sel.covariances], to: sel.resultPath)
+        try session.finish(arrays: [])
         return sel
     }
 }

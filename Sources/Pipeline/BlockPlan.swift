@@ -1,3 +1,5 @@
+@_exported import Run
+
 /// One unit of work: a rectangle of output pixels of one slice, which is exactly one chunk of every output array
 /// (so each chunk is computed and written by one task, never read-modify-written: tasks are idempotent, and
 /// shards never touch the same file).
@@ -32,17 +34,7 @@ public struct BlockGrid: Sendable {
     }
 }
 
-/// `--shard I/N`: block k belongs to shard k mod N, whatever the slices asked for, so N processes given the same
-/// parameters split any set of blocks without talking to each other.
-public struct Shard: Sendable, Equatable, CustomStringConvertible {
-    public let index: Int, count: Int
-    public init(index: Int, count: Int) throws {
-        guard count >= 1, index >= 0, index < count else {
-            throw PipelineError.input("--shard \(index)/\(count): need 0 ≤ I < N (e.g. 0/3, 1/3, 2/3)")
-        }
-        self.index = index; self.count = count
-    }
-    public static let all = try! Shard(index: 0, count: 1)
-    public func owns(_ b: OutputBlock) -> Bool { b.id % count == index }
-    public var description: String { "\(index)/\(count)" }
+extension Shard {
+    /// Block k belongs to shard k mod N.
+    public func owns(_ b: OutputBlock) -> Bool { owns(b.id) }
 }

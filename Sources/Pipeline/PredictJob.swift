@@ -130,34 +130,30 @@ public final class PredictJob: @unchecked Sendable {
 
         // The run directory.
         let grid = BlockGrid(sourceShape: shape, stride: o.stride, block: block)
-        let identity = RunStore.Identity(fields: [
+        let parameters = Parameters([
             ("source", shown), ("source_shape", "\(shape)"), ("model_sha256", digest), ("mode", o.mode.rawValue),
             ("stride", "\(o.stride)"), ("mask", o.mask.description), ("outputs", o.outputs.map(\.rawValue).joined(separator: ",")),
             ("dtype", o.precision.rawValue), ("block", "\(block)"), ("tile", "\(engine.tile)"),
             ("engine", o.mode == .dense ? "dense fc1=\(o.fc1.rawValue)" : "exact padded128"),
         ])
-        let info: [String: Any] = [
-            "brainmap": "predict", "model": o.model, "format_version": 1,
+        let info: [String: String] = [
+            "model": o.model, "brainmap": brainmapVersion, "openblas": BLAS.config,
             "shard_layout": "block k (row-major over z, block row, block column) belongs to shard k mod N",
-            "blocks": ["grid": [grid.depth, grid.rows, grid.cols], "block_pixels": block],
-            "versions": ["brainmap": brainmapVersion, "openblas": BLAS.config],
+            "block_grid": "\([grid.depth, grid.rows, grid.cols])", "block_pixels": "\(block)", "blocks_per_slice": "\(grid.blocksPerSlice)",
         ]
         let io = ThreadPool(name: "run-io", threads: 2)
-        let run = try await RunStore.open(root: o.out, identity: identity, info: info, outputs: o.outputs, precision: o.precision,
-                                          grid: grid, restart: o.restart, io: io)
-        let journal = try Journal(runRoot: o.out, shard: o.shard)
-        let finished = try Journal.finished(runRoot: o.out)
+        let runDir = try Run.openForPredict(o.out, restart: o.restart)
+        let session = try runDir.begin(step: "predict", command: "predict", parameters: parameters, inputs: [:],
+                                       outputs: o.outputs.map(\.rawValue), shard: o.shard, policy: .refuse(hint:
+            "Re-run with the same parameters to resume it (other slices can be added), add --restart to start it over, or choose another --out."),
+                                       info: info)
+        let run = try await RunStore.open(session: session, outputs: o.outputs, precision: o.precision, grid: grid, io: io)
         let masks = try await MaskProvider(rule: o.mask, source: source, context: context)
 
-        // The work: this shard's blocks of the asked slices not yet journaled.
-        var todo: [OutputBlock] = []
-        for z in slices.sorted() {
-            for b in grid.blocks(slice: z) {
-                if !o.shard.owns(b) { summary.blocksOtherShards += 1 }
-                else if finished.contains(b.id) { summary.blocksAlreadyDone += 1 }
-                else { todo.append(b) }
-            }
-        }
+        // The work: this shard's blocks of the asked slices without a done marker (the block executor's plan).
+        let work = session.plan(slices.sorted().flatMap { grid.blocks(slice: $0) }, id: \.id)
+        summary.blocksOtherShards = work.otherShards; summary.blocksAlreadyDone = work.alreadyDone
+        let todo = work.todo
 
         let compute = ThreadPool(name: "compute", threads: plan.workers)
         let writerPool = ThreadPool(name: "writer", threads: 1)
@@ -174,7 +170,7 @@ public final class PredictJob: @unchecked Sendable {
             let mask = try await masks.mask(b.z)
             let rows = (S * b.y0)..<(S * (b.y0 + b.height - 1) + 1), cols = (S * b.x0)..<(S * (b.x0 + b.width - 1) + 1)
             if let mask, !mask.any(rows: rows, cols: cols) {
-                try await writerPool.run { try journal.append(b.id) }
+                try await writerPool.run { try session.markDone("\(b.id)") }
                 stats.add(empty: 1)
                 return
             }
@@ -200,7 +196,7 @@ public final class PredictJob: @unchecked Sendable {
             let bytes = try await writerPool.run { () -> (Int, Double) in
                 let t1 = Date()
                 let n = try writer.write(result)
-                try journal.append(b.id)
+                try session.markDone("\(b.id)")
                 return (n, Date().timeIntervalSince(t1))
             }
             stats.add(written: bytes.0, write: bytes.1, predicted: result.predicted, computed: result.computed)
@@ -257,14 +253,6 @@ public func peakRSS() -> Int {
           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
           let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
     return kb * 1024
-}
-
-/// A flag set from a signal handler's queue and read by the planner.
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
 }
 
 /// Counters the block tasks add to from many threads.

@@ -54,11 +54,13 @@ struct Factorize: AsyncParsableCommand {
     @Option(help: "NMF: full passes after the sample fit.") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
     @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
-    @Flag(help: "Start from the first pass (ignore this process's saved state and shard files), e.g. after re-running predict.") var restart = false
+    @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
+    @Flag(help: "Start over (a new generation; other shards given --restart join it). Not needed after predict adds slices: that is detected.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {
         var o = FactorizeOptions(run: run)
+        o.waitTimeout = waitTimeout
         guard let m = FactorizeOptions.Method(rawValue: method) else { throw ValidationError("--method must be pca or nmf") }
         guard let nn = NonNegative(rawValue: nonneg) else { throw ValidationError("--nonneg must be shift, relu or split") }
         o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed; o.restart = restart
@@ -71,6 +73,8 @@ struct Factorize: AsyncParsableCommand {
         let bars = PhaseBars(quiet: quiet)
         let s = try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
         bars.finish()
+        for n in s.notes { say("note: \(n)") }
+        if s.upToDate { say("\(s.array) is up to date: computed with these parameters from the run's current features (--restart recomputes it)") }
         say("\(s.rows) rows")
         if !s.explainedVarianceRatio.isEmpty {
             say("explained variance ratio: " + s.explainedVarianceRatio.map { String(format: "%.4f", $0) }.joined(separator: " ")
@@ -141,10 +145,13 @@ struct Cluster: AsyncParsableCommand {
     @Option(help: "Rows sampled for k-means.") var sample = 20_000
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "This process's share I/N of every pass (start N processes with the same command).") var shard = "0/1"
+    @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
+    @Flag(help: "Start over (a new generation; other shards given --restart join it).") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {
         var o = ClusterOptions(run: run)
+        o.waitTimeout = waitTimeout; o.restart = restart
         let sp = shard.split(separator: "/").compactMap { Int($0) }
         guard sp.count == 2 else { throw ValidationError("--shard must look like I/N") }
         o.shard = try Shard(index: sp[0], count: sp[1])
@@ -162,6 +169,10 @@ struct Cluster: AsyncParsableCommand {
         let s = try await ClusterJob(options: o).run { bars.update($0, $1, $2) }
         bars.finish()
         for n in s.notes { say("note: \(n)") }
+        if s.upToDate {
+            say("clusters is up to date: computed with these parameters from the run's current inputs (--restart recomputes it) → \(s.resultPath)")
+            return
+        }
         if o.method == .gmm {
             say(String(format: "%d rows, EM %@ after %d iterations, mean log-likelihood %.5f, reg_covar %g", s.rows,
                        s.converged ? "converged" : "stopped", s.iterations, s.logLikelihood.last ?? 0, s.reg))

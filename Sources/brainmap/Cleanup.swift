@@ -11,8 +11,9 @@ struct Cleanup: AsyncParsableCommand {
         --components largest connected components of its pixels are kept, the other pixels are unlabelled, and each of
         them takes the majority class of its --k nearest kept pixels (Euclidean, pixel coordinates; ties in distance:
         earlier row, then column; ties in the vote: the smaller class id). Tile by tile: memory is a tile, the
-        components' union-find table and one slice's boundary pixels, never a slice. Re-running the same command
-        resumes (finished slices are journaled); other parameters are refused; --restart starts over.
+        components' union-find table and one slice's boundary pixels, never a slice. Re-running resumes: a slice is done
+        when it was cleaned from the predicted slice as it is now, so slices predict added or recomputed since are
+        cleaned again. Other parameters start a new labels_clean, swapped in whole when it is complete; --restart too.
         """)
 
     @Argument(help: "The run directory predict wrote.") var run: String
@@ -22,7 +23,7 @@ struct Cleanup: AsyncParsableCommand {
     @Option(help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Flag(name: .customLong("3d"), help: "Components across consecutive slices (beyond the paper, whose method is per slice); the kNN fill stays per slice.") var threeD = false
     @Option(help: "Cache of decoded label chunks (the passes re-read a slice's tiles instead of keeping them; a slice of 1420×5805 is 8 MiB). Beyond it: one tile, the component table and one slice's candidate pixels.") var memoryBudget = "64MiB"
-    @Flag(help: "Delete labels_clean and its journal and start over.") var restart = false
+    @Flag(help: "Clean every slice again (a new labels_clean, swapped in whole when complete).") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() async throws {
@@ -43,7 +44,8 @@ struct Cleanup: AsyncParsableCommand {
         do {
             let s = try await job.run { bars.update($0.phase, $0.done, $0.total) }
             bars.finish()
-            say("slices: \(s.slicesDone) cleaned now, \(s.slicesAlreadyDone) already done (resumed)")
+            for n in s.notes { say("note: \(n)") }
+            say("slices: \(s.slicesDone) cleaned now (\(s.slicesStale) of them because their predicted slice changed), \(s.slicesAlreadyDone) already done")
             say("components per class (sets, before keeping): " + zip(["CTX", "HYP", "STR", "VP", "WM", "ZI"], s.componentsPerClass).map { "\($0) \($1)" }.joined(separator: ", "))
             say(String(format: "pixels: %d predicted, %d unlabelled and refilled by %d-NN (%d candidates indexed), %d changed, %d left unfilled",
                        s.pixels, s.removed, o.k, s.candidatePixels, s.changed, s.unfilled))

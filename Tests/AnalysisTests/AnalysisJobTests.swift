@@ -59,7 +59,9 @@ final class AnalysisJobTests: XCTestCase {
 
         // Two shards at once (two jobs exchanging each pass's statistics) = one process.
         func sharded(_ base: FactorizeOptions) async throws -> (FactorizeSummary, FactorizeSummary) {
+            // --restart: the same parameters were just computed in one process; both shards join one new generation.
             var a0 = base, b0 = base
+            a0.restart = true; b0.restart = true
             a0.shard = try Shard(index: 0, count: 2); b0.shard = try Shard(index: 1, count: 2)
             let a = a0, b = b0
             // A task group: if one shard fails, the other (waiting for its statistics) is cancelled.
@@ -120,6 +122,7 @@ final class AnalysisJobTests: XCTestCase {
         XCTAssertEqual(resumed.distributions, cs.distributions)
         // In two shards: both processes take the same EM steps and report the same clusters.
         var c0 = c, c1 = c
+        c0.restart = true; c1.restart = true
         c0.shard = try Shard(index: 0, count: 2); c1.shard = try Shard(index: 1, count: 2)
         let (sa, sb) = try await withThrowingTaskGroup(of: (Int, ClusterSummary).self) { group in
             let o0 = c0, o1 = c1

@@ -4,6 +4,7 @@ import XCTest
 import NeuralNet
 import TestSupport
 import VolumeStore
+import Run
 
 /// Cleanup (Algorithm 1) tile by tile against scipy.ndimage.label + scikit-learn's KNeighborsClassifier (where their
 /// answer is unique) and a brute-force version with brainmap's tie rules (everywhere), in 2-D and 3-D.
@@ -114,27 +115,41 @@ final class CleanupTests: XCTestCase {
         }
     }
 
-    /// Resume skips journaled slices; other parameters are refused; --restart starts over.
-    func testResumeAndParameterCheck() async throws {
+    /// Resume skips finished slices and cleans only the ones asked for since; another k replaces labels_clean whole
+    /// (staged, then swapped in) with a note naming the difference; --restart cleans every slice again.
+    func testResumeParametersAndRestart() async throws {
         let dir = PythonReference.tempDir("cleanup-resume")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let run = try await Self.makeRun(dir, Self.fixture())
         var o = CleanupOptions(run: run)
         o.slices = [0]
-        _ = try await CleanupJob(options: o).run()
+        let one = try await CleanupJob(options: o).run()
+        XCTAssertEqual(one.slicesDone, 1)
         o.slices = nil
-        // A different slice list is another cleanup.
-        do { _ = try await CleanupJob(options: o).run(); XCTFail("other slices must be refused") }
-        catch { XCTAssertTrue("\(error)".contains("slices: 0 (recorded) vs all (now)"), "\(error)") }
-        o.restart = true
+        // More slices: the one done is kept, the others are cleaned.
         let first = try await CleanupJob(options: o).run()
-        XCTAssertEqual(first.slicesDone, 4)
-        o.restart = false
+        XCTAssertEqual(first.slicesDone, 3); XCTAssertEqual(first.slicesAlreadyDone, 1)
+        let k3 = ManifestFiles.files(run + "/labels_clean")
         let again = try await CleanupJob(options: o).run()
         XCTAssertEqual(again.slicesDone, 0); XCTAssertEqual(again.slicesAlreadyDone, 4)
+        // Another k: a new labels_clean from scratch, equal to a cleanup with k 5 on a fresh copy.
         o.k = 5
-        do { _ = try await CleanupJob(options: o).run(); XCTFail("another k must be refused") }
-        catch { XCTAssertTrue("\(error)".contains("k: 3 (recorded) vs 5 (now)"), "\(error)") }
+        let k5 = try await CleanupJob(options: o).run()
+        XCTAssertEqual(k5.slicesDone, 4)
+        XCTAssertTrue(k5.notes.joined().contains("k: the run has 3, this command has 5"), "\(k5.notes)")
+        let fresh = try await Self.makeRun(dir + "/fresh", Self.fixture())
+        _ = try await CleanupJob(options: o).run()
+        var f = CleanupOptions(run: fresh); f.k = 5
+        _ = try await CleanupJob(options: f).run()
+        XCTAssertEqual(ManifestFiles.files(run + "/labels_clean"), ManifestFiles.files(fresh + "/labels_clean"))
+        let r = try Run.open(run)
+        XCTAssertEqual(r.manifest.arrays["labels_clean"]?.generation, 2, "k 5 is a second generation of labels_clean")
+        XCTAssertEqual(r.manifest.steps["cleanup"]?.parameters["k"], "5")
+        if ManifestFiles.files(run + "/labels_clean") == k3 { print("note: k 3 and k 5 clean this fixture alike") }
+        o.restart = true
+        let restarted = try await CleanupJob(options: o).run()
+        XCTAssertEqual(restarted.slicesDone, 4)
+        o.restart = false
         o.connectivity = 6
         do { _ = try await CleanupJob(options: o).run(); XCTFail() } catch { XCTAssertTrue("\(error)".contains("--connectivity")) }
         XCTAssertEqual(try CleanupOptions.parseComponents("WM=3,CTX=0"), [5: 3, 1: 0])

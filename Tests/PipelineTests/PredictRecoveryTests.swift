@@ -117,7 +117,7 @@ final class PredictFullDiskTests: XCTestCase {
         let full = try BrainmapCLI.run(args + ["--out", mnt + "/run.zarr"], logDir: f.dir, tag: "full")
         XCTAssertNotEqual(full.status, 0)
         XCTAssertTrue(full.stderr.contains("No space left on device") && full.stderr.contains("re-run"), full.stderr)
-        let done = try Journal.finished(runRoot: mnt + "/run.zarr")
+        let done = try Run.open(mnt + "/run.zarr").done(step: "predict")
         XCTAssertGreaterThan(done.count, 0); XCTAssertLessThan(done.count, 240)
         // Nothing half-written is visible: every chunk file there decodes (checked by the byte comparison below).
         XCTAssertEqual(sh(["-o", "remount,size=64m", mnt]), 0)

@@ -71,7 +71,7 @@ final class PredictRemoteTests: XCTestCase {
         } catch {
             XCTAssertTrue("\(error)".contains(proxy.url + "/ph.zarr/raw/0/1.2.3") && "\(error)".contains("403"), "\(error)")
         }
-        let before = try Journal.finished(runRoot: dir + "/forbidden.zarr").count
+        let before = try Run.open(dir + "/forbidden.zarr").done(step: "predict").count
         XCTAssertLessThan(before, 9 * 5 - 1)
         try FileManager.default.removeItem(atPath: flag)   // the operator fixes the server
         let s = try await PredictJob(options: o, context: context()).run()

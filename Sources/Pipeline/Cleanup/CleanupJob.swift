@@ -31,10 +31,11 @@ public struct CleanupOptions: Sendable {
         return out
     }
 
-    var identity: [String: String] {
-        ["components": components.keys.sorted().map { "\(AreaClassifier.classes[Int($0) - 1])=\(components[$0]!)" }.joined(separator: ","),
-         "k": "\(k)", "connectivity": "\(connectivity)", "mode": threeD ? "3d" : "2d",
-         "slices": slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"]
+    /// What makes labels_clean: the slices are not part of it (more slices can be cleaned later; each slice's
+    /// lineage is its done marker's version of the predicted slice).
+    var parameters: Parameters {
+        Parameters([("components", components.keys.sorted().map { "\(AreaClassifier.classes[Int($0) - 1])=\(components[$0]!)" }.joined(separator: ",")),
+                    ("k", "\(k)"), ("connectivity", "\(connectivity)"), ("mode", threeD ? "3d" : "2d")])
     }
 }
 
@@ -45,6 +46,10 @@ public struct CleanupProgress: Sendable {
 
 public struct CleanupSummary: Sendable {
     public var slicesDone = 0, slicesAlreadyDone = 0
+    /// Slices cleaned before from a predicted slice that has changed since (recomputed now).
+    public var slicesStale = 0
+    /// Why labels_clean is recomputed from scratch (other parameters, --restart), if it is.
+    public var notes: [String] = []
     public var pixels = 0, removed = 0, changed = 0, unfilled = 0
     public var componentsPerClass: [Int] = Array(repeating: 0, count: 6)
     public var candidatePixels = 0
@@ -83,7 +88,8 @@ public final class CleanupJob: @unchecked Sendable {
         guard o.k >= 1 else { throw PipelineError.input("--k must be at least 1") }
         var context = SourceOptions(cacheBytes: o.cacheBytes)
         context.cache = ChunkCache(capacity: o.cacheBytes)
-        do { labels = try await VolumeSource.open(o.run + "/labels", options: context) }
+        let run = try Run.open(o.run)
+        do { labels = try await VolumeSource.open(try run.arrayPath("labels"), options: context) }
         catch { throw PipelineError.input("\(o.run) has no readable labels array (\(error)); cleanup takes a RUN.zarr that predict wrote with labels") }
         let md = labels.metadata
         guard md.dtype.size == 1, md.dtype.kind == .uint, labels.shape.count == 3, md.chunks[0] == 1 else {
@@ -94,16 +100,20 @@ public final class CleanupJob: @unchecked Sendable {
         if let bad = zs.first(where: { $0 < 0 || $0 >= labels.shape[0] }) {
             throw PipelineError.input("--slices: slice \(bad) is outside the run (z = 0..<\(labels.shape[0]))")
         }
-        let out = try await prepareOutput()
-        let journalDir = o.run + "/journal-cleanup"
-        let done = try Journal.finished(directory: journalDir)
-        let journal = try Journal(directory: journalDir, name: "slices")
+        let session = try run.begin(step: "cleanup", command: "cleanup", parameters: o.parameters, inputs: [:],
+                                    outputs: ["labels_clean"], restart: o.restart)
+        let out = try await session.array("labels_clean", metadata: md, dimensions: ["z", "y", "x"], labelMap: true)
+        // Lineage: a slice is done when cleaned from the predicted slice as it is now (in 3-D, from all of them).
+        let predicted = run.predictedSliceVersions()
+        let groupVersion = Run.digest(zs.map { "\($0)=\(predicted[$0] ?? "none")" }.joined(separator: ";"))
+        let work = session.plan(zs, id: { $0 }, version: { o.threeD ? groupVersion : predicted[$0] ?? "none" })
 
         var summary = CleanupSummary()
+        summary.notes = session.notes
+        summary.slicesAlreadyDone = work.alreadyDone; summary.slicesStale = work.stale
         let groups: [[Int]] = o.threeD ? [zs] : zs.map { [$0] }
         for group in groups {
-            let todo = group.filter { !done.contains($0) }
-            summary.slicesAlreadyDone += group.count - todo.count
+            let todo = group.filter(work.todo.contains)
             guard !todo.isEmpty else { continue }
             if stopFlag.isSet { throw CleanupInterrupted(slicesDone: summary.slicesDone) }
             var (table, borders) = try await components(group, diagonal: diagonal, progress: progress)
@@ -112,50 +122,14 @@ public final class CleanupJob: @unchecked Sendable {
             for z in todo {
                 if stopFlag.isSet { throw CleanupInterrupted(slicesDone: summary.slicesDone) }
                 try await fill(z, kept: kept, borders: borders, out: out, summary: &summary, progress: progress)
-                try journal.append(z)
+                try session.markDone("\(z)", version: o.threeD ? groupVersion : predicted[z] ?? "none")
                 summary.slicesDone += 1
             }
         }
+        try session.finish(arrays: ["labels_clean"])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
-    }
-
-    // MARK: output
-
-    /// `labels_clean`: labels' metadata and attributes; the group's OME multiscales gain its entry. A different
-    /// cleanup recorded in cleanup.json is refused unless --restart.
-    private func prepareOutput() async throws -> ZarrArray {
-        let o = options, fm = FileManager.default
-        let record = o.run + "/cleanup.json"
-        let identity = o.identity
-        if o.restart {
-            for p in ["/labels_clean", "/journal-cleanup", "/cleanup.json"] { OutputPath.remove(o.run + p) }
-        }
-        if let data = fm.contents(atPath: record) {
-            let old = (try? JSONSerialization.jsonObject(with: data)) as? [String: String] ?? [:]
-            let diffs = identity.keys.sorted().compactMap { k in old[k] == identity[k] ? nil : "\(k): \(old[k] ?? "–") (recorded) vs \(identity[k]!) (now)" }
-            if !diffs.isEmpty { throw PipelineError.mismatch(run: record, differences: diffs) }
-        } else {
-            let data = try JSONSerialization.data(withJSONObject: identity, options: [.prettyPrinted, .sortedKeys])
-            guard fm.createFile(atPath: record, contents: data) else { throw PipelineError.input("cannot write \(record): check permissions and free space") }
-        }
-        let store = FileChunkStore(root: o.run, durable: true)
-        if try await store.get("labels_clean/.zarray") == nil {
-            guard let zarray = try await store.get("labels/.zarray") else { throw PipelineError.input("\(o.run)/labels has no .zarray") }
-            try await store.put("labels_clean/.zarray", zarray)
-            if let zattrs = try await store.get("labels/.zattrs") { try await store.put("labels_clean/.zattrs", zattrs) }
-            if let g = try await store.get(".zattrs"),
-               var attrs = (try? JSONSerialization.jsonObject(with: Data(g))) as? [String: Any],
-               var ms = attrs["multiscales"] as? [[String: Any]],
-               var entry = ms.first(where: { $0["name"] as? String == "labels" }), !ms.contains(where: { $0["name"] as? String == "labels_clean" }) {
-                entry["name"] = "labels_clean"
-                if var ds = entry["datasets"] as? [[String: Any]], !ds.isEmpty { ds[0]["path"] = "labels_clean"; entry["datasets"] = ds }
-                ms.append(entry); attrs["multiscales"] = ms
-                try await store.put(".zattrs", jsonBytes(attrs))
-            }
-        }
-        return ZarrArray(store: store, path: "labels_clean", metadata: labels.metadata)
     }
 
     // MARK: tiles

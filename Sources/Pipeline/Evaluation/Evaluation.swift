@@ -13,6 +13,7 @@ public struct Evaluation: Sendable {
     /// not written).
     public var notPredicted = [Int](repeating: 0, count: 6)
     public var array = "labels"
+    public var annotations = ""
     public var slices: [Int] = []
     public var stride = 1
 
@@ -79,14 +80,22 @@ public struct Evaluation: Sendable {
 }
 
 public enum Evaluator {
-    /// Writes an evaluation as RUN/evaluation-ARRAY.json (next to run.json); returns the path.
+    /// Writes an evaluation as RUN/evaluation-ARRAY.json (next to run.json) and records it in the run's manifest
+    /// (step `evaluate-ARRAY`: the annotations, the slices, and the version of the array it scored); returns the path.
     @discardableResult
     public static func save(_ e: Evaluation, run: String) throws -> String {
+        let r = try Run.open(run)
+        let input = e.array == "labels" ? Run.predictInput(slices: e.slices) : Run.stepInput(r.manifest.arrays[e.array]?.step ?? e.array)
+        let session = try r.begin(step: "evaluate-\(e.array)", command: "evaluate",
+                                  parameters: Parameters([("annotations", e.annotations), ("slices", e.slices.map(String.init).joined(separator: ","))]),
+                                  inputs: [input: r.version(of: input), Run.sourceInput(e.annotations): r.version(of: Run.sourceInput(e.annotations))],
+                                  outputs: [])
         let path = run + "/evaluation-\(e.array).json"
         let data = try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         guard FileManager.default.createFile(atPath: path, contents: data) else {
             throw PipelineError.input("cannot write \(path): check permissions and free space")
         }
+        try session.finish(arrays: [])
         return path
     }
 
@@ -94,14 +103,11 @@ public enum Evaluator {
     /// (default: every slice of the run). A run at stride S is compared at the annotated pixels (S·i, S·j).
     public static func evaluate(run: String, array: String = "labels", annotations: String, slices: [Int]?, map: LabelMap,
                                 context: SourceOptions) async throws -> Evaluation {
-        guard let data = FileManager.default.contents(atPath: run + "/run.json"),
-              let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let identity = doc["identity"] as? [String: Any] else {
-            throw PipelineError.input("\(run) is not a brainmap run (no readable run.json); evaluate takes the RUN.zarr that predict wrote")
-        }
-        let stride = Int(identity["stride"] as? String ?? "1") ?? 1
+        let r = try Run.open(run)
+        let stride = r.stride
         let labels: ZarrArray
-        do { labels = try await VolumeSource.open(run + "/" + array, options: context) }
+        do { labels = try await VolumeSource.open(try r.arrayPath(array), options: context) }
+        catch let e as RunError { throw e }
         catch { throw PipelineError.input("\(run) has no readable '\(array)' array (\(error)); was it predicted with --outputs including it?") }
         guard labels.metadata.dtype.size == 1, labels.shape.count == 3 else {
             throw PipelineError.input("\(run)/\(array) is \(labels.metadata.dtype.v3Name) \(labels.shape), not a (z, y, x) uint8 label map")
@@ -117,7 +123,7 @@ public enum Evaluator {
             throw PipelineError.input("--slices: slice \(bad) is outside the run (z = 0..<\(labels.shape[0]))")
         }
         var e = Evaluation()
-        e.array = array; e.slices = zs; e.stride = stride
+        e.array = array; e.annotations = annotations; e.slices = zs; e.stride = stride
         let cy = labels.metadata.chunks[1], cx = labels.metadata.chunks[2], cz = labels.metadata.chunks[0]
         for z in zs {
             for by in 0..<((labels.shape[1] + cy - 1) / cy) {

@@ -1,0 +1,86 @@
+import Foundation
+import VolumeStore
+
+/// Versions of what steps read, so that a step knows whether its saved work is stale.
+///
+/// - `predict@all`, `predict@3,4`: the predicted blocks of those slices (predict's generation and, per slice, the
+///   set of finished blocks): adding or recomputing blocks changes it.
+/// - `step:NAME`: another step's generation, whether it finished, and its done markers (cleanup's slices).
+/// - `source:PATH`: an input outside the run, identified by its path (brainmap cannot see it change).
+extension Run {
+    public static func predictInput(slices: [Int]?) -> String {
+        "predict@" + (slices.map { $0.sorted().map(String.init).joined(separator: ",") } ?? "all")
+    }
+    public static func stepInput(_ name: String) -> String { "step:" + name }
+    public static func sourceInput(_ path: String) -> String { "source:" + path }
+
+    /// A descriptor as people read it.
+    static func describe(_ d: String) -> String {
+        if d.hasPrefix("predict@") { return "predicted slices " + d.dropFirst(8) }
+        if d.hasPrefix("step:") { return String(d.dropFirst(5)) }
+        if d.hasPrefix("source:") { return String(d.dropFirst(7)) }
+        return d
+    }
+
+    /// The current version of an input descriptor.
+    public func version(of d: String) -> String {
+        if d.hasPrefix("predict@") {
+            let spec = d.dropFirst(8)
+            let versions = predictedSliceVersions()
+            let zs = spec == "all" ? versions.keys.sorted() : spec.split(separator: ",").compactMap { Int($0) }
+            let g = manifest.steps["predict"]?.generation ?? 0
+            return "p\(g)." + fnv(zs.map { "\($0)=\(versions[$0] ?? "-")" }.joined(separator: ";"))
+        }
+        if d.hasPrefix("step:") {
+            let name = String(d.dropFirst(5))
+            guard let s = manifest.steps[name] else { return "absent" }
+            let marks = DoneMarkers.read(directory: root + "/" + s.directory)
+            return "\(name).g\(s.generation)" + (s.complete ? "" : ".incomplete")
+                + (marks.isEmpty ? "" : "." + fnv(marks.keys.sorted().map { "\($0)=\(marks[$0]!)" }.joined(separator: ";")))
+        }
+        if d.hasPrefix("source:") { return String(d.dropFirst(7)) }
+        return "unknown"
+    }
+
+    /// Per predicted slice: predict's generation and a digest of its finished blocks (slices without any are absent).
+    public func predictedSliceVersions() -> [Int: String] {
+        guard let p = manifest.steps["predict"] else { return [:] }
+        let done = DoneMarkers.read(directory: root + "/" + p.directory).keys.compactMap { Int($0) }
+        guard !done.isEmpty, let perSlice = blocksPerSlice() else { return [:] }
+        var bySlice: [Int: [Int]] = [:]
+        for id in done { bySlice[id / perSlice, default: []].append(id) }
+        return bySlice.mapValues { ids in "p\(p.generation)." + fnv(ids.sorted().map(String.init).joined(separator: ",")) + ".\(ids.count)" }
+    }
+
+    /// Blocks per slice of predict's grid: recorded by predict, else from the labels array's chunking.
+    public func blocksPerSlice() -> Int? {
+        if let s = manifest.steps["predict"]?.info["blocks_per_slice"], let n = Int(s), n > 0 { return n }
+        for name in manifest.steps["predict"]?.outputs ?? ["labels"] {
+            guard let b = try? FileChunkStore(root: root).getSync(name + "/.zarray"),
+                  let md = try? ArrayMetadata.zarrV2(json: b, path: root + "/" + name) else { continue }
+            let n = md.shape.count, cy = md.chunks[n - 2], cx = md.chunks[n - 1]
+            return ((md.shape[n - 2] + cy - 1) / cy) * ((md.shape[n - 1] + cx - 1) / cx)
+        }
+        return nil
+    }
+}
+
+extension Run {
+    /// A short digest for version strings.
+    public static func digest(_ s: String) -> String { fnv(s) }
+}
+
+/// FNV-1a 64, hex: a short digest for version strings (not a security hash).
+func fnv(_ s: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 { h ^= UInt64(b); h = h &* 0x100_0000_01b3 }
+    return String(h, radix: 16)
+}
+
+extension Run {
+    /// Units done in a step's current generation (any shard), with their recorded input versions.
+    public func done(step: String) -> [String: String] {
+        guard let s = manifest.steps[step] else { return [:] }
+        return DoneMarkers.read(directory: root + "/" + s.directory)
+    }
+}

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import VolumeStore
+
+/// A run directory, `RUN.zarr`: a Zarr v2 group whose arrays every step writes, and the one owner of its state —
+/// the manifest (`run.json`), the steps' generations and done markers (`.brainmap/`), array creation and
+/// replacement, and the group's OME-Zarr attributes. Several processes (shards) may use one run at once: every
+/// read-modify-write of the manifest holds an exclusive `flock` on `.brainmap/lock` (the kernel drops it when a
+/// process dies), and every file a reader may see is replaced atomically.
+public final class Run: @unchecked Sendable {
+    public let root: String
+    /// The manifest as last read or written by this process.
+    public private(set) var manifest: RunManifest
+
+    public var manifestPath: String { root + "/run.json" }
+    var stateDirectory: String { root + "/.brainmap" }
+    var trash: String { stateDirectory + "/trash" }
+    public var stride: Int { manifest.stride }
+
+    private init(root: String, manifest: RunManifest) { self.root = root; self.manifest = manifest }
+
+    /// Opens an existing run (any step but predict): migrates a format-1 run.json, finishes a swap a crash
+    /// interrupted, removes leftovers of deleted generations.
+    public static func open(_ root: String) throws -> Run {
+        guard FileManager.default.fileExists(atPath: root + "/run.json") else {
+            throw RunError.input("\(root) is not a brainmap run (no run.json); give the RUN.zarr that predict wrote")
+        }
+        let run = Run(root: root, manifest: RunManifest())
+        try run.update { _ in }
+        return run
+    }
+
+    /// Opens the run predict writes into, creating it when absent. `restart` first removes a previous run whole
+    /// (moved aside in one rename, then deleted: a kill never leaves done markers that vouch for missing chunks).
+    public static func openForPredict(_ root: String, restart: Bool) throws -> Run {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: root, isDirectory: &isDir), !isDir.boolValue {
+            throw RunError.input("--out \(root) is a file, not a run directory")
+        }
+        if restart, fm.fileExists(atPath: root) {
+            guard fm.fileExists(atPath: root + "/run.json") else {
+                throw RunError.input("--restart: \(root) exists but is not a brainmap run (no run.json); not deleting it")
+            }
+            let parent = (root as NSString).deletingLastPathComponent
+            try DurableFile.removeTree(root, trash: (parent.isEmpty ? "." : parent) + "/.brainmap-trash")
+            try? fm.removeItem(atPath: (parent.isEmpty ? "." : parent) + "/.brainmap-trash")
+        }
+        if fm.fileExists(atPath: root), !fm.fileExists(atPath: root + "/run.json"),
+           let items = try? fm.contentsOfDirectory(atPath: root), !items.isEmpty {
+            throw RunError.input("--out \(root) exists and is not a brainmap run (no run.json); choose another --out")
+        }
+        do { try fm.createDirectory(atPath: root + "/.brainmap", withIntermediateDirectories: true) }
+        catch { throw RunError.input("cannot create the run directory \(root): \(error.localizedDescription)") }
+        let run = Run(root: root, manifest: RunManifest())
+        try run.update { _ in }
+        return run
+    }
+
+    // MARK: the manifest
+
+    /// Re-reads the manifest, lets `body` change it, and writes it back (with the group's attributes) if it
+    /// changed — all under the run's lock.
+    @discardableResult
+    public func update<T>(_ body: (inout RunManifest) throws -> T) throws -> T {
+        try withLock {
+            var m = try readManifest()
+            let before = m
+            recover(&m)
+            let out = try body(&m)
+            if m != before || !FileManager.default.fileExists(atPath: root + "/.zgroup") { try write(m) }
+            manifest = m
+            return out
+        }
+    }
+
+    /// Re-reads the manifest without changing it.
+    public func reload() throws { manifest = try withLock { try readManifest() } }
+
+    func withLock<T>(_ body: () throws -> T) throws -> T {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let path = stateDirectory + "/lock"
+        let fd = Glibc.open(path, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw RunError.input("cannot open \(path): \(String(cString: strerror(errno))) — is the run writable?") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw RunError.input("cannot lock \(path): \(String(cString: strerror(errno)))") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    private func readManifest() throws -> RunManifest {
+        guard let data = FileManager.default.contents(atPath: manifestPath) else { return RunManifest() }
+        guard let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw RunError.input("\(manifestPath) is not JSON (\(data.count) bytes); restore it, or start over with predict --restart")
+        }
+        if (doc["format_version"] as? Int ?? 1) < RunManifest.currentFormat { return migrate(doc) }
+        guard let m = try DurableFile.read(manifestPath, as: RunManifest.self) else { return RunManifest() }
+        return m
+    }
+
+    /// A format-1 run.json (predict's identity only; journal in RUN/journal; cleanup.json beside): predict becomes
+    /// generation 1 with its old journal; arrays found on disk are recorded; the old cleanup/analysis state is not
+    /// trusted (those steps recompute once).
+    private func migrate(_ doc: [String: Any]) -> RunManifest {
+        var m = RunManifest()
+        let id = (doc["identity"] as? [String: Any] ?? [:]).mapValues { "\($0)" }
+        m.identity = id
+        var info: [String: String] = [:]
+        if let model = doc["model"] as? String { info["model"] = model }
+        if let grid = (doc["blocks"] as? [String: Any])?["grid"] as? [Int], grid.count == 3 { info["blocks_per_slice"] = "\(grid[1] * grid[2])" }
+        m.steps["predict"] = StepRecord(command: "predict", parameters: id, generation: 1, inputs: [:],
+                                        outputs: [], directory: "journal", info: info, complete: false, freshRestart: false, updated: isoNow())
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where
+            FileManager.default.fileExists(atPath: root + "/" + name + "/.zarray") {
+            let step = ["labels", "probabilities", "features", "entropy"].contains(name) ? "predict" : name == "labels_clean" ? "cleanup" : name
+            let channel = ["probabilities", "features", "pca", "nmf"].contains(name)
+            m.arrays[name] = ArrayRecord(step: step, generation: step == "predict" ? 1 : 0,
+                                         dimensions: channel ? ["c", "z", "y", "x"] : ["z", "y", "x"],
+                                         labelMap: ["labels", "labels_clean", "clusters"].contains(name))
+            if step == "predict" { m.steps["predict"]!.outputs.append(name) }
+        }
+        m.steps["predict"]!.outputs.sort()
+        return m
+    }
+
+    private func write(_ m: RunManifest) throws {
+        try DurableFile.write(manifestPath, json: m)
+        let store = FileChunkStore(root: root, durable: true)
+        try store.putSync(".zgroup", jsonBytes(["zarr_format": 2]))
+        try store.putSync(".zattrs", jsonBytes(OMEAttributes.group(m)))
+    }
+
+    /// Finishes swaps a crash interrupted (staging complete, marked ready) and empties the trash.
+    private func recover(_ m: inout RunManifest) {
+        for (name, a) in m.arrays where a.stagingReady {
+            if let g = a.staging { try? swapIn(name, generation: g, &m) }
+        }
+        if FileManager.default.fileExists(atPath: trash) { try? FileManager.default.removeItem(atPath: trash) }
+    }
+
+    // MARK: arrays
+
+    /// Where array `name`'s data of generation `g` lives (relative to the run): in place, or staged.
+    func stagingPath(_ name: String, _ g: Int) -> String { ".brainmap/staging/\(name)-g\(g)" }
+
+    /// Moves a finished staged array into place (the old one aside first), recording it. Idempotent: after a crash
+    /// at any point it completes on the next call.
+    func swapIn(_ name: String, generation g: Int, _ m: inout RunManifest) throws {
+        guard var a = m.arrays[name], a.staging == g else { return }
+        let staged = root + "/" + stagingPath(name, g), live = root + "/" + name
+        if FileManager.default.fileExists(atPath: staged) {
+            if !a.stagingReady { a.stagingReady = true; m.arrays[name] = a; try DurableFile.write(manifestPath, json: m) }
+            if FileManager.default.fileExists(atPath: live) { try DurableFile.removeTree(live, trash: trash) }
+            guard rename(staged, live) == 0 else {
+                throw RunError.input("cannot move \(staged) into place at \(live): \(String(cString: strerror(errno)))")
+            }
+            DurableFile.syncDirectory(root)
+        }
+        a.generation = g; a.staging = nil; a.stagingReady = false
+        m.arrays[name] = a
+    }
+
+    /// The run's array `name`, refusing names that are not arrays of this run (paths outside it included).
+    public func arrayPath(_ name: String) throws -> String {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix("."), manifest.arrays[name].map({ $0.generation > 0 }) ?? false
+                || (manifest.arrays[name] == nil && FileManager.default.fileExists(atPath: root + "/" + name + "/.zarray") && !name.contains("/")) else {
+            let have = manifest.arrays.filter { $0.value.generation > 0 }.keys.sorted().joined(separator: ", ")
+            throw RunError.input("'\(name)' is not an array of \(root) (it has: \(have.isEmpty ? "none yet" : have)); name one of them")
+        }
+        return root + "/" + name
+    }
+
+    /// Live arrays, by name.
+    public var arrayNames: [String] { manifest.arrays.filter { $0.value.generation > 0 }.keys.sorted() }
+}

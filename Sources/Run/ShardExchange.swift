@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// How N processes (`--shard I/N`) share the passes of one step generation: each accumulates the statistics of its
+/// units, publishes them atomically (temp + fsync + rename) under the generation's `exchange/` directory, waits for
+/// the other shards' files of the same pass and merges all N in shard order — so every process holds the same
+/// merged statistics and takes the same next step. A published file is checked on reading (whole JSON, this step's
+/// parameters, the shard it claims): a short or foreign file is an error, never skipped. The computation is
+/// deterministic, so a restarted shard reuses its own published passes (its resume).
+///
+/// A waiting shard never hangs silently: it says which shards it waits for, reports a shard whose heartbeat (a file
+/// each process touches every few seconds) is older than `deadAfter`, and gives up after `timeout`.
+public final class ShardExchange: @unchecked Sendable {
+    public let directory: String
+    public let shard: Shard
+    public let parameters: [String: String]
+    public var timeout: Double
+    public var deadAfter: Double = 60
+    /// The command to show in messages about missing shards.
+    public let command: String
+    private var heartbeat: DispatchSourceTimer?
+
+    public init(session: StepSession, parameters: [String: String], timeout: Double = 3600, command: String) throws {
+        directory = session.directory + "/exchange"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        shard = session.shard; self.parameters = parameters; self.timeout = timeout; self.command = command
+        startHeartbeat()
+    }
+
+    deinit { heartbeat?.cancel() }
+
+    private func heartbeatPath(_ i: Int) -> String { "\(directory)/heartbeat-shard-\(i)-of-\(shard.count)" }
+
+    private func startHeartbeat() {
+        let path = heartbeatPath(shard.index)
+        let t = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
+        t.schedule(deadline: .now(), repeating: 5)
+        t.setEventHandler { FileManager.default.createFile(atPath: path, contents: Data("\(Date().timeIntervalSince1970)\n".utf8)) }
+        t.resume()
+        heartbeat = t
+    }
+
+    private func path(_ tag: String, _ i: Int) -> String { "\(directory)/\(tag)-shard-\(i)-of-\(shard.count).json" }
+
+    struct Envelope<T: Codable>: Codable { var parameters: [String: String]; var shard: Int; var count: Int; var payload: T }
+
+    /// This shard's published payload for `tag`, when an earlier attempt of this generation finished it.
+    public func mine<T: Codable>(_ tag: String, as: T.Type) throws -> T? {
+        try read(tag, shard.index, as: T.self)
+    }
+
+    /// Whether this shard published `tag` (and, for a sample, its rows) in an earlier attempt.
+    public func hasPublished(_ tag: String) -> Bool {
+        FileManager.default.fileExists(atPath: path(tag, shard.index))
+    }
+
+    public func publish<T: Codable>(_ tag: String, _ payload: T) throws {
+        try DurableFile.write(path(tag, shard.index), json: Envelope(parameters: parameters, shard: shard.index, count: shard.count, payload: payload))
+    }
+
+    private func read<T: Codable>(_ tag: String, _ i: Int, as: T.Type) throws -> T? {
+        let p = path(tag, i)
+        guard let e = try DurableFile.read(p, as: Envelope<T>.self) else { return nil }
+        guard e.parameters == parameters, e.shard == i, e.count == shard.count else {
+            throw RunError.shards("\(p) was written by another command (parameters \(e.parameters), shard \(e.shard)/\(e.count)); "
+                                  + "start every shard with the same command, or --restart")
+        }
+        return e.payload
+    }
+
+    /// Every shard's payload for `tag`, in shard order; waits until all are published (see the type's comment).
+    public func gather<T: Codable>(_ tag: String, as: T.Type, waiting: (String) -> Void = { _ in }) async throws -> [T] {
+        let start = Date()
+        var told = ""
+        while true {
+            var out: [T] = [], missing: [Int] = []
+            for i in 0..<shard.count {
+                if let p = try read(tag, i, as: T.self) { out.append(p) } else { missing.append(i) }
+            }
+            if missing.isEmpty { return out }
+            let now = Date().timeIntervalSince1970
+            for i in missing {
+                if let s = try? String(contentsOfFile: heartbeatPath(i), encoding: .utf8),
+                   let t = Double(s.trimmingCharacters(in: .whitespacesAndNewlines)), now - t > deadAfter {
+                    throw RunError.shards("shard \(i)/\(shard.count) stopped: its last sign of life was \(Int(now - t)) s ago and it has not published '\(tag)'. "
+                                          + "Start it again (\(command) --shard \(i)/\(shard.count)); it resumes from what it published, and so does this one")
+                }
+            }
+            let names = missing.map { "\($0)/\(shard.count)" }.joined(separator: ", ")
+            let message = "waiting for shard\(missing.count > 1 ? "s" : "") \(names) to publish '\(tag)'"
+            if message != told { waiting(message); told = message }
+            if Date().timeIntervalSince(start) > timeout {
+                let never = missing.filter { !FileManager.default.fileExists(atPath: heartbeatPath($0)) }
+                throw RunError.shards("gave up after \(Int(timeout)) s (--wait-timeout) \(message)"
+                    + (never.isEmpty ? "" : "; shard\(never.count > 1 ? "s" : "") \(never.map { "\($0)/\(shard.count)" }.joined(separator: ", ")) never started")
+                    + ". Start every shard with the same command (\(command) --shard I/\(shard.count)); finished passes are kept")
+            }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+    }
+
+    /// Where shard i's sample for `tag` lives.
+    func sampleFile(_ tag: String, _ i: Int) -> String { "\(directory)/\(tag)-shard-\(i)-of-\(shard.count).f64" }
+
+    struct SampleInfo: Codable { var seen: Int; var rows: Int; var bytes: Int }
+
+    /// Publishes this shard's sample (a uniform reservoir of its `seen` rows of `d` doubles) and returns the shared
+    /// sample: from each shard, in shard order, a number of rows proportional to its row count (any prefix of a
+    /// reservoir is uniform). Every process gets the same rows. The sample file is written before its description,
+    /// both atomically; a file of another size than described is an error.
+    public func shareSample(_ sample: [Double], seen: Int, d: Int, size: Int, tag: String, waiting: (String) -> Void) async throws -> (rows: [Double], seen: Int) {
+        if try mine(tag, as: SampleInfo.self) == nil || !FileManager.default.fileExists(atPath: sampleFile(tag, shard.index)) {
+            try DurableFile.write(sampleFile(tag, shard.index), sample.withUnsafeBytes { Array($0) })
+            try publish(tag, SampleInfo(seen: seen, rows: sample.count / max(1, d), bytes: sample.count * 8))
+        }
+        let parts = try await gather(tag, as: SampleInfo.self, waiting: waiting)
+        let total = parts.reduce(0) { $0 + $1.seen }
+        var out = [Double]()
+        for (i, part) in parts.enumerated() {
+            let take = min(part.rows, size * part.seen / max(1, total))
+            guard take > 0 else { continue }
+            let f = sampleFile(tag, i)
+            guard let data = FileManager.default.contents(atPath: f), data.count == part.bytes, part.bytes >= take * d * 8 else {
+                throw RunError.shards("\(f) is missing or has another size than shard \(i) published (\(part.bytes) bytes); start the step again with --restart")
+            }
+            out += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self).prefix(take * d)) }
+        }
+        return (out, total)
+    }
+}
