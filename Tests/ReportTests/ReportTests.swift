@@ -36,6 +36,12 @@ final class ReportTests: XCTestCase {
             XCTAssertGreaterThan(img["h"] as? Int ?? 0, 0, "broken image \(img)")
         }
 
+        // The sections of every step the fixture ran, the training curves from the model's sidecar among them.
+        let page = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        for id in ["slice-0", "slice-1", "evaluation", "training", "analysis", "provenance"] { XCTAssertTrue(page.contains("<section id=\"\(id)\">"), id) }
+        XCTAssertTrue(page.contains("w.json: best epoch <b>4</b>"), "training curves from the sidecar beside the model")
+        for name in ["L1", "L2/3", "L6"] { XCTAssertTrue(page.contains(">\(name)<"), "ROI \(name) named from the phantom's attributes") }
+
         // Every number that names its source equals that source, as the page formats it.
         var checked = 0
         for kv in keys {

@@ -116,11 +116,12 @@ struct ResultSections {
         let identity = cl["identity"] as? [String: Any]
         if let dist = cl["distribution_per_cluster_over_rois"] as? [[Double]],
            let ids = (cl["roi_ids"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.int64Value }) {
-            // clusters.json does not record its --rois source; select-factors.json does, so its names are used when
+            // The ROI source names the ids: from cluster's parameters when recorded, else select-factors.json's when
             // both describe the same ROI ids.
             let selection = contents.result("select-factors")
             let sameIds = (selection?["roi_ids"] as? [Any])?.compactMap { ($0 as? NSNumber)?.int64Value } == ids
-            let rois = roiLabels(ids, source: (identity?["rois"] as? String) ?? (sameIds ? selection?["rois"] as? String : nil))
+            let recorded = (identity?["rois"] as? String) ?? ((contents.steps["clusters"]?["parameters"] as? [String: String])?["rois"])
+            let rois = roiLabels(ids, source: recorded ?? (sameIds ? selection?["rois"] as? String : nil))
             s += "<p>Fraction of each cluster's pixels per ROI:</p>" + Charts.groupedBars(groups: dist.indices.map { "\($0 + 1)" }, bars: rois,
                                                                                             values: dist, xLabel: "cluster", yLabel: "fraction of the cluster") + HTML.legend(rois)
         }
@@ -140,13 +141,16 @@ struct ResultSections {
     // MARK: provenance
 
     func provenance(generatedBy: String, sidecarOverride: String?, wall: Double?) -> String {
-        let run = contents.runJSON, id = run["identity"] as? [String: Any] ?? [:]
+        let id = contents.runJSON["identity"] as? [String: Any] ?? [:]
         var items: [(String, String)] = [("run", contents.root)]
         for k in ["source", "source_shape", "model_sha256", "mode", "stride", "mask", "outputs", "dtype", "block", "tile", "engine"] {
             if let v = id[k] { items.append((k, "\(v)")) }
         }
-        if let m = run["model"] as? String { items.append(("model", m)) }
-        if let v = run["versions"] as? [String: Any] { items.append(("versions (predict)", v.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "; "))) }
+        let info = contents.predictInfo
+        if let m = info["model"] { items.append(("model", m)) }
+        let versions = info.filter { ["brainmap", "openblas"].contains($0.key) }
+        if !versions.isEmpty { items.append(("versions (predict)", versions.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "; "))) }
+        if let c = info["command_line"] { items.append(("predict command", c)) }
         if let (path, doc) = contents.modelSidecar(override: sidecarOverride) {
             items.append(("model sidecar", path))
             if let p = doc["parameters"] as? [String: Any] { items.append(("training parameters", flat(p))) }
@@ -154,11 +158,23 @@ struct ResultSections {
                 items.append(("training data", ["volume", "annotations", "train_slices", "val_slices", "label_map_name"].compactMap { k in d[k].map { "\(k) \(flat($0))" } }.joined(separator: "; ")))
             }
         }
-        if let c = contents.result("cleanup") { items.append(("cleanup", flat(c))) }
-        for name in ["pca", "nmf", "clusters", "select-factors"] {
-            guard let r = contents.result(name) else { continue }
-            if let idn = r["identity"] as? [String: Any] { items.append(("\(name) parameters", flat(idn))) }
-            else if name == "select-factors" { items.append(("select-factors parameters", "on \(r["on"] ?? "?"); rois \(r["rois"] ?? "?"); lambda \(r["lambda"] ?? "?")")) }
+        let steps = contents.steps
+        if !steps.isEmpty {
+            // Format 2: every step's parameters, generation and time, from the manifest.
+            let order = ["predict", "evaluate-labels", "cleanup", "evaluate-labels_clean", "pca", "nmf", "clusters", "select-factors"]
+            for name in steps.keys.sorted(by: { (order.firstIndex(of: $0) ?? 99, $0) < (order.firstIndex(of: $1) ?? 99, $1) }) where name != "predict" {
+                let st = steps[name]!
+                let when = (st["updated"] as? String).map { ", \($0)" } ?? ""
+                items.append(("\(name) (generation \(st["generation"] as? Int ?? 0)\(when))", flat(st["parameters"] ?? [:])))
+            }
+        } else {
+            // Format 1: parameters in the result files.
+            if let c = contents.result("cleanup") { items.append(("cleanup", flat(c))) }
+            for name in ["pca", "nmf", "clusters", "select-factors"] {
+                guard let r = contents.result(name) else { continue }
+                if let idn = r["identity"] as? [String: Any] { items.append(("\(name) parameters", flat(idn))) }
+                else if name == "select-factors" { items.append(("select-factors parameters", "on \(r["on"] ?? "?"); rois \(r["rois"] ?? "?"); lambda \(r["lambda"] ?? "?")")) }
+            }
         }
         items.append(("report", generatedBy + (wall.map { String(format: ", images made in %.1f s", $0) } ?? "")))
         let dl = "<dl>" + items.map { "<dt>\(HTML.escape($0.0))</dt><dd>\(HTML.escape($0.1))</dd>" }.joined() + "</dl>"

@@ -65,11 +65,24 @@ public struct RunContents: @unchecked Sendable {   // runJSON is immutable after
         Self.json(name == "cleanup" ? root + "/cleanup.json" : root + "/analysis/\(name).json")
     }
 
+    /// The steps run.json records (format 2: `steps`, name → command, parameters, generation, info, updated); empty for
+    /// format 1 runs, whose parameters live in `identity` and the result files.
+    public var steps: [String: [String: Any]] { runJSON["steps"] as? [String: [String: Any]] ?? [:] }
+
+    /// Free-form facts predict recorded (format 2: `steps.predict.info`; format 1: top-level `model`, `versions`).
+    public var predictInfo: [String: String] {
+        if let info = steps["predict"]?["info"] as? [String: String] { return info }
+        var out: [String: String] = [:]
+        if let m = runJSON["model"] as? String { out["model"] = m }
+        for (k, v) in runJSON["versions"] as? [String: Any] ?? [:] { out[k] = "\(v)" }
+        return out
+    }
+
     /// The model's sidecar (MODEL.json beside MODEL.safetensors: training curves, parameters): `override` when given,
     /// else the model path run.json names, as written or beside the run (a run and its model moved together).
     public func modelSidecar(override: String?) -> (path: String, doc: [String: Any])? {
         if let override { return Self.json(override).map { (override, $0) } }
-        guard let model = runJSON["model"] as? String else { return nil }
+        guard let model = predictInfo["model"] else { return nil }
         let sidecar = (model.hasSuffix(".safetensors") ? String(model.dropLast(".safetensors".count)) : model) + ".json"
         let beside = ((root as NSString).deletingLastPathComponent as NSString).appendingPathComponent((sidecar as NSString).lastPathComponent)
         for p in [sidecar, beside] { if let d = Self.json(p) { return (p, d) } }
