@@ -24,13 +24,16 @@ struct SliceFigures {
     private var h: Int { view.height }
 
     private mutating func save(_ img: Image, _ name: String) throws -> String {
-        let file = "z\(view.z)-\(name).png"
+        let file = fileName(name)
         try img.writePNG(to: out + "/" + file)
         images.append(file)
         timings.append((name, Date().timeIntervalSince(clock)))
         clock = Date()
         return file
     }
+
+    /// The image's file, relative to `out`.
+    private func fileName(_ name: String) -> String { "z\(view.z)-\(name).png" }
 
     mutating func render() async throws -> String {
         clock = Date()
@@ -84,12 +87,27 @@ struct SliceFigures {
         let planes = try await SliceReader.mean(a, view: view, channels: 0..<k)
         let his = (0..<k).map { Render.quantiles(planes[($0 * n)..<(($0 + 1) * n)], 0, 0.995)?.1 ?? 1 }
         let shared = his.max() ?? 1
+        let scale = (0..<k).map { max(sharedFactorScale ? shared : his[$0], 1e-12) }
+        // The k heatmaps are independent: rendered and PNG-encoded two at a time (encoding dominates).
+        let (view, out) = (self.view, self.out)
+        let files = (0..<k).map { fileName("nmf-\($0 + 1)") }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for f in 0..<k {
+                if f >= 2 { try await group.next() }
+                group.addTask {
+                    let img = Render.heatmap(planes[(f * n)..<((f + 1) * n)], width: view.width, height: view.height, lo: 0, hi: scale[f])
+                    try img.writePNG(to: out + "/" + files[f])
+                }
+            }
+            try await group.waitForAll()
+        }
         var s = "<h3>NMF factors (\(sharedFactorScale ? "one scale for all factors" : "each factor on its own scale"))</h3><div class=\"grid\">"
         for f in 0..<k {
-            let hi = max(sharedFactorScale ? shared : his[f], 1e-12)
-            let file = try save(Render.heatmap(planes[(f * n)..<((f + 1) * n)], width: w, height: h, lo: 0, hi: hi), "nmf-\(f + 1)")
-            s += "<div class=\"small\">" + HTML.figure(file, caption: "factor \(f + 1)", width: w, height: h, legend: HTML.colorbar(lo: 0, hi: Double(hi))) + "</div>"
+            images.append(files[f])
+            s += "<div class=\"small\">" + HTML.figure(files[f], caption: "factor \(f + 1)", width: w, height: h, legend: HTML.colorbar(lo: 0, hi: Double(scale[f]))) + "</div>"
         }
+        timings.append(("nmf", Date().timeIntervalSince(clock)))
+        clock = Date()
         return s + "</div>"
     }
 }

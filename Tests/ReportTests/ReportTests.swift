@@ -120,7 +120,15 @@ final class ReportTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
         for item in [".zgroup", ".zattrs", "labels", "entropy"] { try FileManager.default.copyItem(atPath: f.run + "/" + item, toPath: run + "/" + item) }
         var doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.run + "/run.json"))) as! [String: Any]
-        var id = doc["identity"] as! [String: Any]; id["source"] = f.dir + "/gone.zarr/raw"; doc["identity"] = id; doc["model"] = f.dir + "/none.safetensors"
+        var id = doc["identity"] as! [String: Any]; id["source"] = f.dir + "/gone.zarr/raw"; doc["identity"] = id
+        // Only predict recorded, with a model that has no sidecar (run.json format 2; format 1 keeps `model` on top).
+        let none = f.dir + "/none.safetensors"
+        if let steps = doc["steps"] as? [String: Any], var predict = steps["predict"] as? [String: Any] {
+            var info = predict["info"] as? [String: Any] ?? [:]
+            info["model"] = none; predict["info"] = info
+            doc["steps"] = ["predict": predict]
+            doc["arrays"] = (doc["arrays"] as? [String: Any] ?? [:]).filter { ["labels", "entropy"].contains($0.key) }
+        } else { doc["model"] = none }
         try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: run + "/run.json"))
         let out = f.dir + "/report-bare"
         let r = try ReportFixture.cli(["report", run, "--out", out, "--width", "64"], f.dir)

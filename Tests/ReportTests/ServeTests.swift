@@ -11,7 +11,7 @@ final class ServeTests: XCTestCase {
         defer { p.terminate(); p.waitUntilExit() }
         // The first line says where it listens.
         var url = ""
-        for _ in 0..<100 {
+        for _ in 0..<300 {
             let out = (try? String(contentsOfFile: f.dir + "/serve.out", encoding: .utf8)) ?? ""
             if out.contains("Neuroglancer link:"), let r = out.range(of: "serving \(f.run) at ") {
                 url = String(out[r.upperBound...].prefix { $0 != "\n" }); break
