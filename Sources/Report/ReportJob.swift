@@ -69,11 +69,12 @@ public enum ReportJob {
         var rows = 0..<H, cols = 0..<W
         if let c = o.crop {
             let s = contents.stride
-            rows = max(0, c.rows.lowerBound / s)..<min(H, (c.rows.upperBound + s - 1) / s)
-            cols = max(0, c.cols.lowerBound / s)..<min(W, (c.cols.upperBound + s - 1) / s)
-            guard !rows.isEmpty, !cols.isEmpty else {
+            let r0 = max(0, c.rows.lowerBound / s), r1 = min(H, (c.rows.upperBound + s - 1) / s)
+            let c0 = max(0, c.cols.lowerBound / s), c1 = min(W, (c.cols.upperBound + s - 1) / s)
+            guard r0 < r1, c0 < c1 else {
                 throw ReportError.input("--crop \(c.rows.lowerBound):\(c.rows.upperBound),\(c.cols.lowerBound):\(c.cols.upperBound) lies outside the run's source extent (\(H * s)×\(W * s) pixels)")
             }
+            rows = r0..<r1; cols = c0..<c1
         }
 
         var images: [String] = []

@@ -110,6 +110,10 @@ final class ReportTests: XCTestCase {
         // Source rows 40–120, columns 60–200 at stride 2: run rows 20–60, columns 30–100, one image pixel each.
         for n in ["raw", "labels", "nmf-1"] { let (w, h) = try ReportFixture.pngSize("\(out)/z1-\(n).png"); XCTAssertEqual([w, h], [70, 40], n) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/z0-raw.png"))
+        // A crop beyond the slice is refused, naming the extent.
+        let bad = try BrainmapCLI.run(["report", f.run, "--out", out, "--crop", "5000:6000,0:10"], logDir: f.dir, tag: "badcrop")
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("lies outside the run's source extent (200×260 pixels)"), bad.stderr)
     }
 
     func testStepsNotRunAreAbsentAndAMissingRawIsNoted() throws {
