@@ -8,6 +8,7 @@ enum Chromium {
     /// Runs chromium headless with `args` and returns its stdout.
     static func run(_ args: [String], scratch: String) throws -> String {
         guard let binary else { throw NSError(domain: "Chromium", code: 1, userInfo: [NSLocalizedDescriptionKey: "chromium not installed; run tools/test.sh (it installs it)"]) }
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions", "--allow-file-access-from-files",

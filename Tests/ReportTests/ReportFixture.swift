@@ -10,12 +10,16 @@ import XCTest
 enum ReportFixture {
     struct Run { let dir: String; let run: String; let phantom: String }
     nonisolated(unsafe) private static var made: Run?
+    /// Removed when the test process exits (the run is shared by the test classes, so no one class's tearDown owns it).
+    nonisolated(unsafe) private static var scratch: String?
     private static let lock = NSLock()
 
     static func run() throws -> Run {
         lock.lock(); defer { lock.unlock() }
         if let made { return made }
         let dir = PythonReference.tempDir("report-fixture")
+        scratch = dir
+        atexit { if let d = ReportFixture.scratch { try? FileManager.default.removeItem(atPath: d) } }
         let ph = dir + "/ph.zarr", run = dir + "/run.zarr", model = dir + "/w.safetensors"
         try cli(["phantom", ph, "--shape", "2,200,260", "--seed", "3", "--chunks", "1,64,64"], dir)
         try Safetensors.save(AreaClassifier.randomParameters(seed: 7), path: model)

@@ -19,7 +19,9 @@ final class ReportTests: XCTestCase {
         let out = f.dir + "/report-browser"
         let r = try makeReport(out: out)
         XCTAssertTrue(r.stdout.contains("report: \(out)/index.html"), r.stdout)
-        let (images, keys) = try Chromium.probe(page: out + "/index.html", scratch: PythonReference.tempDir("chromium"))
+        let scratch = PythonReference.tempDir("chromium")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let (images, keys) = try Chromium.probe(page: out + "/index.html", scratch: scratch)
 
         // Every image of every step: per slice raw, labels, labels_clean, entropy, PC RGB, 3 NMF factors, clusters;
         // the colour bars; two confusion images per evaluation.
@@ -62,7 +64,7 @@ final class ReportTests: XCTestCase {
         // A screenshot of the page as a reader sees it.
         let shot = PythonReference.packageRoot.appendingPathComponent(".build/report-test-screenshot.png").path
         try? FileManager.default.removeItem(atPath: shot)
-        _ = try Chromium.run(["--screenshot=\(shot)", "--window-size=1280,2200", "--hide-scrollbars", "file://\(out)/index.html"], scratch: PythonReference.tempDir("chromium"))
+        _ = try Chromium.run(["--screenshot=\(shot)", "--window-size=1280,2200", "--hide-scrollbars", "file://\(out)/index.html"], scratch: scratch + "/shot")
         let (sw, sh) = try ReportFixture.pngSize(shot)
         XCTAssertEqual(sw, 1280); XCTAssertEqual(sh, 2200)
         print("report screenshot: \(shot)")
