@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Run", targets: ["Run"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "Analysis", targets: ["Analysis"]),
+        .library(name: "Report", targets: ["Report"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
         // Parses untrusted local and remote bytes: built with overflow and bounds checks (plain -O in release).
         .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff", "CCurl", "CZstd", "CZlib", "CLZ4"]),
@@ -42,8 +44,11 @@ let package = Package(
         // Streams a run's outputs through mergeable statistics: PCA, NMF, GMM, k-means, metrics, factor selection.
         .target(name: "Analysis", dependencies: ["Pipeline", "Run", "VolumeStore", "NeuralNet", "COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        // Reads a run's results (arrays through VolumeStore, JSON files) into PNG images and an HTML page; serves runs.
+        .target(name: "Report", dependencies: ["VolumeStore", "CPNG"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "brainmap", dependencies: [
-            "VolumeStore", "NeuralNet", "Phantom", "Run", "Pipeline", "Analysis",
+            "VolumeStore", "NeuralNet", "Phantom", "Run", "Pipeline", "Analysis", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,5 +60,6 @@ let package = Package(
         .testTarget(name: "RunTests", dependencies: ["Run", "Pipeline", "Analysis", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Run", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Run", "Pipeline", "VolumeStore", "NeuralNet", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "VolumeStore", "NeuralNet", "TestSupport"]),
     ]
 )

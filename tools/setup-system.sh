@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages brainmap builds against (idempotent; needs root or sudo).
 set -euo pipefail
-pkgs=(pkg-config libopenblas-dev libblosc-dev libcurl4-openssl-dev libtiff-dev libzstd-dev zlib1g-dev liblz4-dev)
+pkgs=(pkg-config libopenblas-dev libblosc-dev libcurl4-openssl-dev libtiff-dev libzstd-dev zlib1g-dev liblz4-dev libpng-dev)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -4,7 +4,7 @@
 # 1, default 100000 each; 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup-system.sh nginx slurm-wlm munge   # nginx: remote-store tests; Slurm: the cluster tests (tools/slurm.sh)
+tools/setup-system.sh nginx chromium slurm-wlm munge   # nginx: remote-store tests; chromium: the report in a browser; Slurm: the cluster tests (tools/slurm.sh)
 tools/setup-python.sh
 swift build --build-tests -c debug
 log=$(mktemp)

@@ -4,6 +4,7 @@ import Foundation
 import NeuralNet
 import Phantom
 import Pipeline
+import Report
 import VolumeStore
 
 struct Demo: AsyncParsableCommand {
@@ -13,7 +14,8 @@ struct Demo: AsyncParsableCommand {
         1. a full-size phantom (5 slices of 1420×5805, areas annotated); 2. train the paper's network on slices 0–1,
         validating on slice 2; 3. predict slices 3–4 densely; 4. evaluate them against the phantom's areas; 5. clean
         the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. GMM clusters of cortex,
-        matched across the two slices by their per-layer distributions. Every output stays in --out; the commands it runs are
+        matched across the two slices by their per-layer distributions; 8. the factors that predict each layer (select-factors);
+        9. the report: every map as images, the evaluation, curves and analysis in one HTML page. Every output stays in --out; the commands it runs are
         printed, so each step can be re-run by hand.
         """)
 
@@ -92,6 +94,19 @@ struct Demo: AsyncParsableCommand {
                 + String(format: "   slice 3 → slice 4 cluster %d (JS %.3f)", cl.argmin[i] + 1, cl.jsDistances[i][cl.argmin[i]]))
         }
 
+        step("8. select the NMF factors that predict each cortical layer (λ = 0.3)",
+             "brainmap select-factors \(run) --rois \(group)/layers --lambda 0.3 --slices 3:5")
+        var so = SelectFactorsOptions(run: run, rois: group + "/layers")
+        so.lambda = 0.3; so.slices = [3, 4]
+        let sel = try await SelectFactorsJob.run(so)
+        say("   picks (factor → layer id): " + sel.picks.map { "\($0.factor + 1) → \($0.roi)" }.joined(separator: ", "))
+
+        step("9. the report: maps as images, evaluation, training curves, analysis, provenance", "brainmap report \(run)")
+        var ro = ReportOptions(run: run)
+        ro.generator = "brainmap \(brainmapVersion) demo"
+        let report = try await ReportJob.run(ro)
+        say(String(format: "   %d images in %.1f s", report.images.count, report.wall))
+
         say(String(format: "done in %@. Outputs:", formatClock(Date().timeIntervalSince(start))))
         say("   \(group)  raw, areas, layers (the phantom; open in napari)")
         say("   \(model)  the trained network, with \((t.sidecar as NSString).lastPathComponent) (metrics per epoch)")
@@ -99,7 +114,8 @@ struct Demo: AsyncParsableCommand {
         say("   \(run)/labels_clean  the area map after cleanup")
         say("   \(run)/evaluation-labels.json, evaluation-labels_clean.json  accuracy, per-class P/R/F1, confusion matrices")
         say("   \(run)/pca, nmf, clusters  PC and NMF coefficient maps (15, z, y, x) and the cortex clusters")
-        say("   \(run)/analysis/  pca.json, nmf.json (components, objectives), clusters.json (GMM, per-layer distributions, matching)")
+        say("   \(run)/analysis/  pca.json, nmf.json (components, objectives), clusters.json (GMM, per-layer distributions, matching), select-factors.json")
+        say("   \(report.index)  the report: open it in a browser (or `brainmap serve \(run)`, then its /report/)")
     }
 
     /// Evaluates slices 3–4 of a run array, prints the table and writes RUN/evaluation-ARRAY.json.
