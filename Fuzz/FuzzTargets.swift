@@ -1,5 +1,5 @@
 // libFuzzer entry point for brainmap's parsers of untrusted bytes; built by tools/fuzz.sh together with the
-// VolumeStore sources (and NeuralNet's safetensors reader, the label-map and training-state parsers) into one binary per target. The target is chosen at
+// VolumeStore sources (and NeuralNet's safetensors reader, the label-map, training-state and run-manifest parsers) into one binary per target. The target is chosen at
 // build time with -D FUZZ_<NAME>. A parser may throw (that is its job); it must never crash, hang or allocate
 // without bound.
 import Foundation
@@ -43,8 +43,11 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? LabelMapJSON.parse(b, classes: ["CTX", "HYP", "STR", "VP", "WM", "ZI"])
     #elseif FUZZ_MODELSTATE
     // A training state (MODEL.safetensors.state): the safetensors container, then the JSON in its metadata. (MODEL.json
-    // beside a model is written for people, never read back; run.json is being rewritten and is not a target yet.)
+    // beside a model is written for people, never read back.)
     if let (_, meta) = try? Safetensors.decodeWithMetadata(b, path: "fuzz.state") { _ = TrainStateMetadata.parse(meta) }
+    #elseif FUZZ_MANIFEST
+    // A run's run.json (format 2, or a format-1 one to migrate), for a run directory that does not exist.
+    _ = try? Run(root: "/nonexistent/fuzz.zarr", manifest: RunManifest()).parseManifest(b)
     #elseif FUZZ_TIFF
     let path = NSTemporaryDirectory() + "/brainmap-fuzz-\(getpid()).tif"
     FileManager.default.createFile(atPath: path, contents: Data(b))

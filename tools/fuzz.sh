@@ -3,14 +3,14 @@
 #   tools/fuzz.sh [SECONDS] [TARGET…]     default: 30 s each, all targets
 #   FUZZ_RUNS=N tools/fuzz.sh 0 [TARGET…]  a reproducible smoke run instead: N inputs from seed 1, starting from the
 #                                          committed seeds only (what tools/test.sh and CI run)
-# Targets: zarray zarrjson ome blosc codecs shardindex bossdb safetensors tiff labelmap modelstate. Seed corpora come from Fixtures/fuzz/TARGET;
+# Targets: zarray zarrjson ome blosc codecs shardindex bossdb safetensors tiff labelmap modelstate manifest. Seed corpora come from Fixtures/fuzz/TARGET;
 # what libFuzzer finds new goes to .build/fuzz/corpus/TARGET (git-ignored); a crash leaves .build/fuzz/crash-* and
 # fails the script — turn it into a regression test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup-system.sh >/dev/null
 seconds=${1:-30}; shift || true
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(zarray zarrjson ome blosc codecs shardindex bossdb safetensors tiff labelmap modelstate)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(zarray zarrjson ome blosc codecs shardindex bossdb safetensors tiff labelmap modelstate manifest)
 out=.build/fuzz; mkdir -p "$out"
 incs=(); for m in CBlosc CCurl CTiff CZstd CZlib CLZ4; do incs+=(-I "Sources/$m"); done
 libs=(-lblosc -lcurl -ltiff -lzstd -lz -llz4)
@@ -23,6 +23,7 @@ for t in "${targets[@]}"; do
   [ "$t" = labelmap ] && srcs=("${volume[@]}" Sources/Pipeline/Training/LabelMapJSON.swift Fuzz/FuzzTargets.swift)
   [ "$t" = modelstate ] && srcs=("${volume[@]}" Sources/NeuralNet/Safetensors.swift Sources/NeuralNet/Tensor.swift
                                  Sources/Pipeline/Training/TrainStateMetadata.swift Fuzz/FuzzTargets.swift)
+  [ "$t" = manifest ] && srcs=("${volume[@]}" $(find Sources/Run -name '*.swift' | sort) Fuzz/FuzzTargets.swift)
   if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]}" -newer "$bin" 2>/dev/null | head -1)" ]; then
     echo "building $bin"
     swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz$t" -D "$flag" "${incs[@]}" "${srcs[@]}" "${libs[@]}" \

@@ -62,6 +62,13 @@ put("tiff", "stack.tif", buf.getvalue())
 buf = io.BytesIO()
 tifffile.imwrite(buf, np.zeros((10, 12), "f4"))
 put("tiff", "float.tif", buf.getvalue())
+put("manifest", "format1.json", json.dumps({"format_version": 1, "identity": {"stride": "2", "mode": "dense"},
+                                             "blocks": {"grid": [2, 2, 3]}, "model": "m.safetensors"}))
+put("manifest", "format2.json", json.dumps({"format_version": 2, "identity": {"stride": "1"}, "steps": {"predict": {
+    "command": "predict", "parameters": {"stride": "1"}, "generation": 1, "inputs": {}, "outputs": ["labels"],
+    "directory": ".brainmap/predict-g1", "info": {"blocks_per_slice": "4"}, "complete": False, "fresh_restart": False,
+    "updated": "2026-11-30T00:00:00Z", "started": 0}}, "arrays": {"labels": {"step": "predict", "generation": 1,
+    "staging": None, "staging_ready": False, "dimensions": ["z", "y", "x"], "label_map": True}}}))
 put("labelmap", "prasad2020.json", json.dumps({"1": "CTX", "2": "STR", "3": None, "4": "VP", "5": "ZI", "6": "WM", "7": "HYP", "8": "WM"}))
 # A training state as `brainmap train` writes it: tensors, then identity and history as JSON strings in the metadata.
 history = [{"epoch": e, "train_loss": 1.5 / e, "train_accuracy": 0.5, "val_loss": 1.6 / e, "val_accuracy": 0.4, "seconds": 2.0}

@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import Foundation
-import VolumeStore
+#if canImport(VolumeStore)
+import VolumeStore   // (absent in the fuzz build, which compiles VolumeStore and Run as one module)
+#endif
 
 /// Versions of what steps read, so that a step knows whether its saved work is stale.
 ///

@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import Foundation
-import VolumeStore
+#if canImport(VolumeStore)
+import VolumeStore   // (absent in the fuzz build, which compiles VolumeStore and Run as one module)
+#endif
 
 /// A run directory, `RUN.zarr`: a Zarr v2 group whose arrays every step writes, and the one owner of its state —
 /// the manifest (`run.json`), the steps' generations and done markers (`.brainmap/`), array creation and
@@ -19,7 +21,7 @@ public final class Run: @unchecked Sendable {
     var trash: String { stateDirectory + "/trash" }
     public var stride: Int { manifest.stride }
 
-    private init(root: String, manifest: RunManifest) { self.root = root; self.manifest = manifest }
+    init(root: String, manifest: RunManifest) { self.root = root; self.manifest = manifest }
 
     /// Opens an existing run (any step but predict): migrates a format-1 run.json, finishes a swap a crash
     /// interrupted, removes leftovers of deleted generations.
@@ -122,7 +124,12 @@ public final class Run: @unchecked Sendable {
 
     func readManifest() throws -> RunManifest {
         guard let data = FileManager.default.contents(atPath: manifestPath) else { return RunManifest() }
-        guard let doc = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        return try parseManifest([UInt8](data))
+    }
+
+    /// run.json's bytes → the manifest (format 1 migrated). Untrusted input: depth-limited before parsing (fuzzed).
+    func parseManifest(_ data: [UInt8]) throws -> RunManifest {
+        guard let doc = try? jsonObject(data, path: manifestPath) else {
             throw RunError.input("\(manifestPath) is not JSON (\(data.count) bytes); restore it, or start over with predict --restart")
         }
         guard doc["format_version"] is Int || doc["identity"] is [String: Any] else {
@@ -130,8 +137,8 @@ public final class Run: @unchecked Sendable {
                                  + "brainmap leaves it alone — choose another directory")
         }
         if (doc["format_version"] as? Int ?? 1) < RunManifest.currentFormat { return migrate(doc) }
-        guard let m = try DurableFile.read(manifestPath, as: RunManifest.self) else { return RunManifest() }
-        return m
+        do { return try JSONDecoder().decode(RunManifest.self, from: Data(data)) }
+        catch { throw RunError.input("\(manifestPath) is damaged (\(data.count) bytes; \(error)); restore it, or start over with predict --restart") }
     }
 
     /// A format-1 run.json (predict's identity only; journal in RUN/journal; cleanup.json beside): predict becomes

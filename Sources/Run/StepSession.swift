@@ -1,5 +1,7 @@
 import Foundation
-import VolumeStore
+#if canImport(VolumeStore)
+import VolumeStore   // (absent in the fuzz build, which compiles VolumeStore and Run as one module)
+#endif
 
 /// What a step does when the saved generation was made with other parameters.
 public enum ChangePolicy: Sendable {
