@@ -33,7 +33,7 @@ extension Shard {
             self = try Shard(index: Shard.variable("JOB_COMPLETION_INDEX", env, flag), count: n, flag)
         case (_, 2):
             guard let i = Int(parts[0]), let n = Int(parts[1]) else { throw Shard.usage(flag) }
-            self = try Shard(index: i, count: n, flag)
+            self = try Shard(index: i, count: n)   // a plain I/N: the plain message
         default: throw Shard.usage(flag)
         }
     }
