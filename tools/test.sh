@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs system libraries and the Python reference tools, runs swift test (XCTest), then
 # every fuzz target on a reproducible smoke run (tools/fuzz.sh with FUZZ_RUNS: BRAINMAP_FUZZ_RUNS inputs from seed
-# 1, default 100000 each; 0 skips).
+# 1, default 50000 each — 12 targets; a smoke run, tools/fuzz.sh SECONDS fuzzes for real; 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup-system.sh nginx chromium slurm-wlm munge   # nginx: remote-store tests; chromium: the report in a browser; Slurm: the cluster tests (tools/slurm.sh)
@@ -13,8 +13,8 @@ set +e
 swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 fuzz_rc=0
-if [ "${BRAINMAP_FUZZ_RUNS:-100000}" != 0 ] && [ $# -eq 0 ]; then
-  FUZZ_RUNS="${BRAINMAP_FUZZ_RUNS:-100000}" tools/fuzz.sh 0; fuzz_rc=$?
+if [ "${BRAINMAP_FUZZ_RUNS:-50000}" != 0 ] && [ $# -eq 0 ]; then
+  FUZZ_RUNS="${BRAINMAP_FUZZ_RUNS:-50000}" tools/fuzz.sh 0; fuzz_rc=$?
 fi
 set -e
 # A plain closing line: "N passed, N skipped, N failed" from XCTest's last summary
