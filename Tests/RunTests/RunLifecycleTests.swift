@@ -188,19 +188,19 @@ final class RunLifecycleTests: XCTestCase {
     /// re-run after it: the run always resumes to the bytes of an uninterrupted run.
     func testKillNineInsideRestartThenResume() async throws {
         let ref = f.dir + "/ref.zarr"
-        try await f.predict(ref, slices: [0, 1])
+        try await f.predict(ref, slices: [0, 1, 2, 3])
         let run = f.dir + "/run.zarr"
-        try await f.predict(run, slices: [0, 1])
+        try await f.predict(run, slices: [0, 1, 2, 3])
         _ = try await f.cleanup(run, k: 3)
         var rng = SeededRandom(seed: 42)
         var killedAfterRestart = 0
         for round in 0..<4 {
             let before = try Run.inspect(run).manifest.steps["predict"]!.generation
-            let p = try BrainmapCLI.start(f.predictArgs(run, slices: [0, 1]) + ["--restart"], logDir: f.dir, tag: "restart-\(round)")
-            if round % 2 == 0 {
+            let p = try BrainmapCLI.start(f.predictArgs(run, slices: [0, 1, 2, 3]) + ["--restart"], logDir: f.dir, tag: "restart-\(round)")
+            if round < 3 {
                 // Kill at a random instant after the restart took effect (a new generation of predict).
                 for _ in 0..<1200 where p.isRunning && ((try? Run.inspect(run).manifest.steps["predict"]?.generation) ?? before) == before { usleep(20_000) }
-                usleep(UInt32(rng.next(below: 400_000)))
+                usleep(UInt32(rng.next(below: 80_000)))
                 if p.isRunning { killedAfterRestart += 1 }
             } else {
                 usleep(UInt32(rng.next(below: 600_000)))   // anywhere, the restart itself included
@@ -210,7 +210,7 @@ final class RunLifecycleTests: XCTestCase {
         }
         XCTAssertGreaterThan(killedAfterRestart, 0, "no kill landed after a restart took effect")
         XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/labels_clean"), "a restart discards every step's arrays")
-        let done = try BrainmapCLI.run(f.predictArgs(run, slices: [0, 1]), logDir: f.dir, tag: "resume")
+        let done = try BrainmapCLI.run(f.predictArgs(run, slices: [0, 1, 2, 3]), logDir: f.dir, tag: "resume")
         XCTAssertEqual(done.status, 0, done.stderr)
         for name in ["labels", "features", "probabilities", "entropy"] { WorkflowFixture.assertSame(run + "/" + name, ref + "/" + name, name) }
         XCTAssertEqual(try Run.inspect(run).manifest.steps.keys.sorted(), ["predict"], "the old run's steps are gone")
