@@ -2,36 +2,19 @@
 import Glibc
 #endif
 import Foundation
+#if canImport(VolumeStore)
+import VolumeStore   // (absent in the fuzz build, which compiles VolumeStore and Run as one module)
+#endif
 
 /// Small files that must never be seen half-written (the manifest, shard statistics, step state): written to a
 /// temporary sibling, fsynced, renamed into place, and the directory fsynced, so a reader sees the old bytes or the
 /// new ones, and after a crash the new ones are there only if the rename was made durable.
 public enum DurableFile {
     public static func write(_ path: String, _ bytes: [UInt8]) throws {
+        // The chunk store's durable put is this very sequence (temp sibling, fsync, rename, fsync of the folder).
         let dir = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
-        let tmp = (dir.isEmpty ? "" : dir + "/") + ".\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw RunError.input("cannot write \(path): \(String(cString: strerror(errno))) — check permissions and free space") }
-        var done = 0
-        let failure: String? = bytes.withUnsafeBytes { buf in
-            while done < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + done, buf.count - done)
-                if n < 0 { if errno == EINTR { continue }; return String(cString: strerror(errno)) }
-                done += n
-            }
-            return fsync(fd) == 0 ? nil : String(cString: strerror(errno))
-        }
-        close(fd)
-        if let failure {
-            unlink(tmp)
-            throw RunError.input("cannot write \(path): \(failure) — free some disk space and re-run; nothing finished is lost")
-        }
-        guard rename(tmp, path) == 0 else {
-            let reason = String(cString: strerror(errno)); unlink(tmp)
-            throw RunError.input("cannot move \(tmp) to \(path): \(reason)")
-        }
-        syncDirectory(dir.isEmpty ? "." : dir)
+        do { try FileChunkStore(root: dir.isEmpty ? "." : dir, durable: true).putSync((path as NSString).lastPathComponent, bytes) }
+        catch { throw RunError.input("cannot write \(path): \(error) — check permissions and free space, and re-run; nothing finished is lost") }
     }
 
     public static func write<T: Encodable>(_ path: String, json value: T) throws {

@@ -64,16 +64,16 @@ extension Run {
         return fnv(zs.map { "\($0)=\(v[$0] ?? "none")" }.joined(separator: ";")) + "@" + Run.ranges(zs)
     }
 
-    /// "0-3,7,9-10"
-    static func ranges(_ zs: [Int]) -> String {
+    /// "0-3,7,9-10" (or with another separator and dash, for people: "0–3, 7, 9–10").
+    public static func ranges(_ zs: [Int], separator: String = ",", dash: String = "-") -> String {
         var parts: [String] = [], i = 0
         let s = zs.sorted()
         while i < s.count {
             var j = i
             while j + 1 < s.count && s[j + 1] == s[j] + 1 { j += 1 }
-            parts.append(i == j ? "\(s[i])" : "\(s[i])-\(s[j])"); i = j + 1
+            parts.append(i == j ? "\(s[i])" : "\(s[i])\(dash)\(s[j])"); i = j + 1
         }
-        return parts.joined(separator: ",")
+        return parts.joined(separator: separator)
     }
 
     static func parseRanges(_ r: Substring) -> [Int] {
@@ -104,11 +104,6 @@ extension Run {
         }
         return nil
     }
-}
-
-extension Run {
-    /// A short digest for version strings.
-    public static func digest(_ s: String) -> String { fnv(s) }
 }
 
 /// FNV-1a 64, hex: a short digest for version strings (not a security hash).

@@ -91,9 +91,6 @@ public final class Run: @unchecked Sendable {
         return out
     }
 
-    /// Re-reads the manifest without changing it (a lock-free read: it is replaced by atomic renames).
-    public func reload() throws { manifest = try readManifest() }
-
     /// Deletes what was moved aside into `.brainmap/trash` (outside the lock: deleting a large tree takes time). Only
     /// its entries: the folder stays, so a rename into it by another process never finds it gone.
     func emptyTrash() {

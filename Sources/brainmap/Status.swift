@@ -20,7 +20,7 @@ struct Status: AsyncParsableCommand {
         if let per = st.blocksPerSlice, !st.predictedBlocks.isEmpty {
             let full = st.predictedBlocks.filter { $0.value >= per }.keys.sorted()
             let partial = st.predictedBlocks.filter { $0.value < per }.keys.sorted()
-            print("predicted slices: \(full.count) complete" + (full.isEmpty ? "" : " \(ranges(full))")
+            print("predicted slices: \(full.count) complete" + (full.isEmpty ? "" : " (\(Run.ranges(full, separator: ", ", dash: "–")))")
                   + (partial.isEmpty ? "" : "; partly predicted: " + partial.map { "slice \($0) (\(st.predictedBlocks[$0]!)/\(per) blocks)" }.joined(separator: ", ")))
         }
         for s in st.steps {
@@ -41,16 +41,6 @@ struct Status: AsyncParsableCommand {
                   + (a.staging.map { " (generation \($0) being written under .brainmap/staging\(a.swapPending ? ", swap pending" : ""))" } ?? ""))
         }
         print(st.next.isEmpty ? "\nnothing stale" : "\nnext:\n" + st.next.map { "  " + $0 }.joined(separator: "\n"))
-    }
-
-    func ranges(_ zs: [Int]) -> String {
-        var parts: [String] = [], i = 0
-        while i < zs.count {
-            var j = i
-            while j + 1 < zs.count && zs[j + 1] == zs[j] + 1 { j += 1 }
-            parts.append(i == j ? "\(zs[i])" : "\(zs[i])–\(zs[j])"); i = j + 1
-        }
-        return parts.isEmpty ? "" : "(" + parts.joined(separator: ", ") + ")"
     }
 
     func jsonBytesOf(_ st: RunStatus) -> [UInt8] {
