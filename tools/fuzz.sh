@@ -14,21 +14,19 @@ targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(zarray zarrjson ome blosc c
 out=.build/fuzz; mkdir -p "$out"
 incs=(); for m in CBlosc CCurl CTiff CZstd CZlib CLZ4; do incs+=(-I "Sources/$m"); done
 libs=(-lblosc -lcurl -ltiff -lzstd -lz -llz4)
-mapfile -t volume < <(find Sources/VolumeStore -name '*.swift' | sort)
+# One binary for every target (chosen at run time by BRAINMAP_FUZZ_TARGET): the parsers' sources built once with
+# the sanitizers, rebuilt when any of them changes.
+bin="$out/fuzz-all"
+mapfile -t srcs < <(find Sources/VolumeStore Sources/Run -name '*.swift' | sort)
+srcs+=(Sources/NeuralNet/Safetensors.swift Sources/NeuralNet/Tensor.swift Sources/Pipeline/Training/LabelMapJSON.swift
+       Sources/Pipeline/Training/TrainStateMetadata.swift Fuzz/FuzzTargets.swift)
+if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]}" tools/fuzz.sh -newer "$bin" 2>/dev/null | head -1)" ]; then
+  echo "building $bin"
+  swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzBrainmap "${incs[@]}" "${srcs[@]}" "${libs[@]}" \
+    -o "$bin" > "$out/build.log" 2>&1 || { grep -v "Cannot export local symbol" "$out/build.log"; exit 1; }
+fi
 for t in "${targets[@]}"; do
-  bin="$out/fuzz-$t"
-  flag="FUZZ_$(tr '[:lower:]' '[:upper:]' <<< "$t")"
-  srcs=("${volume[@]}" Fuzz/FuzzTargets.swift)
-  [ "$t" = safetensors ] && srcs=(Sources/NeuralNet/Safetensors.swift Sources/NeuralNet/Tensor.swift Fuzz/FuzzTargets.swift)
-  [ "$t" = labelmap ] && srcs=("${volume[@]}" Sources/Pipeline/Training/LabelMapJSON.swift Fuzz/FuzzTargets.swift)
-  [ "$t" = modelstate ] && srcs=("${volume[@]}" Sources/NeuralNet/Safetensors.swift Sources/NeuralNet/Tensor.swift
-                                 Sources/Pipeline/Training/TrainStateMetadata.swift Fuzz/FuzzTargets.swift)
-  [ "$t" = manifest ] && srcs=("${volume[@]}" $(find Sources/Run -name '*.swift' | sort) Fuzz/FuzzTargets.swift)
-  if [ ! -x "$bin" ] || [ -n "$(find "${srcs[@]}" -newer "$bin" 2>/dev/null | head -1)" ]; then
-    echo "building $bin"
-    swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "Fuzz$t" -D "$flag" "${incs[@]}" "${srcs[@]}" "${libs[@]}" \
-      -o "$bin" > "$out/build-$t.log" 2>&1 || { grep -v "Cannot export local symbol" "$out/build-$t.log"; exit 1; }
-  fi
+  export BRAINMAP_FUZZ_TARGET="$t"
   seeds=(); [ -d "Fixtures/fuzz/$t" ] && seeds=("Fixtures/fuzz/$t")
   if [ -n "${FUZZ_RUNS:-}" ]; then
     corpus=$(mktemp -d); limit=(-runs="$FUZZ_RUNS" -seed=1); echo "fuzzing $t: $FUZZ_RUNS inputs from seed 1"
