@@ -7,23 +7,35 @@ import Run
 /// The `brainmap predict` process as a user runs it: killed at random instants, stopped by a signal, split over
 /// shards running at once — the final arrays must equal an uninterrupted run's, byte for byte.
 final class PredictRecoveryTests: XCTestCase {
-    var dir = "", raw = "", weights = ""
+    /// The fixture and the uninterrupted run's files, made once for the three tests (the reference run is a third of
+    /// each test's time; its inputs are deterministic, so one serves all). Each test writes its own run beside it.
+    nonisolated(unsafe) static var shared: (dir: String, raw: String, weights: String, ref: [String: Data])?
+    var dir: String { Self.shared!.dir }
+    var raw: String { Self.shared!.raw }
+    var weights: String { Self.shared!.weights }
     /// Many small blocks, so kills land mid-run.
     var common: [String] { ["predict", "--volume", raw, "--model", weights, "--stride", "2", "--tile", "16", "--block", "16",
                             "--no-mask", "--memory-budget", "700MiB"] }
 
     override func setUp() async throws {
+        guard Self.shared == nil else { return }
         let f = try await PredictFixture.make("recovery", shape: [3, 256, 320])
-        dir = f.dir; raw = f.raw; weights = f.weights
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
-    func reference() throws -> [String: Data] {
+        Self.shared = (f.dir, f.raw, f.weights, [:])
         let r = try BrainmapCLI.run(common + ["--out", dir + "/ref.zarr"], logDir: dir, tag: "ref")
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("blocks: 240 done now"), r.stdout)
-        return PredictFixture.arrayFiles(dir + "/ref.zarr")
+        Self.shared!.ref = PredictFixture.arrayFiles(dir + "/ref.zarr")
+    }
+
+    override class func tearDown() {
+        if let d = shared?.dir { try? FileManager.default.removeItem(atPath: d) }
+        shared = nil
+    }
+
+    func reference() throws -> [String: Data] {
+        let ref = Self.shared!.ref
+        XCTAssertFalse(ref.isEmpty, "the reference run wrote nothing")
+        return ref
     }
 
     func testKillNineAtRandomInstantsThenResumeIsByteIdentical() throws {
