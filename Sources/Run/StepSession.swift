@@ -24,7 +24,7 @@ extension Run {
         var info = info
         // What to run again, for `status`: the command as typed, without this process's shard or --restart.
         info["command_line"] = Run.commandLine(CommandLine.arguments)
-        info["shards"] = "\(shard.count)"
+        info["shards"] = info["shards"] ?? "\(shard.count)"   // a reduce gives its map tasks' count
         info["run_path"] = root
         let lock = try StepLock(stateDirectory + "/\(step).lock")
         var others: [StepLock] = []
@@ -151,12 +151,15 @@ public final class StepSession: @unchecked Sendable {
     /// Why this generation started (parameters or inputs changed, --restart); empty when resuming.
     public let notes: [String]
     private var markers: DoneMarkers?
+    /// Whose done markers this process appends to: its shard's (`shard-I-of-N`), or `reduce` (StepPasses).
+    public var markerName: String
     private let markersLock = NSLock()
     /// The step's lock, held shared while this session lives (see StepLock).
     var lock: StepLock?
 
     init(run: Run, step: String, generation: Int, directory: String, shard: Shard, notes: [String]) {
         self.run = run; self.step = step; self.generation = generation; self.directory = directory; self.shard = shard; self.notes = notes
+        markerName = shard.fileTag
     }
 
     /// Every unit any shard of this generation finished, with the input version it was computed from.
@@ -164,7 +167,7 @@ public final class StepSession: @unchecked Sendable {
 
     public func markDone(_ unit: String, version: String = "") throws {
         let m = try markersLock.withLock {
-            if markers == nil { markers = try DoneMarkers(directory: directory, shard: shard) }
+            if markers == nil { markers = try DoneMarkers(directory: directory, name: markerName) }
             return markers!
         }
         try m.markDone(unit, version: version)
