@@ -116,13 +116,14 @@ extension Run {
         return session
     }
 
-    /// The command line as `status` shows it: quoted where needed, without `--shard …` and `--restart`.
+    /// The command line as `status` shows it: quoted where needed, without `--shard …`, `--pass …` and `--restart`
+    /// (so the map tasks and reduces of one step record the same line, and leave the manifest unchanged).
     static func commandLine(_ args: [String]) -> String {
         var out: [String] = [], skip = false
         for a in args {
             if skip { skip = false; continue }
-            if a == "--restart" || a.hasPrefix("--shard=") { continue }
-            if a == "--shard" { skip = true; continue }
+            if a == "--restart" || a.hasPrefix("--shard=") || a.hasPrefix("--pass=") { continue }
+            if a == "--shard" || a == "--pass" { skip = true; continue }
             out.append(a.contains(" ") ? "'\(a)'" : a)
         }
         if let first = out.first, first.hasSuffix("/brainmap") || first == "brainmap" { out[0] = "brainmap" }
