@@ -97,9 +97,12 @@ public final class StepPasses: @unchecked Sendable {
         case .map:
             let ex = exchange!
             if try ex.mine(tag, as: T.self) == nil {
-                try ex.publish(tag, try await compute())
+                let start = Date()
+                let stats = try await compute()
+                let work = Date().timeIntervalSince(start)   // the blocks' share of the task (tools/bench/passes_bench.sh)
+                try ex.publish(tag, stats)
                 try session.markDone(tag)
-                throw PassEnd(description: "shard \(ex.shard) published '\(tag)'; the reduce merges it")
+                throw PassEnd(description: "shard \(ex.shard) published '\(tag)' (its blocks: \(String(format: "%.3f", work)) s); the reduce merges it")
             }
             throw PassEnd(description: "shard \(ex.shard) had already published '\(tag)'; the reduce merges it")
         case .reduce:

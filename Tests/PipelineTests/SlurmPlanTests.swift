@@ -62,11 +62,11 @@ final class SlurmPlanTests: XCTestCase {
         XCTAssertEqual(Set(got.keys), Set(want.keys))
         for (k, v) in want where got[k] != v { XCTFail("\(k) differs between the plan and one process") }
         XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/labels_clean/.zarray"))
-        // PCA from 2 shards' merged moments = one process's, to rounding.
-        func pca(_ r: String) throws -> [String: Any] {
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r + "/analysis/pca.json"))) as! [String: Any]
+        // PCA from 3 shards' merged moments = one process's, to rounding.
+        func result(_ r: String, _ name: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r + "/analysis/\(name).json"))) as! [String: Any]
         }
-        let a = try pca(d + "/ref.zarr"), b = try pca(run)
+        let a = try result(d + "/ref.zarr", "pca"), b = try result(run, "pca")
         XCTAssertEqual(a["rows"] as? Int, b["rows"] as? Int)
         let va = a["explained_variance"] as! [Double], vb = b["explained_variance"] as! [Double]
         XCTAssertEqual(va.count, 3)
@@ -74,10 +74,7 @@ final class SlurmPlanTests: XCTestCase {
         let ca = a["components"] as! [Double], cb = b["components"] as! [Double]
         for (x, y) in zip(ca, cb) { XCTAssertEqual(x, y, accuracy: 1e-10) }
         // The GMM's 2 EM iterations from 3 shards' statistics: as one process's, to the shard tests' 2%.
-        func gmm(_ r: String) throws -> [String: Any] {
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r + "/analysis/clusters.json"))) as! [String: Any]
-        }
-        let ga = try gmm(d + "/ref.zarr"), gb = try gmm(run)
+        let ga = try result(d + "/ref.zarr", "clusters"), gb = try result(run, "clusters")
         XCTAssertEqual(ga["rows"] as? Int, gb["rows"] as? Int)
         let la = ga["mean_log_likelihood_per_iteration"] as! [Double], lb = gb["mean_log_likelihood_per_iteration"] as! [Double]
         XCTAssertEqual(lb.count, 2)
