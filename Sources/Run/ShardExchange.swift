@@ -143,10 +143,14 @@ public final class ShardExchange: @unchecked Sendable {
             let take = min(part.rows, size * part.seen / max(1, total))
             guard take > 0 else { continue }
             let f = sampleFile(tag, i)
-            guard let data = FileManager.default.contents(atPath: f), data.count == part.bytes, part.bytes >= take * d * 8 else {
+            // Only the prefix taken is read: with hundreds of map tasks, their whole reservoirs are gigabytes.
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: f))?[.size] as? Int
+            guard bytes == part.bytes, part.bytes >= take * d * 8, let h = FileHandle(forReadingAtPath: f),
+                  let data = try? h.read(upToCount: take * d * 8), data.count == take * d * 8 else {
                 throw RunError.shards("\(f) is missing or has another size than shard \(i) published (\(part.bytes) bytes); start the step again with --restart")
             }
-            out += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self).prefix(take * d)) }
+            try? h.close()
+            out += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
         }
         return (out, total)
     }
