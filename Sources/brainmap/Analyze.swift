@@ -36,7 +36,9 @@ struct Factorize: AsyncParsableCommand {
         LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
         writes the projections. --shard I/N: N processes started with the same command share every pass (block i is
         shard i mod N's); after each pass they exchange statistics through the step generation's exchange/ directory and
-        all take the same step, so all N must run at once (on Slurm: one srun step's tasks, --shard srun).
+        all take the same step, so all N must run at once (on Slurm: one srun step's tasks, --shard srun). Where they
+        cannot, --pass map (with --shard) and --pass reduce/N run each pass as N map tasks and one reduce that never
+        wait (brainmap slurm writes them as arrays and reduce jobs).
         NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
         minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
         (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's
