@@ -28,7 +28,13 @@ public struct ClusterOptions: Sendable {
     public var restart = false
     /// Shards: how long to wait for the others' statistics before giving up (seconds).
     public var waitTimeout = 3600.0
+    /// Map tasks and reduces instead of shards that run at once (StepPasses).
+    public var pass: PassMode?
     public init(run: String) { self.run = run }
+
+    /// The most passes over the blocks a run takes (map/reduce pairs, StepPasses): the sample, a GMM's EM
+    /// iterations (fewer once converged), the assignments.
+    public var mostPasses: Int { method == .gmm ? 2 + maxIter : 2 }
 
     var parameters: Parameters {
         Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on), ("mask", mask.description), ("sample", "\(sample)"),
@@ -114,7 +120,7 @@ public final class ClusterJob: @unchecked Sendable {
         if case let .source(s) = o.mask { maskPath = s }
         let session = try run.run.begin(step: "clusters", command: "cluster", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois]),
-                                        outputs: ["clusters"], shard: o.shard, restart: o.restart)
+                                        outputs: ["clusters"], shard: o.shard, restart: o.restart, info: o.pass?.sessionInfo ?? [:])
         summary.notes = session.notes
         summary.resultPath = run.analysisDirectory + "/clusters.json"
         if session.isComplete, let saved = try DurableFile.read(session.statePath("summary.json"), as: SavedClusterSummary.self) {
@@ -123,10 +129,10 @@ public final class ClusterJob: @unchecked Sendable {
             summary.upToDate = true
             return summary
         }
-        let exchange = o.shard.count > 1
-            ? try ShardExchange(session: session, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
-                                command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)") : nil
         func waiting(_ message: String) { progress(StepProgress(phase: message, done: 0, total: 1)) }
+        // The passes (StepPasses: one process, shards together, or map tasks and a reduce).
+        let passes = try StepPasses(session: session, mode: o.pass, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
+                                    command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)", waiting: waiting)
         func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(StepProgress(phase: name, done: i + 1, total: blocks.count))
@@ -135,101 +141,120 @@ public final class ClusterJob: @unchecked Sendable {
                 if !px.isEmpty { try await body(b, x, px) }
             }
         }
+        // Resume: the parameters after the last merged pass of this generation (its state.json).
+        let statePath = session.statePath("state.json")
+        var state = passes.readsState ? try DurableFile.read(statePath, as: EMState.self) : nil
+        func save(_ st: EMState) throws { if passes.keepsState { try DurableFile.write(statePath, json: st) } }
 
-        // Sample (reservoir, seeded) for k-means.
+        // Pass 1: a sample (reservoir, seeded) for k-means — the GMM's start — and the silhouette. Shards publish
+        // theirs; the sample is drawn from every shard's in proportion to its rows (the same rows in every process).
         var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 11, index: 0))
-        try await pass("sample") { _, x, px in reservoir.add(x, rows: px.count) }
-        var sample = reservoir.rows, seen = reservoir.seen
-        if let ex = exchange {
-            // Every shard's sample, drawn from in proportion to its rows: the same sample (and start) in every process.
-            (sample, seen) = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "cluster-sample", waiting: waiting)
+        var sample: [Double]?
+        func samplePass() async throws -> Int {
+            try await pass("sample") { _, x, px in reservoir.add(x, rows: px.count) }
+            try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, tag: "cluster-sample")
+            return reservoir.seen
         }
-        guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
-        summary.rows = seen
-        let n = sample.count / d
-        let (centroids, labels) = KMeans.fit(sample, rows: n, d: d, k: o.k, seed: o.seed)
-        let sil = min(n, 4000)
-        var model: GaussianMixture?
-        var reg = o.reg
-        if o.method == .gmm {
-            // One hard M-step from the k-means partition of the sample (GaussianMixture's kmeans initialisation).
-            var s = GMMStatistics(k: o.k, d: d)
-            for i in 0..<n {
-                s.resp[labels[i]] += 1
-                for a in 0..<d {
-                    s.sumX[labels[i] * d + a] += sample[i * d + a]
-                    for b in 0..<d { s.sumXX[(labels[i] * d + a) * d + b] += sample[i * d + a] * sample[i * d + b] }
+        func sharedSample() async throws -> (rows: [Double], seen: Int) {
+            try await passes.sample("cluster-sample", own: (reservoir.rows, reservoir.seen), d: d, size: o.sample)
+        }
+        if state == nil {
+            _ = try await passes.merged("cluster-pass1", compute: samplePass, merge: { $0.reduce(0, +) })
+            let (rows, seen) = try await sharedSample()
+            sample = rows
+            guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
+            let n = rows.count / d
+            let (centroids, labels) = KMeans.fit(rows, rows: n, d: d, k: o.k, seed: o.seed)
+            var st = EMState(rows: seen, centroids: centroids, reg: o.reg)
+            if o.method == .gmm {
+                // One hard M-step from the k-means partition of the sample (GaussianMixture's kmeans initialisation).
+                var s = GMMStatistics(k: o.k, d: d)
+                for i in 0..<n {
+                    s.resp[labels[i]] += 1
+                    for a in 0..<d {
+                        s.sumX[labels[i] * d + a] += rows[i * d + a]
+                        for b in 0..<d { s.sumXX[(labels[i] * d + a) * d + b] += rows[i * d + a] * rows[i * d + b] }
+                    }
                 }
+                st.set(try maximize(s, reg: &st.reg, notes: &st.notes))
             }
-            model = try maximize(s, reg: &reg, summary: &summary)
-            // Resume: the parameters after the last finished EM pass of this generation (its state.json).
-            let statePath = session.statePath("state.json")
-            if exchange == nil, let st = try DurableFile.read(statePath, as: EMState.self) {
-                model = try GaussianMixture(weights: st.weights, means: st.means, covariances: st.covariances, d: d, reg: st.reg)
-                reg = st.reg; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
-                summary.converged = st.converged
-            }
+            state = st
+            try save(st)
+        }
+        var st = state!
+        summary.rows = st.rows; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
+        summary.converged = st.converged
+        var model = try st.model(d: d)
+        if o.method == .gmm {
+            // EM, one pass per iteration over mergeable statistics.
             var previous = summary.logLikelihood.last ?? -Double.infinity
             var it = summary.iterations
             while !summary.converged && it < o.maxIter {
                 it += 1
-                var st = GMMStatistics(k: o.k, d: d)
-                let tag = "gmm-iteration-\(it)"
-                if let ex = exchange, let done = try ex.mine(tag, as: GMMStatistics.self) { st = done }
-                else {
-                    try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: px.count, model: model!) } }
-                    try exchange?.publish(tag, st)
-                }
-                if let ex = exchange {
-                    st = GMMStatistics(k: o.k, d: d)
-                    for part in try await ex.gather(tag, as: GMMStatistics.self, waiting: waiting) { st.merge(part) }
-                }
-                model = try maximize(st, reg: &reg, summary: &summary)
-                let ll = st.logLikelihood / st.rows
+                let current = model!
+                let stats = try await passes.merged("gmm-iteration-\(it)", compute: {
+                    var s = GMMStatistics(k: o.k, d: d)
+                    try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { s.add(x: $0.baseAddress!, rows: px.count, model: current) } }
+                    return s
+                }, merge: { parts in parts.reduce(into: GMMStatistics(k: o.k, d: d)) { $0.merge($1) } })
+                model = try maximize(stats, reg: &st.reg, notes: &st.notes)
+                st.set(model!)
+                let ll = stats.logLikelihood / stats.rows
                 summary.logLikelihood.append(ll); summary.iterations = it
                 if abs(ll - previous) < o.tol { summary.converged = true }
                 previous = ll
-                let state = EMState(weights: model!.weights, means: model!.means, covariances: model!.covariances,
-                                    reg: reg, logLikelihood: summary.logLikelihood, converged: summary.converged)
-                if exchange == nil { try DurableFile.write(statePath, json: state) }
+                st.logLikelihood = summary.logLikelihood; st.converged = summary.converged
+                try save(st)
             }
-            if !summary.converged { summary.notes.append("EM did not converge in \(o.maxIter) iterations (tol \(o.tol))") }
         }
+        summary.notes += st.notes
+        if o.method == .gmm && !summary.converged { summary.notes.append("EM did not converge in \(o.maxIter) iterations (tol \(o.tol))") }
+        let reg = st.reg, centroids = st.centroids
         summary.reg = reg
 
         // Final pass: assignments, clusters array, per-ROI counts per slice.
         let out = try await run.createLabels("clusters", session: session)
-        // Per slice, per cluster: pixels per ROI id ("z" → cluster → "id" → count; strings so that shards exchange it).
-        var counts: [String: [[String: Int]]] = [:]
         func assign(_ x: [Double], rows m: Int) -> [Int] {
             if let g = model { return x.withUnsafeBufferPointer { g.predict($0.baseAddress!, rows: m) } }
             return (0..<m).map { i in (0..<o.k).min { a, b in
                 (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[a * d + $1], 2) } < (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[b * d + $1], 2) }
             }! }
         }
-        try await pass("assigning clusters") { b, x, px in
-            let c = assign(x, rows: px.count)
-            let (h, w) = run.extent(b)
-            var plane = [UInt8](repeating: 0, count: h * w)
-            for (i, p) in px.enumerated() { plane[p] = UInt8(c[i] + 1) }
-            try await out.write(Box([b.z..<(b.z + 1), (b.by * run.block)..<(b.by * run.block + h), (b.bx * run.block)..<(b.bx * run.block + w)]), plane)
-            guard let rois else { return }
-            let ids = try await run.regionIds(rois, b)
-            var table = counts["\(b.z)"] ?? Array(repeating: [:], count: o.k)
-            for (i, p) in px.enumerated() where ids[p] != 0 { table[c[i]]["\(ids[p])", default: 0] += 1 }
-            counts["\(b.z)"] = table
-        }
-        if let ex = exchange {
-            try ex.publish("cluster-counts", counts)
-            counts = [:]
-            for part in try await ex.gather("cluster-counts", as: [String: [[String: Int]]].self, waiting: waiting) {
+        // Per slice, per cluster: pixels per ROI id ("z" → cluster → "id" → count; strings so that shards publish it).
+        let counts = try await passes.merged("cluster-counts", compute: {
+            var counts: [String: [[String: Int]]] = [:]
+            try await pass("assigning clusters") { b, x, px in
+                let c = assign(x, rows: px.count)
+                let (h, w) = run.extent(b)
+                var plane = [UInt8](repeating: 0, count: h * w)
+                for (i, p) in px.enumerated() { plane[p] = UInt8(c[i] + 1) }
+                try await out.write(Box([b.z..<(b.z + 1), (b.by * run.block)..<(b.by * run.block + h), (b.bx * run.block)..<(b.bx * run.block + w)]), plane)
+                guard let rois else { return }
+                let ids = try await run.regionIds(rois, b)
+                var table = counts["\(b.z)"] ?? Array(repeating: [:], count: o.k)
+                for (i, p) in px.enumerated() where ids[p] != 0 { table[c[i]]["\(ids[p])", default: 0] += 1 }
+                counts["\(b.z)"] = table
+            }
+            return counts
+        }, merge: { parts in
+            var counts: [String: [[String: Int]]] = [:]
+            for part in parts {
                 for (z, t) in part {
                     var mine = counts[z] ?? Array(repeating: [:], count: o.k)
                     for cl in 0..<o.k { for (id, n) in t[cl] { mine[cl][id, default: 0] += n } }
                     counts[z] = mine
                 }
             }
+            return counts
+        })
+        // The silhouette's rows, when this process did not draw the sample above (it resumed): one process draws it
+        // again (the same seeded reservoir), a reduce reads the shards' published samples.
+        if sample == nil {
+            if passes.role == .whole { _ = try await samplePass() }
+            sample = try await sharedSample().rows
         }
+        let sampled = sample!
+        let sil = min(sampled.count / d, 4000)
         // Columns: ROI ids in order; contingency over all slices.
         let order = Set(counts.values.flatMap { $0.flatMap(\.keys) }).compactMap { Int64($0) }.sorted()
         func table(_ z: String?) -> [[Int]] {
@@ -238,7 +263,7 @@ public final class ClusterJob: @unchecked Sendable {
             } }
         }
         // Silhouette on (part of) the sample, with its assignments.
-        let subset = Array(sample[0..<(sil * d)])
+        let subset = Array(sampled[0..<(sil * d)])
         summary.silhouette = ClusterMetrics.silhouette(subset, rows: sil, d: d, labels: assign(subset, rows: sil))
         if rois != nil {
             let all = table(nil)
@@ -281,20 +306,33 @@ public final class ClusterJob: @unchecked Sendable {
         return summary
     }
 
-    /// EM's parameters after a finished pass, for resuming.
+    /// The parameters after the last merged pass, for the next pass and for resuming: the sample's k-means (the
+    /// start, and the model of --method kmeans) and, for a GMM, the mixture after the EM iterations so far.
     struct EMState: Codable {
-        var weights: [Double], means: [Double], covariances: [Double]
+        var rows: Int
+        var centroids: [Double]
+        var weights: [Double]?, means: [Double]?, covariances: [Double]?
         var reg: Double
-        var logLikelihood: [Double]
-        var converged: Bool
+        var logLikelihood: [Double] = []
+        var converged = false
+        var notes: [String] = []
+
+        init(rows: Int, centroids: [Double], reg: Double) { self.rows = rows; self.centroids = centroids; self.reg = reg }
+
+        mutating func set(_ g: GaussianMixture) { weights = g.weights; means = g.means; covariances = g.covariances }
+
+        func model(d: Int) throws -> GaussianMixture? {
+            guard let weights, let means, let covariances else { return nil }
+            return try GaussianMixture(weights: weights, means: means, covariances: covariances, d: d, reg: reg)
+        }
     }
 
     /// The M-step; a singular covariance raises `reg` tenfold (noted) and retries.
-    private func maximize(_ s: GMMStatistics, reg: inout Double, summary: inout ClusterSummary) throws -> GaussianMixture {
+    private func maximize(_ s: GMMStatistics, reg: inout Double, notes: inout [String]) throws -> GaussianMixture {
         while true {
             do { return try GaussianMixture.maximization(s, reg: reg) }
             catch AnalysisError.singularCovariance(let c, _) where reg < 1 {
-                summary.notes.append("covariance of component \(c) singular with reg_covar \(reg); raised to \(reg * 10)")
+                notes.append("covariance of component \(c) singular with reg_covar \(reg); raised to \(reg * 10)")
                 reg *= 10
             }
         }

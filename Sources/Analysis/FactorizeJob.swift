@@ -50,7 +50,13 @@ public struct FactorizeOptions: Sendable {
     public var restart = false
     /// Shards: how long to wait for the others' statistics before giving up (seconds).
     public var waitTimeout = 3600.0
+    /// Map tasks and reduces instead of shards that run at once (StepPasses).
+    public var pass: PassMode?
     public init(run: String) { self.run = run }
+
+    /// The most passes over the blocks a run takes (map/reduce pairs, StepPasses): PCA the moments and the
+    /// projections; NMF the moments and sample, then --passes.
+    public var mostPasses: Int { method == .pca ? 2 : 1 + max(1, passes) }
 
     var parameters: Parameters {
         Parameters([("method", method.rawValue), ("k", "\(k)"), ("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"),
@@ -100,7 +106,7 @@ public final class FactorizeJob: @unchecked Sendable {
         if case let .source(s) = o.mask { maskPath = s }
         let session = try run.run.begin(step: step, command: "factorize", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, sources: [maskPath]), outputs: [step],
-                                        shard: o.shard, restart: o.restart)
+                                        shard: o.shard, restart: o.restart, info: o.pass?.sessionInfo ?? [:])
         summary.notes = session.notes
         if session.isComplete, let saved = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary.resultPath))) as? [String: Any] {
             summary.upToDate = true
@@ -121,56 +127,52 @@ public final class FactorizeJob: @unchecked Sendable {
             }
         }
 
-        // Resume: the state after the last finished pass of this generation (its own directory: other parameters or
-        // inputs are another generation). Shards resume from their published files instead.
+        // The passes (StepPasses: one process, shards together, or map tasks and a reduce). Resume: the state after
+        // the last merged pass of this generation (its own directory: other parameters or inputs are another
+        // generation); shards started together resume from their published statistics instead.
         let statePath = session.statePath("state.json")
-        let exchange = o.shard.count > 1
-            ? try ShardExchange(session: session, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
-                                command: "brainmap factorize \(o.run) --method \(step) --k \(o.k)") : nil
         func waiting(_ message: String) { progress(FactorizeProgress(phase: message, done: 0, total: 1)) }
-        var state = exchange != nil ? nil : try DurableFile.read(statePath, as: FactorizeState.self)
-        func save(_ st: FactorizeState) throws { try DurableFile.write(statePath, json: st) }
+        let passes = try StepPasses(session: session, mode: o.pass, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
+                                    command: "brainmap factorize \(o.run) --method \(step) --k \(o.k)", waiting: waiting)
+        var state = passes.readsState ? try DurableFile.read(statePath, as: FactorizeState.self) : nil
+        func save(_ st: FactorizeState) throws { if passes.keepsState { try DurableFile.write(statePath, json: st) } }
 
-        // Pass 1: moments (and, for NMF, a uniform sample of rows by reservoir).
+        // Pass 1: moments (and, for NMF, a uniform sample of rows by reservoir; shards publish theirs, and the sample
+        // is drawn from every shard's in proportion to its rows).
         var moments = Moments(d: d)
-        var sample = [Double](), seen = 0
-        var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 7, index: 0))
-        func firstPass() async throws {
-            try await pass("moments" + (o.method == .nmf ? " + sample" : "")) { _, x, px in
-                x.withUnsafeBufferPointer { moments.add($0.baseAddress!, rows: px.count) }
-                if o.method == .nmf { reservoir.add(x, rows: px.count) }
-            }
-            sample = reservoir.rows; seen = reservoir.seen
-        }
-        if let ex = exchange {
-            // Each shard: its blocks' moments and a uniform sample of its rows; then all shards' moments merged and a
-            // sample drawn from each shard in proportion to its rows (every process gets the same one).
-            if try ex.mine("\(o.method.rawValue)-pass1", as: FirstPass.self) == nil || (o.method == .nmf && !ex.hasPublished("nmf-sample")) {
-                try await firstPass()
-                try ex.publish("\(o.method.rawValue)-pass1", FirstPass(moments: moments, seen: seen, sampleRows: sample.count / d))
-            }
-            let all = try await ex.gather("\(o.method.rawValue)-pass1", as: FirstPass.self, waiting: waiting)
-            moments = Moments(d: d)
-            for part in all { moments.merge(part.moments) }
-            if o.method == .nmf { sample = try await ex.shareSample(sample, seen: seen, d: d, size: o.sample, tag: "nmf-sample", waiting: waiting).rows }
-        } else if let st = state {
+        var sample = [Double]()
+        if let st = state {
             moments = st.moments
         } else {
-            try await firstPass()
+            var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 7, index: 0))
+            moments = try await passes.merged("\(step)-pass1", compute: {
+                var m = Moments(d: d)
+                try await pass("moments" + (o.method == .nmf ? " + sample" : "")) { _, x, px in
+                    x.withUnsafeBufferPointer { m.add($0.baseAddress!, rows: px.count) }
+                    if o.method == .nmf { reservoir.add(x, rows: px.count) }
+                }
+                if o.method == .nmf { try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, tag: "nmf-sample") }
+                return m
+            }, merge: { parts in parts.reduce(into: Moments(d: d)) { $0.merge($1) } })
+            if o.method == .nmf { sample = try await passes.sample("nmf-sample", own: (reservoir.rows, reservoir.seen), d: d, size: o.sample).rows }
         }
         guard moments.count > 1 else { throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs)") }
         summary.rows = Int(moments.count)
-        if o.method == .pca && state == nil && exchange == nil { state = FactorizeState(moments: moments); try save(state!) }
+        if o.method == .pca && state == nil { state = FactorizeState(moments: moments); try save(state!) }
 
         switch o.method {
         case .pca:
             let model = PCAModel(moments: moments, k: o.k)
             summary.explainedVarianceRatio = model.explainedVarianceRatio
             let out = try await run.createChannels("pca", channels: model.k, session: session)
-            try await pass("projections") { b, x, px in
-                let y = x.withUnsafeBufferPointer { model.transform($0.baseAddress!, rows: px.count) }
-                try await run.write(out, b, values: y, pixels: px)
-            }
+            // The last pass writes the projections; what is merged is only that every shard wrote its blocks.
+            _ = try await passes.merged("pca-written", compute: {
+                try await pass("projections") { b, x, px in
+                    let y = x.withUnsafeBufferPointer { model.transform($0.baseAddress!, rows: px.count) }
+                    try await run.write(out, b, values: y, pixels: px)
+                }
+                return true
+            }, merge: { _ in true })
             try write(["parameters": o.parameters.dictionary, "generation": session.generation, "rows": moments.count, "mean": model.mean, "components": model.components,
                        "explained_variance": model.explainedVariance, "explained_variance_ratio": model.explainedVarianceRatio,
                        "sign_convention": "largest-magnitude entry of each component positive (scikit-learn >= 1.5)"],
@@ -191,33 +193,26 @@ public final class FactorizeJob: @unchecked Sendable {
                     progress(FactorizeProgress(phase: fitPhase, done: i, total: NMFFitProgress.maxIterations))
                 }.last ?? 0
                 state = FactorizeState(moments: moments, h: h, sampleRows: n, sampleObjective: summary.sampleObjective)
-                if exchange == nil { try save(state!) }
+                try save(state!)
             }
             let out = try await run.createChannels("nmf", channels: o.k, session: session)
             for p in (summary.objectives.count + 1)...max(1, o.passes) {
-                var stats = NMFStatistics(k: o.k, d: nd)
                 let last = p == max(1, o.passes)
-                let tag = "nmf-pass-\(p)"
-                if !last, let ex = exchange, let done = try ex.mine(tag, as: NMFStatistics.self) {
-                    stats = done
-                } else {
+                let stats = try await passes.merged("nmf-pass-\(p)", compute: {
+                    var stats = NMFStatistics(k: o.k, d: nd)
                     try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : "")) { b, x, px in
                         let xt = o.nonneg.apply(x, d: d, minimum: moments.min)
                         let coef = xt.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: px.count, d: nd, h: h, k: o.k) }
                         xt.withUnsafeBufferPointer { stats.add(x: $0.baseAddress!, w: coef, rows: px.count) }
                         if last { try await run.write(out, b, values: coef, pixels: px) }
                     }
-                    try exchange?.publish(tag, stats)
-                }
-                if let ex = exchange {
-                    stats = NMFStatistics(k: o.k, d: nd)
-                    for part in try await ex.gather(tag, as: NMFStatistics.self, waiting: waiting) { stats.merge(part) }
-                }
+                    return stats
+                }, merge: { parts in parts.reduce(into: NMFStatistics(k: o.k, d: nd)) { $0.merge($1) } })
                 summary.objectives.append(stats.objective(h))
                 if !last {
                     h = stats.updated(h)
                     state!.h = h; state!.objectives = summary.objectives
-                    if exchange == nil { try save(state!) }
+                    try save(state!)
                 }
             }
             try write(["parameters": o.parameters.dictionary, "generation": session.generation, "rows": moments.count, "k": o.k, "nonneg": o.nonneg.rawValue,
@@ -225,24 +220,14 @@ public final class FactorizeJob: @unchecked Sendable {
                        "sample_rows": n, "sample_objective": summary.sampleObjective, "objective_per_pass": summary.objectives,
                        "objective": "0.5 * ||X - W H||_F^2 over all rows"], to: session.statePath("result.json"))
         }
-        // Every shard wrote its blocks of the result: the generation's arrays move into place (whoever gets there
-        // first; the swap is idempotent).
-        if let ex = exchange {
-            try ex.publish("\(step)-written", true)
-            _ = try await ex.gather("\(step)-written", as: Bool.self, waiting: waiting)
-        }
+        // Every shard wrote its blocks of the result (the last pass's statistics are merged only once all shards
+        // published theirs, after writing): the generation's arrays move into place (whoever gets there first; the
+        // swap is idempotent).
         try session.finish(arrays: [step], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
     }
-}
-
-/// A shard's first pass: its moments, its row count and the size of its sample (in a file beside).
-struct FirstPass: Codable {
-    var moments: Moments
-    var seen: Int
-    var sampleRows: Int
 }
 
 /// What a factorize run has finished: the moments pass, (NMF) the sample fit's H and the full passes so far.

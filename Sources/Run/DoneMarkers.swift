@@ -13,9 +13,10 @@ public final class DoneMarkers: @unchecked Sendable {
     private let fd: Int32
     private let lock = NSLock()
 
-    public init(directory dir: String, shard: Shard) throws {
+    /// The markers of `name` (a shard's `fileTag`, or `reduce`: the process that merges map tasks' passes).
+    public init(directory dir: String, name: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        path = dir + "/" + shard.fileTag + ".log"
+        path = dir + "/" + name + ".log"
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw RunError.input("cannot open the done markers \(path): \(String(cString: strerror(errno)))") }
     }
@@ -42,16 +43,26 @@ public final class DoneMarkers: @unchecked Sendable {
 
     /// Per shard file (`shard-I-of-N`): its finished units and their versions.
     public static func readPerShard(directory dir: String) -> [String: [String: String]] {
+        lines(directory: dir).mapValues { Dictionary($0.map { ($0.unit, $0.version) }) { _, b in b } }
+    }
+
+    /// Per shard file: the unit it finished last (a map task's or reduce's last pass).
+    public static func lastPerShard(directory dir: String) -> [String: String] {
+        lines(directory: dir).compactMapValues { $0.last?.unit }
+    }
+
+    /// Per shard file, its whole marker lines in the order written.
+    private static func lines(directory dir: String) -> [String: [(unit: String, version: String)]] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [:] }
-        var out: [String: [String: String]] = [:]
+        var out: [String: [(unit: String, version: String)]] = [:]
         for n in names.sorted() where n.hasSuffix(".log") {
             guard let data = FileManager.default.contents(atPath: dir + "/" + n) else { continue }
             let text = String(decoding: data, as: UTF8.self)
             let whole = text.hasSuffix("\n") ? Substring(text) : text[..<(text.lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex)]
-            var units: [String: String] = [:]
+            var units: [(unit: String, version: String)] = []
             for line in whole.split(separator: "\n") {
                 let p = line.split(separator: " ")
-                if p.count >= 2, p.count <= 3, p[0] == "done" { units[String(p[1])] = p.count == 3 ? String(p[2]) : "" }
+                if p.count >= 2, p.count <= 3, p[0] == "done" { units.append((String(p[1]), p.count == 3 ? String(p[2]) : "")) }
             }
             out[String(n.dropLast(4))] = units
         }

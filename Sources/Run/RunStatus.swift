@@ -8,8 +8,10 @@ public struct RunStatus: Sendable {
         public var name: String, command: String, generation: Int, complete: Bool
         public var parameters: [String: String]
         public var inputs: [Input]
-        /// Units (blocks, slices) done per shard file.
+        /// Units (blocks, slices; factorize and cluster: passes) done per shard file (`reduce`: the merged passes).
         public var donePerShard: [String: Int]
+        /// The unit each shard file recorded last: for a map/reduce step, the pass each map task and the reduce reached.
+        public var lastPerShard: [String: String]
         /// Units done from an input version that has changed since (cleanup's slices).
         public var staleUnits: [String]
         /// Stale: an input changed (or a step it reads is stale itself).
@@ -59,7 +61,8 @@ public struct RunStatus: Sendable {
             let stale = inputs.contains(where: \.stale) || !staleUnits.isEmpty || upstream
             if stale { staleSteps.insert(name) }
             st.steps.append(Step(name: name, command: r.command, generation: r.generation, complete: name == "predict" ? partial(st) : r.complete,
-                                 parameters: r.parameters, inputs: inputs, donePerShard: perShard, staleUnits: staleUnits, stale: stale,
+                                 parameters: r.parameters, inputs: inputs, donePerShard: perShard,
+                                 lastPerShard: name == "predict" || name == "cleanup" ? [:] : DoneMarkers.lastPerShard(directory: dir), staleUnits: staleUnits, stale: stale,
                                  commandLine: r.info["command_line"]))
             let partial = name == "predict" ? st.predictedBlocks.filter { $0.value < (st.blocksPerSlice ?? 0) }.keys.sorted() : []
             if stale || (!r.complete && name != "predict") || !partial.isEmpty {
@@ -71,7 +74,10 @@ public struct RunStatus: Sendable {
                     guard let was = r.info["run_path"], was != run.root else { return line }
                     return line.split(separator: " ").map { $0 == was ? run.root : String($0) }.joined(separator: " ")
                 }
-                st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" + (shards > 1 ? " (in \(shards) shards: --shard I/\(shards))" : "") }
+                let passes = DoneMarkers.lastPerShard(directory: dir)["reduce"] != nil
+                let how = !passes ? " (in \(shards) shards: --shard I/\(shards))"
+                    : " (as map tasks and reduces: --pass map --shard I/\(shards) for each I, then --pass reduce/\(shards), until complete; or submit.sh again)"
+                st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" + (shards > 1 ? how : "") }
                                                           ?? "run brainmap \(r.command) again with the same parameters"))
             }
         }

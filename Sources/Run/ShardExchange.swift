@@ -3,15 +3,17 @@ import Glibc
 #endif
 import Foundation
 
-/// How N processes (`--shard I/N`) share the passes of one step generation: each accumulates the statistics of its
-/// units, publishes them atomically (temp + fsync + rename) under the generation's `exchange/` directory, waits for
-/// the other shards' files of the same pass and merges all N in shard order — so every process holds the same
-/// merged statistics and takes the same next step. A published file is checked on reading (whole JSON, this step's
-/// parameters, the shard it claims): a short or foreign file is an error, never skipped. The computation is
-/// deterministic, so a restarted shard reuses its own published passes (its resume).
+/// How the N shards (`--shard I/N`) of one step generation share each pass's statistics: each accumulates the
+/// statistics of its units and publishes them atomically (temp + fsync + rename) under the generation's `exchange/`
+/// directory — its own file per pass, never one another shard writes. Who merges them depends on how the shards run
+/// (StepPasses): shards started together wait for the others' files of the same pass and each merges all N in shard
+/// order, so every process takes the same next step (`gather`); map tasks that run at any time only publish, and one
+/// reduce process merges them once all are there (`collect`, which never waits). A published file is checked on
+/// reading (whole JSON, this step's parameters, the shard it claims): a short or foreign file is an error, never
+/// skipped. The computation is deterministic, so a restarted shard reuses its own published passes (its resume).
 ///
 /// A waiting shard never hangs silently: it says which shards it waits for, reports a shard whose heartbeat (a file
-/// each process touches every few seconds) is older than `deadAfter`, and gives up after `timeout`.
+/// each waiting process touches every few seconds) is older than `deadAfter`, and gives up after `timeout`.
 public final class ShardExchange: @unchecked Sendable {
     public let directory: String
     public let shard: Shard
@@ -22,11 +24,13 @@ public final class ShardExchange: @unchecked Sendable {
     public let command: String
     private var heartbeat: DispatchSourceTimer?
 
-    public init(session: StepSession, parameters: [String: String], timeout: Double = 3600, command: String) throws {
+    /// `shard`: this process's place (default: the session's); a reduce process gives only N right, its index is
+    /// unused. `waits`: whether it will wait for the others (then it keeps a heartbeat for them to see).
+    public init(session: StepSession, shard: Shard? = nil, parameters: [String: String], timeout: Double = 3600, command: String, waits: Bool = true) throws {
         directory = session.directory + "/exchange"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        shard = session.shard; self.parameters = parameters; self.timeout = timeout; self.command = command
-        startHeartbeat()
+        self.shard = shard ?? session.shard; self.parameters = parameters; self.timeout = timeout; self.command = command
+        if waits { startHeartbeat() }
     }
 
     deinit { heartbeat?.cancel() }
@@ -51,11 +55,6 @@ public final class ShardExchange: @unchecked Sendable {
         try read(tag, shard.index, as: T.self)
     }
 
-    /// Whether this shard published `tag` (and, for a sample, its rows) in an earlier attempt.
-    public func hasPublished(_ tag: String) -> Bool {
-        FileManager.default.fileExists(atPath: path(tag, shard.index))
-    }
-
     public func publish<T: Codable>(_ tag: String, _ payload: T) throws {
         try DurableFile.write(path(tag, shard.index), json: Envelope(parameters: parameters, shard: shard.index, count: shard.count, payload: payload))
     }
@@ -70,15 +69,34 @@ public final class ShardExchange: @unchecked Sendable {
         return e.payload
     }
 
+    /// Every shard's payload for `tag` that is published, in shard order, and the shards that have not published it.
+    private func published<T: Codable>(_ tag: String, as: T.Type) throws -> (parts: [T], missing: [Int]) {
+        var out: [T] = [], missing: [Int] = []
+        for i in 0..<shard.count {
+            if let p = try read(tag, i, as: T.self) { out.append(p) } else { missing.append(i) }
+        }
+        return (out, missing)
+    }
+
+    /// Every shard's payload for `tag`, in shard order, without waiting: a shard that has not published it is an
+    /// error naming it (a reduce merges only complete passes).
+    public func collect<T: Codable>(_ tag: String, as: T.Type) throws -> [T] {
+        let (parts, missing) = try published(tag, as: T.self)
+        guard missing.isEmpty else {
+            let names = missing.map { "\($0)/\(shard.count)" }.joined(separator: ", ")
+            throw RunError.shards("cannot merge '\(tag)': shard\(missing.count > 1 ? "s" : "") \(names) of \(shard.count) did not publish it "
+                + "(\(path(tag, missing[0])) is missing). Run \(missing.count > 1 ? "those map tasks" : "that map task") first "
+                + "(\(command) --pass map --shard \(missing[0])/\(shard.count), or resubmit the plan), then this reduce again")
+        }
+        return parts
+    }
+
     /// Every shard's payload for `tag`, in shard order; waits until all are published (see the type's comment).
     public func gather<T: Codable>(_ tag: String, as: T.Type, waiting: (String) -> Void = { _ in }) async throws -> [T] {
         let start = Date()
         var told = ""
         while true {
-            var out: [T] = [], missing: [Int] = []
-            for i in 0..<shard.count {
-                if let p = try read(tag, i, as: T.self) { out.append(p) } else { missing.append(i) }
-            }
+            let (out, missing) = try published(tag, as: T.self)
             if missing.isEmpty { return out }
             let now = Date().timeIntervalSince1970
             for i in missing {
@@ -106,26 +124,33 @@ public final class ShardExchange: @unchecked Sendable {
 
     struct SampleInfo: Codable { var seen: Int; var rows: Int; var bytes: Int }
 
-    /// Publishes this shard's sample (a uniform reservoir of its `seen` rows of `d` doubles) and returns the shared
-    /// sample: from each shard, in shard order, a number of rows proportional to its row count (any prefix of a
-    /// reservoir is uniform). Every process gets the same rows. The sample file is written before its description,
-    /// both atomically; a file of another size than described is an error.
-    public func shareSample(_ sample: [Double], seen: Int, d: Int, size: Int, tag: String, waiting: (String) -> Void) async throws -> (rows: [Double], seen: Int) {
-        if try mine(tag, as: SampleInfo.self) == nil || !FileManager.default.fileExists(atPath: sampleFile(tag, shard.index)) {
-            try DurableFile.write(sampleFile(tag, shard.index), sample.withUnsafeBytes { Array($0) })
-            try publish(tag, SampleInfo(seen: seen, rows: sample.count / max(1, d), bytes: sample.count * 8))
-        }
-        let parts = try await gather(tag, as: SampleInfo.self, waiting: waiting)
+    /// Publishes this shard's sample (a uniform reservoir of its `seen` rows of `d` doubles), unless an earlier attempt
+    /// did: the sample file first, then its description, both atomically.
+    public func publishSample(_ sample: [Double], seen: Int, d: Int, tag: String) throws {
+        if try mine(tag, as: SampleInfo.self) != nil && FileManager.default.fileExists(atPath: sampleFile(tag, shard.index)) { return }
+        try DurableFile.write(sampleFile(tag, shard.index), sample.withUnsafeBytes { Array($0) })
+        try publish(tag, SampleInfo(seen: seen, rows: sample.count / max(1, d), bytes: sample.count * 8))
+    }
+
+    /// The shared sample: from each shard's published sample, in shard order, a number of rows proportional to its
+    /// row count (any prefix of a reservoir is uniform), so every process that reads it gets the same rows. `wait`:
+    /// for shards not yet published (else they are an error). A file of another size than described is an error.
+    public func sample(_ tag: String, d: Int, size: Int, wait: Bool, waiting: (String) -> Void) async throws -> (rows: [Double], seen: Int) {
+        let parts = wait ? try await gather(tag, as: SampleInfo.self, waiting: waiting) : try collect(tag, as: SampleInfo.self)
         let total = parts.reduce(0) { $0 + $1.seen }
         var out = [Double]()
         for (i, part) in parts.enumerated() {
             let take = min(part.rows, size * part.seen / max(1, total))
             guard take > 0 else { continue }
             let f = sampleFile(tag, i)
-            guard let data = FileManager.default.contents(atPath: f), data.count == part.bytes, part.bytes >= take * d * 8 else {
+            // Only the prefix taken is read: with hundreds of map tasks, their whole reservoirs are gigabytes.
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: f))?[.size] as? Int
+            guard bytes == part.bytes, part.bytes >= take * d * 8, let h = FileHandle(forReadingAtPath: f),
+                  let data = try? h.read(upToCount: take * d * 8), data.count == take * d * 8 else {
                 throw RunError.shards("\(f) is missing or has another size than shard \(i) published (\(part.bytes) bytes); start the step again with --restart")
             }
-            out += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self).prefix(take * d)) }
+            try? h.close()
+            out += data.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
         }
         return (out, total)
     }

@@ -24,7 +24,7 @@ extension Run {
         var info = info
         // What to run again, for `status`: the command as typed, without this process's shard or --restart.
         info["command_line"] = Run.commandLine(CommandLine.arguments)
-        info["shards"] = "\(shard.count)"
+        info["shards"] = info["shards"] ?? "\(shard.count)"   // a reduce gives its map tasks' count
         info["run_path"] = root
         let lock = try StepLock(stateDirectory + "/\(step).lock")
         var others: [StepLock] = []
@@ -116,13 +116,14 @@ extension Run {
         return session
     }
 
-    /// The command line as `status` shows it: quoted where needed, without `--shard …` and `--restart`.
+    /// The command line as `status` shows it: quoted where needed, without `--shard …`, `--pass …` and `--restart`
+    /// (so the map tasks and reduces of one step record the same line, and leave the manifest unchanged).
     static func commandLine(_ args: [String]) -> String {
         var out: [String] = [], skip = false
         for a in args {
             if skip { skip = false; continue }
-            if a == "--restart" || a.hasPrefix("--shard=") { continue }
-            if a == "--shard" { skip = true; continue }
+            if a == "--restart" || a.hasPrefix("--shard=") || a.hasPrefix("--pass=") { continue }
+            if a == "--shard" || a == "--pass" { skip = true; continue }
             out.append(a.contains(" ") ? "'\(a)'" : a)
         }
         if let first = out.first, first.hasSuffix("/brainmap") || first == "brainmap" { out[0] = "brainmap" }
@@ -151,12 +152,15 @@ public final class StepSession: @unchecked Sendable {
     /// Why this generation started (parameters or inputs changed, --restart); empty when resuming.
     public let notes: [String]
     private var markers: DoneMarkers?
+    /// Whose done markers this process appends to: its shard's (`shard-I-of-N`), or `reduce` (StepPasses).
+    public var markerName: String
     private let markersLock = NSLock()
     /// The step's lock, held shared while this session lives (see StepLock).
     var lock: StepLock?
 
     init(run: Run, step: String, generation: Int, directory: String, shard: Shard, notes: [String]) {
         self.run = run; self.step = step; self.generation = generation; self.directory = directory; self.shard = shard; self.notes = notes
+        markerName = shard.fileTag
     }
 
     /// Every unit any shard of this generation finished, with the input version it was computed from.
@@ -164,7 +168,7 @@ public final class StepSession: @unchecked Sendable {
 
     public func markDone(_ unit: String, version: String = "") throws {
         let m = try markersLock.withLock {
-            if markers == nil { markers = try DoneMarkers(directory: directory, shard: shard) }
+            if markers == nil { markers = try DoneMarkers(directory: directory, name: markerName) }
             return markers!
         }
         try m.markDone(unit, version: version)

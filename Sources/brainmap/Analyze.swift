@@ -36,7 +36,9 @@ struct Factorize: AsyncParsableCommand {
         LAPACK's eigensolver; components signed so that each one's largest-magnitude entry is positive; one more pass
         writes the projections. --shard I/N: N processes started with the same command share every pass (block i is
         shard i mod N's); after each pass they exchange statistics through the step generation's exchange/ directory and
-        all take the same step, so all N must run at once (on Slurm: one srun step's tasks, --shard srun).
+        all take the same step, so all N must run at once (on Slurm: one srun step's tasks, --shard srun). Where they
+        cannot, --pass map (with --shard) and --pass reduce/N run each pass as N map tasks and one reduce that never
+        wait (brainmap slurm writes them as arrays and reduce jobs).
         NMF (½‖X − WH‖²): the latents made non-negative (--nonneg shift, the default: x − the global per-dimension
         minimum; relu; split = [max(x,0), max(−x,0)]), factors H fitted in memory on a uniform sample of --sample rows
         (NNDSVDa start, HALS = scikit-learn's cd solver), then --passes full passes: each solves every pixel's
@@ -56,12 +58,13 @@ struct Factorize: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "NMF: full passes after the sample fit (≥ 1).") var passes = 2
     @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
     @OptionGroup var sharding: ShardOption
+    @OptionGroup var passing: PassOption
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it). Not needed after predict adds slices: that is detected.") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
     @OptionGroup var blas: BLASFlags
 
-    func run() async throws {
+    func options() throws -> FactorizeOptions {
         var o = FactorizeOptions(run: run)
         o.waitTimeout = waitTimeout
         guard let m = FactorizeOptions.Method(rawValue: method) else { throw ValidationError("--method must be pca or nmf") }
@@ -74,9 +77,15 @@ struct Factorize: AsyncParsableCommand {
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
         o.shard = try sharding.resolve()
+        o.pass = try passing.resolve(shard: o.shard, restart: restart)
+        return o
+    }
+
+    func run() async throws {
+        let o = try options()
         prepareAnalysisProcess()
         let bars = PhaseBars(quiet: quiet)
-        let s = try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
+        guard let s = try await passing.run(bars, { try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) } }) else { return }
         bars.finish()
         for n in s.notes { say("note: \(n)") }
         if s.upToDate { say("\(s.array) is up to date: computed with these parameters from the run's current features (--restart recomputes it)") }
@@ -133,7 +142,7 @@ struct Cluster: AsyncParsableCommand {
         abstract: "Gaussian mixture (or k-means) clustering of a factorisation, per-ROI distributions, cross-slice matching.",
         discussion: """
         GMM: full covariances, k-means++ initialisation on a --sample, reg_covar 1e-6 (raised tenfold, with a note, when a
-        covariance is singular), tol 1e-3 on the mean log-likelihood, ≤ 100 iterations, one streamed pass each. Writes
+        covariance is singular), tol 1e-3 on the mean log-likelihood, ≤ --max-iter (100) iterations, one streamed pass each. Writes
         `clusters` (u1: cluster + 1, 0 outside the mask) and RUN/analysis/clusters.json: parameters, per-ROI
         distributions, ARI and V-measure against --rois, silhouette on a sample, and with --match A,B the clusters of
         slice A matched to slice B's by Jensen–Shannon distance of their per-ROI distributions (argmin, and one-to-one
@@ -150,21 +159,25 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Match the clusters of two slices, A,B (needs --rois).") var match: String?
     @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(parsing: .unconditional, help: "Rows sampled for k-means (≥ --k).") var sample = 20_000
+    @Option(parsing: .unconditional, help: "GMM: EM iterations at most (≥ 1; a Slurm plan submits this many passes, the ones after convergence exit at once).") var maxIter = 100
     @Option(help: "Seed.") var seed: UInt64 = 1
     @OptionGroup var sharding: ShardOption
+    @OptionGroup var passing: PassOption
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
     @Flag(help: "Start over (a new generation; other shards given --restart join it).") var restart = false
     @Flag(help: "No progress bar.") var quiet = false
     @OptionGroup var blas: BLASFlags
 
-    func run() async throws {
+    func options() throws -> ClusterOptions {
         var o = ClusterOptions(run: run)
         o.waitTimeout = waitTimeout; o.restart = restart
         o.shard = try sharding.resolve()
+        o.pass = try passing.resolve(shard: o.shard, restart: restart)
         guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
         try FlagCheck.range("--k", k, 2...255, "clusters are stored as u1: cluster + 1, 0 outside the mask")
         try FlagCheck.atLeast("--sample", sample, k, "k-means++ needs at least --k rows")
-        o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed
+        try FlagCheck.atLeast("--max-iter", maxIter, 1)
+        o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed; o.maxIter = maxIter
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
         if let match {
@@ -172,9 +185,14 @@ struct Cluster: AsyncParsableCommand {
             guard p.count == 2 else { throw ValidationError("--match must look like 3,4") }
             o.match = (p[0], p[1])
         }
+        return o
+    }
+
+    func run() async throws {
+        let o = try options()
         prepareAnalysisProcess()
         let bars = PhaseBars(quiet: quiet)
-        let s = try await ClusterJob(options: o).run { bars.update($0.phase, $0.done, $0.total) }
+        guard let s = try await passing.run(bars, { try await ClusterJob(options: o).run { bars.update($0.phase, $0.done, $0.total) } }) else { return }
         bars.finish()
         for n in s.notes { say("note: \(n)") }
         if s.upToDate {

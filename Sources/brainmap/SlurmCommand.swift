@@ -9,9 +9,10 @@ struct SlurmCommand: ParsableCommand {
         discussion: """
         The steps are brainmap commands separated by ';' (quote it), each checked as `brainmap STEP …` would check \
         it, without --shard (the plan gives it): predict becomes an array of --tasks independent tasks (--shard \
-        slurm/N: resubmit any index alone); factorize and cluster become --analysis-tasks tasks of one srun step \
-        (--shard srun: their shards exchange statistics after each pass, so they run together); every other \
-        command one task. DIR/submit.sh submits them in order, each after the previous one succeeded; a failure \
+        slurm/N: resubmit any index alone); factorize and cluster become, per pass over the blocks, an array of \
+        --analysis-tasks map tasks (--pass map: each publishes its blocks' statistics and exits) and one reduce job \
+        after them (--pass reduce/N: merges them, saves the next pass's parameters), up to the step's most passes \
+        (once a GMM converges, the later jobs exit at once); every other command one task. DIR/submit.sh submits them in order, each after the previous one succeeded; a failure \
         cancels the later ones (--kill-on-invalid-dep). Running submit.sh again continues where the plan stopped: \
         every step resumes from its done markers.
         Example: brainmap slurm --dir jobs --tasks 100 --cpus-per-task 8 --partition cpu --time 4:00:00 \\
@@ -21,7 +22,7 @@ struct SlurmCommand: ParsableCommand {
 
     @Option(help: "Directory for the scripts, submit.sh and logs/ (created).") var dir: String
     @Option(help: "Array tasks of predict.") var tasks = 4
-    @Option(help: "Tasks of factorize and cluster (started together).") var analysisTasks = 2
+    @Option(help: "Map tasks of each pass of factorize and cluster (1: one process).") var analysisTasks = 2
     @Option(help: "CPUs per task (predict's --threads unless given).") var cpusPerTask = 1
     @Option(help: "Memory per task, e.g. 4GiB (default: predict's --memory-budget + 512 MiB).") var mem: String?
     @Option(help: "Slurm partition.") var partition: String?
@@ -44,8 +45,12 @@ struct SlurmCommand: ParsableCommand {
                 throw ValidationError("\(what): leave out --shard, the plan gives each task its shard")
             }
             // Checked as the job will parse it, so a typo fails here, not hours later in the queue.
-            do { _ = try Brainmap.parseAsRoot(args) } catch {
+            let parsed: ParsableCommand
+            do { parsed = try Brainmap.parseAsRoot(args) } catch {
                 throw ValidationError("\(what): \(Brainmap.message(for: error))")
+            }
+            guard !args.contains(where: { $0 == "--pass" || $0.hasPrefix("--pass=") }) else {
+                throw ValidationError("\(what): leave out --pass, the plan gives each job its part")
             }
             let layout: SlurmPlan.Layout
             switch args[0] {
@@ -53,7 +58,9 @@ struct SlurmCommand: ParsableCommand {
                 layout = .array(tasks: tasks)
                 if !args.contains("--threads") { args += ["--threads", "\(cpusPerTask)"] }
                 if let k = args.firstIndex(of: "--memory-budget"), k + 1 < args.count { budget = args[k + 1] }
-            case "factorize", "cluster": layout = .together(tasks: analysisTasks)
+            case "factorize", "cluster":
+                let passes = try (parsed as? Factorize)?.options().mostPasses ?? (parsed as! Cluster).options().mostPasses
+                layout = analysisTasks > 1 ? .mapReduce(tasks: analysisTasks, passes: passes) : .single
             default: layout = .single
             }
             steps.append(.init(arguments: args, layout: layout))
@@ -65,9 +72,9 @@ struct SlurmCommand: ParsableCommand {
         p.cpusPerTask = cpusPerTask; p.partition = partition; p.time = time; p.account = account; p.extra = sbatchArgs
 
         try FileManager.default.createDirectory(atPath: out + "/logs", withIntermediateDirectories: true)
-        for i in steps.indices {
-            try p.script(i, directory: out).write(toFile: out + "/" + p.scriptName(i), atomically: true, encoding: .utf8)
-            say("\(out)/\(p.scriptName(i))")
+        for script in p.scripts(directory: out) {
+            try script.text.write(toFile: "\(out)/\(script.name).sbatch", atomically: true, encoding: .utf8)
+            say("\(out)/\(script.name).sbatch")
         }
         try p.submitScript().write(toFile: out + "/submit.sh", atomically: true, encoding: .utf8)
         _ = chmod(out + "/submit.sh", 0o755)

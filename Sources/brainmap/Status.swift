@@ -31,7 +31,9 @@ struct Status: AsyncParsableCommand {
                 print("  input \(i.descriptor): " + (i.stale ? "changed (computed from \(i.recorded), now \(i.current))" : "unchanged (\(i.current))"))
             }
             if !s.donePerShard.isEmpty {
-                print("  done: " + s.donePerShard.keys.sorted().map { "\($0) \(s.donePerShard[$0]!)" }.joined(separator: ", "))
+                print("  done: " + s.donePerShard.keys.sorted().map { k in
+                    "\(k) \(s.donePerShard[k]!)" + (s.lastPerShard[k].map { " (last: \($0))" } ?? "")
+                }.joined(separator: ", "))
             }
             if !s.staleUnits.isEmpty { print("  stale slices: \(s.staleUnits.joined(separator: ","))") }
         }
@@ -46,7 +48,7 @@ struct Status: AsyncParsableCommand {
     func jsonBytesOf(_ st: RunStatus) -> [UInt8] {
         let steps: [[String: Any]] = st.steps.map { s in
             ["name": s.name, "command": s.command, "generation": s.generation, "complete": s.complete, "stale": s.stale,
-             "parameters": s.parameters, "done_per_shard": s.donePerShard, "stale_units": s.staleUnits,
+             "parameters": s.parameters, "done_per_shard": s.donePerShard, "last_per_shard": s.lastPerShard, "stale_units": s.staleUnits,
              "inputs": s.inputs.map { ["descriptor": $0.descriptor, "recorded": $0.recorded, "current": $0.current, "stale": $0.stale] }]
         }
         let arrays: [[String: Any]] = st.arrays.map { ["name": $0.name, "step": $0.step, "generation": $0.generation, "staging": $0.staging as Any, "swap_pending": $0.swapPending] }

@@ -4,6 +4,7 @@ import XCTest
 import NeuralNet
 import Phantom
 import Pipeline
+import Run
 import TestSupport
 import VolumeStore
 
@@ -30,6 +31,20 @@ final class AnalysisJobTests: XCTestCase {
             for i in 0..<px.count { out.append(Array(x[(i * 64)..<((i + 1) * 64)])) }
         }
         return out
+    }
+
+    /// A step as a Slurm plan runs it, in this process: per pass `tasks` map tasks (`--pass map`; the very first one
+    /// with --restart, for a new generation), then the reduce (`--pass reduce/N`), until a reduce finishes the step.
+    /// Returns the finishing reduce's summary and the number of passes.
+    static func mapReduce<S>(tasks: Int = 3, _ job: (Shard, PassMode, _ restart: Bool) async throws -> S) async throws -> (S, passes: Int) {
+        for p in 1...50 {
+            for i in 0..<tasks {
+                do { _ = try await job(try Shard(index: i, count: tasks), .map, p == 1 && i == 0); XCTFail("map task \(i) of pass \(p) did not end at its pass") }
+                catch is PassEnd {}
+            }
+            do { return (try await job(.all, .reduce(tasks: tasks), false), p) } catch is PassEnd {}
+        }
+        throw XCTSkip("no reduce finished the step in 50 passes")
     }
 
     func testFactorizeSelectAndClusterOnARun() async throws {
@@ -77,6 +92,22 @@ final class AnalysisJobTests: XCTestCase {
         XCTAssertEqual(pa.rows, ps.rows); XCTAssertEqual(pb.rows, ps.rows)
         for (a, b) in zip(pa.explainedVarianceRatio, ps.explainedVarianceRatio) { XCTAssertEqual(a, b, accuracy: 1e-12) }
         XCTAssertEqual(pa.explainedVarianceRatio, pb.explainedVarianceRatio)
+        // As map tasks and reduces (3 tasks a pass, none waiting for another) = one process: the moments, then the
+        // projections; status shows where each shard and the reduce are.
+        let (pm, pcaPasses) = try await Self.mapReduce { shard, pass, restart in
+            var o = p
+            o.shard = shard; o.pass = pass; o.restart = restart
+            return try await FactorizeJob(options: o).run()
+        }
+        XCTAssertEqual(pcaPasses, 2)
+        XCTAssertEqual(pm.rows, ps.rows)
+        for (a, b) in zip(pm.explainedVarianceRatio, ps.explainedVarianceRatio) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        let pcaStatus = try XCTUnwrap(RunStatus.of(try Run.inspect(run)).steps.first { $0.name == "pca" })
+        XCTAssertTrue(pcaStatus.complete)
+        XCTAssertEqual(pcaStatus.lastPerShard, ["reduce": "pca-written", "shard-0-of-3": "pca-written", "shard-1-of-3": "pca-written", "shard-2-of-3": "pca-written"])
+        XCTAssertEqual(pcaStatus.donePerShard["reduce"], 2)
+        let mapped = try await VolumeSource.open(run + "/pca")
+        XCTAssertEqual(mapped.shape, [5, 2, 100, 130])
 
         // NMF: the streamed objective within 1% of scikit-learn's batch NMF (same NNDSVDa start, cd solver).
         var n = FactorizeOptions(run: run)
@@ -93,6 +124,24 @@ final class AnalysisJobTests: XCTestCase {
         let (na, nb) = try await sharded(n)
         XCTAssertEqual(na.objectives, nb.objectives)
         XCTAssertLessThanOrEqual(na.objectives.last!, 1.01 * ns.objectives.last!, "\(na.objectives) vs \(ns.objectives)")
+        // As map tasks and reduces: a reduce whose pass a shard has not published refuses, naming it; the missing map
+        // task, then the reduce, continue; the objective as one process's within 1%.
+        var nm = n
+        nm.restart = true; nm.shard = try Shard(index: 0, count: 3); nm.pass = .map
+        do { _ = try await FactorizeJob(options: nm).run() } catch is PassEnd {}
+        nm.restart = false; nm.shard = try Shard(index: 1, count: 3)
+        do { _ = try await FactorizeJob(options: nm).run() } catch is PassEnd {}
+        nm.shard = .all; nm.pass = .reduce(tasks: 3)
+        do { _ = try await FactorizeJob(options: nm).run(); XCTFail("reduced without shard 2") }
+        catch { XCTAssertTrue("\(error)".contains("shard 2/3 of 3 did not publish it"), "\(error)") }
+        let (nmr, nmfPasses) = try await Self.mapReduce { shard, pass, _ in
+            var o = n
+            o.shard = shard; o.pass = pass
+            return try await FactorizeJob(options: o).run()
+        }
+        XCTAssertEqual(nmfPasses, 4, "the pass that was half done, then 3 NMF passes")
+        XCTAssertEqual(nmr.objectives.count, 3)
+        XCTAssertLessThanOrEqual(nmr.objectives.last!, 1.01 * ns.objectives.last!, "\(nmr.objectives) vs \(ns.objectives)")
 
         // select-factors against the run's own labels as ROIs.
         var sf = SelectFactorsOptions(run: run, rois: run + "/labels")
@@ -137,6 +186,23 @@ final class AnalysisJobTests: XCTestCase {
         XCTAssertEqual(sa.rows, cs.rows)
         XCTAssertTrue(sa.converged)
         XCTAssertEqual(sa.logLikelihood.last!, cs.logLikelihood.last!, accuracy: 0.02 * abs(cs.logLikelihood.last!))
+        // As map tasks and reduces: the sample, the EM iterations until converged, the assignments.
+        let (cm, gmmPasses) = try await Self.mapReduce { shard, pass, restart in
+            var o = c
+            o.shard = shard; o.pass = pass; o.restart = restart
+            return try await ClusterJob(options: o).run()
+        }
+        XCTAssertTrue(cm.converged)
+        XCTAssertEqual(gmmPasses, cm.iterations + 2)
+        XCTAssertEqual(cm.rows, cs.rows)
+        XCTAssertEqual(cm.logLikelihood.last!, cs.logLikelihood.last!, accuracy: 0.02 * abs(cs.logLikelihood.last!))
+        XCTAssertEqual(cm.distributions.count, 3)
+        for row in cm.distributions { XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-9) }
+        // A map task after the step is complete finds it so at once.
+        var late = c
+        late.shard = try Shard(index: 1, count: 3); late.pass = .map
+        let again2 = try await ClusterJob(options: late).run()
+        XCTAssertTrue(again2.upToDate)
         let clusters = try await VolumeSource.open(run + "/clusters")
         let plane = try await clusters.read(Box([1..<2, 0..<100, 0..<130]))
         XCTAssertEqual(Set(plane).subtracting([0]), [1, 2, 3])

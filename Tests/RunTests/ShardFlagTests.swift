@@ -58,4 +58,16 @@ final class ShardFlagTests: XCTestCase {
         let k8s = message("k8s/8", [:])
         XCTAssertTrue(k8s.contains("$JOB_COMPLETION_INDEX") && k8s.contains("Kubernetes Indexed Job"), k8s)
     }
+
+    /// `--pass`: map, or reduce/N with N the map tasks' count; anything else names the accepted forms.
+    func testPassFlag() throws {
+        XCTAssertEqual(try PassMode(flag: "map"), .map)
+        XCTAssertEqual(try PassMode(flag: "reduce/100"), .reduce(tasks: 100))
+        XCTAssertEqual(PassMode.reduce(tasks: 7).sessionInfo, ["shards": "7"])
+        XCTAssertEqual(PassMode.map.sessionInfo, [:])
+        for bad in ["reduce", "reduce/0", "reduce/x", "Map", "reduce/2/3", ""] {
+            do { _ = try PassMode(flag: bad); XCTFail(bad) }
+            catch { XCTAssertTrue("\(error)".contains("--pass must be map or reduce/N"), "\(bad): \(error)") }
+        }
+    }
 }
