@@ -15,6 +15,10 @@ public struct TrainOptions: Sendable {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var labelMap: LabelMap = .phantom
     public var restart = false
+    /// On-the-fly augmentation of the training patches (none: the paper's recipe).
+    public var augment = Augmentation()
+    /// Per-batch class balance (Augmentation.balancedOrder) instead of a plain shuffle.
+    public var balance = false
 
     public init(volume: String, annotations: String, trainSlices: [Int], valSlices: [Int], out: String) {
         self.volume = volume; self.annotations = annotations; self.trainSlices = trainSlices; self.valSlices = valSlices; self.out = out
@@ -26,6 +30,9 @@ public struct TrainOptions: Sendable {
          "train_slices": trainSlices.map(String.init).joined(separator: ","), "val_slices": valSlices.map(String.init).joined(separator: ","),
          "per_class": "\(perClass)", "val_per_class": "\(valPerClass)", "batch": "\(batch)", "lr": "\(lr)", "seed": "\(seed)",
          "form": form.rawValue, "threads": "\(threads)", "label_map": labelMap.name]
+            // Recorded only when used, so states written before these options existed still resume.
+            .merging(augment.isIdentity ? [:] : ["augment": augment.description]) { a, _ in a }
+            .merging(balance ? ["balance": "per-batch"] : [:]) { a, _ in a }
     }
 
     /// The sidecar JSON beside the weights: MODEL.safetensors → MODEL.json.
@@ -100,14 +107,19 @@ public final class TrainJob: @unchecked Sendable {
             let epochStart = Date()
             // The epoch's order: a Fisher–Yates shuffle from (seed, epoch).
             var order = Array(0..<train.count)
-            var rng = SeededRandom(seed: o.seed, stream: 100, index: UInt64(epoch))
-            for i in Swift.stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.next(below: i + 1)) }
+            if o.balance {
+                order = Augmentation.balancedOrder(labels: train.labels, classes: AreaClassifier.classes.count, seed: o.seed, epoch: epoch)
+            } else {
+                var rng = SeededRandom(seed: o.seed, stream: 100, index: UInt64(epoch))
+                for i in Swift.stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.next(below: i + 1)) }
+            }
             var lossSum = 0.0, correct = 0, seen = 0
             var images = [Float](repeating: 0, count: o.batch * plane)
             for b in 0..<batches {
                 if stopFlag.isSet { throw TrainInterrupted(epochsDone: state.history.count) }
                 let idx = Array(order[(b * o.batch)..<min(train.count, (b + 1) * o.batch)])
-                fill(&images, from: train, indices: idx, plane: plane)
+                if o.augment.isIdentity { fill(&images, from: train, indices: idx, plane: plane) }
+                else { augment(&images, from: train, indices: idx, side: side, epoch: epoch, first: b * o.batch) }
                 let labels = idx.map { train.labels[$0] }
                 let masks = Backprop.dropoutMasks(shape: shape, seed: o.seed, stream: UInt64(epoch), first: b * o.batch, count: idx.count)
                 let r = images.withUnsafeBufferPointer {
@@ -175,6 +187,23 @@ public final class TrainJob: @unchecked Sendable {
             for (k, i) in indices.enumerated() {
                 let s = src.baseAddress! + i * plane, d = dst.baseAddress! + k * plane
                 for j in 0..<plane { d[j] = Float(s[j]) * (1 / 255) }
+            }
+        } }
+    }
+
+    /// Batch images augmented on the fly, one patch per task over the threads; patch k's transform is drawn from
+    /// (seed, epoch, first + k), so it does not depend on the thread count.
+    private func augment(_ images: inout [Float], from p: PatchSampler.Patches, indices: [Int], side: Int, epoch: Int, first: Int) {
+        let plane = side * side, a = options.augment, seed = options.seed
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: indices.count * plane)
+        defer { scratch.deallocate() }
+        let s = UncheckedSendable(scratch)
+        p.images.withUnsafeBufferPointer { src in images.withUnsafeMutableBufferPointer { dst in
+            let from = UncheckedSendable(src.baseAddress!), to = UncheckedSendable(dst.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: indices.count) { k in
+                let d = a.draw(seed: seed, epoch: epoch, sample: first + k)
+                Augmentation.apply(d, source: from.value + indices[k] * plane, side: side, to: to.value + k * plane,
+                                   scratch: s.value + k * plane)
             }
         } }
     }
@@ -279,7 +308,8 @@ public final class TrainJob: @unchecked Sendable {
             "epochs": history,
             "parameters": ["epochs": o.epochs, "per_class": o.perClass, "val_per_class": o.valPerClass, "batch": o.batch,
                            "lr": Double(o.lr), "betas": [0.9, 0.999], "eps": 1e-8, "dropout": 0.3, "seed": o.seed,
-                           "threads": o.threads, "init": "PyTorch default (uniform ±1/sqrt(fan_in))"] as [String: Any],
+                           "threads": o.threads, "init": "PyTorch default (uniform ±1/sqrt(fan_in))",
+                           "augment": o.augment.description, "batches": o.balance ? "class-balanced" : "shuffled"] as [String: Any],
             "data": ["volume": redactingCredentials(o.volume), "annotations": redactingCredentials(o.annotations),
                      "train_slices": o.trainSlices, "val_slices": o.valSlices, "label_map": o.labelMap.record,
                      "label_map_name": o.labelMap.name, "train_rule": "whole window inside one class",
