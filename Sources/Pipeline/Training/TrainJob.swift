@@ -36,7 +36,7 @@ public struct TrainOptions: Sendable {
     }
 
     /// The sidecar JSON beside the weights: MODEL.safetensors → MODEL.json.
-    public var sidecar: String { (out.hasSuffix(".safetensors") ? String(out.dropLast(12)) : out) + ".json" }
+    public var sidecar: String { LatentStatistics.sidecarPath(of: out) }
     /// Training state after the last finished epoch (weights, Adam moments, history), for resuming.
     public var statePath: String { out + ".state" }
 }
@@ -83,7 +83,9 @@ public final class TrainJob: @unchecked Sendable {
         var summary = TrainSummary()
         summary.resumedAfterEpoch = state.history.count
         summary.history = state.history
-        if state.history.count >= o.epochs {
+        // Done, unless the latent statistics of the saved model are missing (a model trained before they existed,
+        // or a stop between the last epoch and them): then sample the patches again and add them.
+        if state.history.count >= o.epochs && Self.hasStatistics(sidecar: o.sidecar, epoch: state.bestEpoch) {
             summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
             return summary
         }
@@ -103,7 +105,7 @@ public final class TrainJob: @unchecked Sendable {
         let side = shape.input, plane = side * side
         let batches = (train.count + o.batch - 1) / o.batch
         var trained = 0, trainSeconds = 0.0
-        for epoch in (state.history.count + 1)...o.epochs {
+        for epoch in Swift.stride(from: state.history.count + 1, through: o.epochs, by: 1) {
             let epochStart = Date()
             // The epoch's order: a Fisher–Yates shuffle from (seed, epoch).
             var order = Array(0..<train.count)
@@ -118,7 +120,7 @@ public final class TrainJob: @unchecked Sendable {
             for b in 0..<batches {
                 if stopFlag.isSet { throw TrainInterrupted(epochsDone: state.history.count) }
                 let idx = Array(order[(b * o.batch)..<min(train.count, (b + 1) * o.batch)])
-                if o.augment.isIdentity { fill(&images, from: train, indices: idx, plane: plane) }
+                if o.augment.isIdentity { Self.fill(&images, from: train, indices: idx, plane: plane) }
                 else { augment(&images, from: train, indices: idx, side: side, epoch: epoch, first: b * o.batch) }
                 let labels = idx.map { train.labels[$0] }
                 let masks = Backprop.dropoutMasks(shape: shape, seed: o.seed, stream: UInt64(epoch), first: b * o.batch, count: idx.count)
@@ -156,6 +158,15 @@ public final class TrainJob: @unchecked Sendable {
             try saveState(state, shape: shape)
             progress(TrainProgress(phase: .epochDone(record, best: best), epoch: epoch, epochs: o.epochs))
         }
+        // The anomaly map's statistics: latents of the saved (best) model over the training patches, unaugmented.
+        progress(TrainProgress(phase: .sampling("latent statistics per class (for predict --outputs anomaly) over the training patches")))
+        let saved = try Safetensors.load(path: o.out)
+        let best = try shape.parameterShapes.map { name, _ in
+            guard let t = saved[name] else { throw PipelineError.input("\(o.out) lacks \(name); remove it and the state, or add --restart") }
+            return t
+        }
+        let statistics = try Self.latentStatistics(parameters: best, shape: shape, patches: train, threads: o.threads, epoch: state.bestEpoch)
+        try writeSidecar(state: state, train: train, val: val, statistics: statistics)
         summary.history = state.history
         summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
         summary.patchesPerSecond = trainSeconds > 0 ? Double(trained) / trainSeconds : 0
@@ -182,7 +193,7 @@ public final class TrainJob: @unchecked Sendable {
     }
 
     /// Batch images as floats in [0, 1].
-    private func fill(_ images: inout [Float], from p: PatchSampler.Patches, indices: [Int], plane: Int) {
+    static func fill(_ images: inout [Float], from p: PatchSampler.Patches, indices: [Int], plane: Int) {
         p.images.withUnsafeBufferPointer { src in images.withUnsafeMutableBufferPointer { dst in
             for (k, i) in indices.enumerated() {
                 let s = src.baseAddress! + i * plane, d = dst.baseAddress! + k * plane
@@ -215,7 +226,7 @@ public final class TrainJob: @unchecked Sendable {
         var loss = 0.0, correct = 0
         for lo in Swift.stride(from: 0, to: patches.count, by: chunk) {
             let idx = Array(lo..<min(patches.count, lo + chunk))
-            fill(&images, from: patches, indices: idx, plane: plane)
+            Self.fill(&images, from: patches, indices: idx, plane: plane)
             let labels = idx.map { patches.labels[$0] }
             let r = images.withUnsafeBufferPointer {
                 bp.run(parameters: parameters, images: UnsafeBufferPointer(rebasing: $0[0..<(idx.count * plane)]), labels: labels,
@@ -290,7 +301,15 @@ public final class TrainJob: @unchecked Sendable {
         return state
     }
 
-    private func writeSidecar(state: State, train: PatchSampler.Patches, val: PatchSampler.Patches) throws {
+    /// Whether the sidecar holds latent statistics of the given epoch's model.
+    static func hasStatistics(sidecar: String, epoch: Int) -> Bool {
+        guard let data = FileManager.default.contents(atPath: sidecar),
+              let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let stats = doc["latent_statistics"] as? [String: Any] else { return false }
+        return stats["epoch"] as? Int == epoch
+    }
+
+    private func writeSidecar(state: State, train: PatchSampler.Patches, val: PatchSampler.Patches, statistics: LatentStatistics? = nil) throws {
         let o = options
         func counts(_ p: PatchSampler.Patches) -> [String: Any] {
             Dictionary(uniqueKeysWithValues: zip(AreaClassifier.classes, p.counts).map {
@@ -317,7 +336,9 @@ public final class TrainJob: @unchecked Sendable {
             "brainmap_version": brainmapVersion,
             "openblas": BLAS.config, "openblas_core": BLASCore.record,
         ]
-        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        var full = doc
+        if let statistics { full["latent_statistics"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(statistics)) }
+        let data = try JSONSerialization.data(withJSONObject: full, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         let tmp = OutputPath.temporary(beside: o.sidecar)
         guard FileManager.default.createFile(atPath: tmp, contents: data) else {
             throw PipelineError.input("cannot write \(o.sidecar)")
