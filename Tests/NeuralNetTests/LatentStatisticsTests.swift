@@ -36,14 +36,6 @@ final class LatentStatisticsTests: XCTestCase {
             moments.append(m)
         }
         let stats = try LatentStatistics(moments: moments, shrinkage: 0.1, epoch: 3)
-        for (c, x) in classes.enumerated() {
-            try Data(x.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: dir + "/x\(c).bin"))
-            try PythonReference.run("tools/reference/augment_reference.py", ["moments", dir + "/x\(c).bin", "\(n)", "\(d)", "0.1", dir + "/m\(c).bin"])
-            let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/m\(c).bin")).withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
-            let mine = stats.classes[c].mean + stats.classes[c].covariance
-            XCTAssertEqual(ref.count, mine.count)
-            XCTAssertLessThan(zip(ref, mine).map { abs($0 - $1) }.max()!, 1e-9, "class \(c)")
-        }
         // Pixels: 150 of class 1 (label 1), 150 of class 2 (label 2), 20 unpredicted (label 0), channel-first.
         let test = rows(320, shift: 1.0)
         let labels = (0..<320).map { UInt8($0 < 300 ? 1 + $0 % 2 : 0) }
@@ -54,17 +46,20 @@ final class LatentStatisticsTests: XCTestCase {
             stats.distances(latents: p.baseAddress!, labels: l.baseAddress!, count: 320, into: o.baseAddress!)
         } } }
         XCTAssertTrue(out[300...].allSatisfy(\.isNaN), "unpredicted pixels are NaN")
-        for c in 0..<2 {
+        for (c, x) in classes.enumerated() {
             let idx = (0..<300).filter { $0 % 2 == c }
-            let x = idx.flatMap { test[($0 * d)..<(($0 + 1) * d)] }
-            try Data(x.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: dir + "/t.bin"))
-            try Data(stats.classes[c].mean.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: dir + "/mu.bin"))
-            try Data(stats.classes[c].covariance.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: dir + "/cov.bin"))
+            let t = idx.flatMap { test[($0 * d)..<(($0 + 1) * d)] }
+            try Data(x.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: dir + "/x.bin"))
+            try Data(t.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: dir + "/t.bin"))
             try PythonReference.run("tools/reference/augment_reference.py",
-                                    ["mahalanobis", dir + "/t.bin", "\(idx.count)", "\(d)", dir + "/mu.bin", dir + "/cov.bin", dir + "/dist.bin"])
-            let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/dist.bin")).withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+                                    ["stats", dir + "/x.bin", "\(n)", "\(d)", "0.1", dir + "/t.bin", "\(idx.count)", dir + "/r.bin"])
+            let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/r.bin")).withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+            let mine = stats.classes[c].mean + stats.classes[c].covariance
+            XCTAssertEqual(ref.count, mine.count + idx.count)
+            XCTAssertLessThan(zip(ref, mine).map { abs($0 - $1) }.max()!, 1e-9, "class \(c): mean and shrunk covariance")
             for (k, i) in idx.enumerated() {
-                XCTAssertEqual(Double(out[i]), ref[k], accuracy: 1e-3 * max(1, ref[k]), "class \(c) pixel \(i)")
+                let r = ref[mine.count + k]
+                XCTAssertEqual(Double(out[i]), r, accuracy: 1e-3 * max(1, r), "class \(c) pixel \(i)")
             }
         }
         // The sidecar form round-trips, factors included.

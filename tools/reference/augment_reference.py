@@ -6,11 +6,10 @@ map's Mahalanobis distances (Sources/NeuralNet/LatentStatistics.swift), for thei
       PATCHES.bin: uint8 (N, SIDE, SIDE); DRAWS.json: N objects {transpose, rotations, sigma, gamma, contrast,
       brightness}. Writes float32 (N, SIDE, SIDE): transpose, np.rot90(k), scipy.ndimage.gaussian_filter(mode
       "reflect", truncate 3), x**gamma, (x - mean)*contrast + mean + brightness clipped to [0, 1].
-  augment_reference.py mahalanobis X.bin N D MEAN.bin COV.bin OUT.bin
-      X float32 (N, D) rows, MEAN float64 (D,), COV float64 (D, D). Writes float64 (N,) distances by
-      scipy.spatial.distance.mahalanobis with the inverse from numpy.linalg.inv.
-  augment_reference.py moments X.bin N D SHRINK OUT.bin
-      Writes float64 mean (D,) then the shrunk covariance (D, D): (1-a)*cov(X) + a*trace/D*I (numpy.cov, n-1).
+  augment_reference.py stats X.bin N D SHRINK T.bin M OUT.bin
+      X float32 (N, D) training rows, T float32 (M, D) test rows. Writes float64: the mean (D,), the shrunk
+      covariance (D, D) = (1-a)*cov(X) + a*trace/D*I (numpy.cov, n-1), then the M distances of T's rows by
+      scipy.spatial.distance.mahalanobis with that covariance's inverse (numpy.linalg.inv).
 """
 import json
 import sys
@@ -35,21 +34,16 @@ def augment(args):
     np.asarray(res, np.float32).tofile(out)
 
 
-def mahalanobis(args):
-    n, d = int(args[1]), int(args[2])
+def stats(args):
+    n, d, a, m = int(args[1]), int(args[2]), float(args[3]), int(args[5])
     x = np.fromfile(args[0], np.float32).reshape(n, d).astype(np.float64)
-    mean = np.fromfile(args[3], np.float64)
-    vi = np.linalg.inv(np.fromfile(args[4], np.float64).reshape(d, d))
-    np.array([distance.mahalanobis(r, mean, vi) for r in x], np.float64).tofile(args[5])
-
-
-def moments(args):
-    n, d, a = int(args[1]), int(args[2]), float(args[3])
-    x = np.fromfile(args[0], np.float32).reshape(n, d).astype(np.float64)
+    t = np.fromfile(args[4], np.float32).reshape(m, d).astype(np.float64)
     s = np.cov(x, rowvar=False)
     shrunk = (1 - a) * s + a * np.trace(s) / d * np.eye(d)
-    np.concatenate([x.mean(0), shrunk.ravel()]).tofile(args[4])
+    mean, vi = x.mean(0), np.linalg.inv(shrunk)
+    dist = np.array([distance.mahalanobis(r, mean, vi) for r in t], np.float64)
+    np.concatenate([mean, shrunk.ravel(), dist]).tofile(args[6])
 
 
 if __name__ == "__main__":
-    {"augment": augment, "mahalanobis": mahalanobis, "moments": moments}[sys.argv[1]](sys.argv[2:])
+    {"augment": augment, "stats": stats}[sys.argv[1]](sys.argv[2:])
