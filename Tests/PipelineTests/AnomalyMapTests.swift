@@ -37,7 +37,7 @@ final class AnomalyMapTests: XCTestCase {
         var o = PredictOptions(source: dir + "/odd.zarr/raw", model: model, out: dir + "/run.zarr")
         o.stride = 4; o.outputs = [.labels, .features, .anomaly]; o.threads = 2
         do { _ = try await PredictJob(options: o, context: SourceOptions()).run(); XCTFail("a model without statistics was accepted") }
-        catch { XCTAssertTrue("\(error)".contains("latent_statistics") && "\(error)".contains("train"), "\(error)") }
+        catch { XCTAssertTrue("\(error)".contains("m.json") && "\(error)".contains("brainmap train"), "\(error)") }
         let side: [String: Any] = ["latent_statistics": try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats))]
         try JSONSerialization.data(withJSONObject: side).write(to: URL(fileURLWithPath: dir + "/m.json"))
         o.out = dir + "/run2.zarr"
