@@ -56,7 +56,8 @@ struct Train: AsyncParsableCommand {
             let s = try await job.run { display.update($0) }
             display.clear()
             if s.resumedAfterEpoch > 0 { say("resumed after epoch \(s.resumedAfterEpoch) (\(o.statePath))") }
-            if s.history.count > 0 && s.resumedAfterEpoch >= o.epochs { say("already trained \(s.history.count) epochs; --epochs N larger trains further, --restart starts over") }
+            if s.resumedAfterEpoch >= o.epochs && s.statisticsWritten { say("already trained \(s.history.count) epochs; added the latent statistics (for predict --outputs anomaly) to \(o.sidecar)") }
+            else if s.history.count > 0 && s.resumedAfterEpoch >= o.epochs { say("already trained \(s.history.count) epochs; --epochs N larger trains further, --restart starts over") }
             for (name, counts) in [("training", s.trainCounts), ("validation", s.valCounts)] where !counts.isEmpty {
                 let short = zip(AreaClassifier.classes, counts).filter { $0.1.withReplacement }
                 if !short.isEmpty {

@@ -57,6 +57,8 @@ public struct TrainSummary: Sendable {
     public var trainCounts: [PatchSampler.ClassCount] = [], valCounts: [PatchSampler.ClassCount] = []
     public var patchesPerSecond = 0.0
     public var wall = 0.0
+    /// The latent statistics were computed (and written to the sidecar) by this run.
+    public var statisticsWritten = false
 }
 
 /// Thrown when a stop was requested; the state holds the last finished epoch.
@@ -167,6 +169,7 @@ public final class TrainJob: @unchecked Sendable {
         }
         let statistics = try Self.latentStatistics(parameters: best, shape: shape, patches: train, threads: o.threads, epoch: state.bestEpoch)
         try writeSidecar(state: state, train: train, val: val, statistics: statistics)
+        summary.statisticsWritten = true
         summary.history = state.history
         summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
         summary.patchesPerSecond = trainSeconds > 0 ? Double(trained) / trainSeconds : 0
