@@ -1,3 +1,4 @@
+import NeuralNet
 import Foundation
 
 /// A Gaussian mixture with full covariances, fitted by EM one pass per iteration: the E-step of a block needs only

@@ -1,3 +1,4 @@
+import NeuralNet
 import Foundation
 
 /// Non-negative matrix factorisation X ≈ W·H (X n×d ≥ 0, W n×k coefficients, H k×d factors), objective

@@ -1,3 +1,4 @@
+import NeuralNet
 import Foundation
 import Pipeline
 import VolumeStore

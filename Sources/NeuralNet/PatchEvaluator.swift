@@ -139,4 +139,4 @@ public struct PatchEvaluator: Sendable {
 }
 
 /// A pointer handed to concurrentPerform workers that write disjoint ranges.
-struct UncheckedSendable<T>: @unchecked Sendable { let value: T; init(_ v: T) { value = v } }
+public struct UncheckedSendable<T>: @unchecked Sendable { public let value: T; public init(_ v: T) { value = v } }

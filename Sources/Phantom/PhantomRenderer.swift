@@ -16,6 +16,9 @@ public struct PhantomVolume: Sendable {
     public let shape: [Int]
     public let seed: UInt64
     let layout: PhantomLayout
+    /// Optional intensity shift and anomaly region (PhantomVariant.swift); nil leaves the phantom as it was.
+    public var shift: PhantomShift?
+    public var anomaly: PhantomAnomaly?
     /// In-plane spacing of the grid on which label warps and base intensities are sampled and interpolated.
     static let lattice = 8
 
@@ -267,6 +270,12 @@ public struct PhantomVolume: Sendable {
             let v = c.base[k] + c.bright[k]
             value[k] = v * (1 - c.alpha[k]) + c.alpha[k] * c.target[k]
         }
+        if let anomaly {
+            for k in 0..<n where c.area[k] != 0 {
+                let y = c.y0 + (k / c.nx) % c.ny, x = c.x0 + k % c.nx
+                if anomaly.contains(y: y, x: x) { value[k] = anomaly.gray(y: y, x: x) }
+            }
+        }
         let box = c.box
         let oz = box.size[0], oy = box.size[1], ox = box.size[2]
         var raw = [UInt8](repeating: 0, count: oz * oy * ox), areas = raw, layers = raw
@@ -287,6 +296,7 @@ public struct PhantomVolume: Sendable {
                     }
                     var h = HashStream(hash(seed, gx, gy, gz, 52))
                     v += 4.5 * h.normal()
+                    if let shift { v = shift.apply(v, seed: seed, z: gz, y: gy, x: gx) }
                     let o = (z * oy + y) * ox + x
                     raw[o] = UInt8(max(0, min(255, v.rounded())))
                     areas[o] = c.area[k]; layers[o] = c.layer[k]

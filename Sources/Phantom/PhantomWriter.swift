@@ -22,16 +22,24 @@ public enum PhantomWriter {
     /// `layers` are plain arrays at full resolution.
     public static func write(to root: String, shape: [Int], seed: UInt64, chunks: [Int] = [1, 512, 512],
                              codec: (any Codec)? = nil, pyramidLevels: Int = 3, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                             shift: PhantomShift? = nil, anomaly: PhantomAnomaly? = nil,
                              progress: (@Sendable (Int, Int) -> Void)? = nil) async throws {
         let store = FileChunkStore(root: root)
-        try await ZarrGroup.create(store: store, attributes: groupAttributes(shape: shape, seed: seed))
+        var attributes = groupAttributes(shape: shape, seed: seed)
+        if shift != nil || anomaly != nil, var b = attributes["brainmap"] as? [String: Any] {
+            if let shift { b["shift"] = shift.description }
+            if let anomaly { b["anomaly"] = ["y": anomaly.y, "x": anomaly.x, "radius": anomaly.radius, "texture": "egg-crate grating, period \(PhantomAnomaly.period) px"] as [String: Any] }
+            attributes["brainmap"] = b
+        }
+        try await ZarrGroup.create(store: store, attributes: attributes)
         let codec = try codec ?? BloscCodec(cname: "lz4", clevel: 5, shuffle: 1)
         let md = ArrayMetadata(shape: shape, chunks: chunks, dtype: .uint8, codec: codec)
         let dims: [String: Any] = ["_ARRAY_DIMENSIONS": ["z", "y", "x"]]
         let raw = try await ZarrArray.create(store: store, path: "raw/0", metadata: md, attributes: dims)
         let areas = try await ZarrArray.create(store: store, path: "areas", metadata: md, attributes: dims)
         let layers = try await ZarrArray.create(store: store, path: "layers", metadata: md, attributes: dims)
-        let volume = PhantomVolume(shape: shape, seed: seed)
+        let anomalyArray = anomaly == nil ? nil : try await ZarrArray.create(store: store, path: "anomaly", metadata: md, attributes: dims)
+        let volume = { var v = PhantomVolume(shape: shape, seed: seed); v.shift = shift; v.anomaly = anomaly; return v }()
         let indices = raw.chunks(overlapping: raw.fullBox)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0, done = 0
@@ -43,6 +51,9 @@ public enum PhantomWriter {
                     try await raw.writeChunk(idx, pad(block.raw, box, chunks))
                     try await areas.writeChunk(idx, pad(block.areas, box, chunks))
                     try await layers.writeChunk(idx, pad(block.layers, box, chunks))
+                    if let anomalyArray, let anomaly {
+                        try await anomalyArray.writeChunk(idx, pad(anomaly.mask(box, areas: block.areas), box, chunks))
+                    }
                 }
             }
             while next < min(max(1, workers), indices.count) { launch() }

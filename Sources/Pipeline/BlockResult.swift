@@ -17,6 +17,8 @@ final class BlockResult: @unchecked Sendable {
     let probabilities: UnsafeMutableBufferPointer<Float>
     let features: UnsafeMutableBufferPointer<Float>
     let entropy: UnsafeMutableBufferPointer<Float>
+    /// Filled after the block's tiles, from the features and labels (LatentStatistics.distances).
+    let anomaly: UnsafeMutableBufferPointer<Float>
     private let lock = NSLock()
     private var _predicted = 0, _computed = 0
     var predicted: Int { lock.withLock { _predicted } }
@@ -29,12 +31,13 @@ final class BlockResult: @unchecked Sendable {
         probabilities = .allocate(capacity: 6 * n); probabilities.initialize(repeating: .nan)
         features = .allocate(capacity: 64 * n); features.initialize(repeating: .nan)
         entropy = .allocate(capacity: n); entropy.initialize(repeating: .nan)
+        anomaly = .allocate(capacity: n); anomaly.initialize(repeating: .nan)
     }
 
-    deinit { labels.deallocate(); probabilities.deallocate(); features.deallocate(); entropy.deallocate() }
+    deinit { labels.deallocate(); probabilities.deallocate(); features.deallocate(); entropy.deallocate(); anomaly.deallocate() }
 
     /// Bytes held per output pixel.
-    static let bytesPerPixel = 1 + 4 * (6 + 64 + 1)
+    static let bytesPerPixel = 1 + 4 * (6 + 64 + 1 + 1)
 
     /// Stores one pixel's network output: latents (stride `ls` between channels) and logits (stride `gs`).
     @inline(__always)

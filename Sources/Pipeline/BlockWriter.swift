@@ -26,7 +26,12 @@ struct BlockWriter: Sendable {
             for y in 0..<h { for x in 0..<w { out[y * B + x] = r.labels[y * w + x] } }
             return out
         }
-        let src: UnsafeMutableBufferPointer<Float> = kind == .probabilities ? r.probabilities : kind == .features ? r.features : r.entropy
+        let src: UnsafeMutableBufferPointer<Float> = switch kind {
+        case .probabilities: r.probabilities
+        case .features: r.features
+        case .anomaly: r.anomaly
+        default: r.entropy
+        }
         // Built straight into the chunk's bytes: a typed array copied into bytes held a third feature-sized buffer
         // at the writer's peak (the plan counts two: this chunk and its encoded copy).
         func assemble<T>(_ fill: T, _ convert: (Float) -> T) -> [UInt8] {

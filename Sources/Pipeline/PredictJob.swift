@@ -15,7 +15,7 @@ public struct PredictOptions: Sendable {
     public var mode: EvaluationMode = .dense
     public var stride = 1
     public var mask: MaskRule = .automatic
-    public var outputs: [OutputKind] = OutputKind.allCases
+    public var outputs: [OutputKind] = OutputKind.defaults
     public var precision: OutputPrecision = .f32
     public var memoryBudget = 2 << 30
     public var shard: Shard = .all
@@ -109,6 +109,14 @@ public final class PredictJob: @unchecked Sendable {
                 + "convert a PyTorch checkpoint with: tools/export_weights.py CHECKPOINT.pt MODEL.safetensors")
         }
         let digest = try SHA256.file(o.model)
+        // The anomaly map's class statistics come from the model's sidecar; their digest joins the run's identity.
+        let latentStatistics: LatentStatistics?
+        var statisticsDigest: [(String, String)] = []
+        if o.outputs.contains(.anomaly) {
+            do { latentStatistics = try LatentStatistics.load(sidecarOf: o.model) }
+            catch { throw PipelineError.input("--outputs anomaly: \(error)") }
+            statisticsDigest = [("latent_statistics_sha256", try SHA256.file(LatentStatistics.sidecarPath(of: o.model)))]
+        } else { latentStatistics = nil }
         let engine: TileEngine
         let weightBytes = 2 * 4 * AreaClassifier.parameterShapes.reduce(0) { $0 + $1.1.reduce(1, *) }
         let perWorker: Int, extraWeights: Int
@@ -143,7 +151,7 @@ public final class PredictJob: @unchecked Sendable {
             ("stride", "\(o.stride)"), ("mask", o.mask.description), ("outputs", o.outputs.map(\.rawValue).joined(separator: ",")),
             ("dtype", o.precision.rawValue), ("block", "\(block)"), ("tile", "\(engine.tile)"),
             ("engine", o.mode == .dense ? "dense fc1=\(o.fc1.rawValue)" : "exact padded128"),
-        ])
+        ] + statisticsDigest)
         let info: [String: String] = [
             "model": o.model, "brainmap": brainmapVersion, "openblas": BLAS.config, "openblas_core": BLASCore.record,
             "shard_layout": "block k (row-major over z, block row, block column) belongs to shard k mod N",
@@ -199,6 +207,12 @@ public final class PredictJob: @unchecked Sendable {
                     }
                 }
                 try await g.waitForAll()
+            }
+            if let latentStatistics {
+                try await compute.run {
+                    latentStatistics.distances(latents: result.features.baseAddress!, labels: result.labels.baseAddress!,
+                                               count: b.pixels, into: result.anomaly.baseAddress!)
+                }
             }
             // Store durably, then journal.
             let bytes = try await writerPool.run { () -> (Int, Double) in

@@ -11,9 +11,15 @@ public enum OutputKind: String, CaseIterable, Sendable {
     case features
     /// −Σ p ln p of the probabilities, in nats (0 … ln 6 ≈ 1.79): the prediction's uncertainty per pixel.
     case entropy
+    /// Mahalanobis distance of the pixel's latents to its predicted class's training distribution (the model's
+    /// sidecar `latent_statistics`): how unlike the training data the pixel looks. Not in the default outputs.
+    case anomaly
+
+    /// What `predict` writes unless `--outputs` says otherwise.
+    public static let defaults: [OutputKind] = [.labels, .probabilities, .features, .entropy]
 
     public var channels: Int {
-        switch self { case .labels, .entropy: return 1; case .probabilities: return 6; case .features: return 64 }
+        switch self { case .labels, .entropy, .anomaly: return 1; case .probabilities: return 6; case .features: return 64 }
     }
     var hasChannelAxis: Bool { self == .probabilities || self == .features }
 

@@ -58,6 +58,13 @@ struct SliceFigures {
             figs.append(HTML.figure(try save(Render.heatmap(e[...], width: w, height: h, lo: 0, hi: hi), "entropy"),
                                     caption: "entropy of the class probabilities (nats)", width: w, height: h, legend: HTML.colorbar(lo: 0, hi: Double(hi))))
         }
+        if let a = arrays[.anomaly] {
+            let e = try await SliceReader.mean(a, view: view)
+            let (lo, hi) = Render.quantiles(e[...], 0.01, 0.99) ?? (0, 1)
+            figs.append(HTML.figure(try save(Render.heatmap(e[...], width: w, height: h, lo: lo, hi: hi), "anomaly"),
+                                    caption: "anomaly: Mahalanobis distance of the latents to the predicted class's training distribution (1st–99th percentile)",
+                                    width: w, height: h, legend: HTML.colorbar(lo: Double(lo), hi: Double(hi))))
+        }
         if let a = arrays[.pca], a.shape.count == 4, a.shape[0] >= 3 {
             let pcs = try await SliceReader.mean(a, view: view, channels: 0..<3)
             let n = w * h

@@ -2,7 +2,7 @@
 /// live array, in source pixel units (y and x scaled by the output stride), label maps first. Written only by
 /// `Run`, so no step compares or edits another step's attributes.
 enum OMEAttributes {
-    static let order = ["labels", "labels_clean", "clusters", "probabilities", "entropy", "features", "pca", "nmf"]
+    static let order = ["labels", "labels_clean", "clusters", "probabilities", "entropy", "anomaly", "features", "pca", "nmf"]
 
     static func group(_ m: RunManifest) -> [String: Any] {
         let names = m.arrays.filter { $0.value.generation > 0 }.keys.sorted { a, b in

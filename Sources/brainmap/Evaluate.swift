@@ -17,10 +17,18 @@ struct Evaluate: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(help: "Annotation ids → classes: a preset (phantom, prasad2020) or a JSON file.") var labelMap = "phantom"
     @Option(help: "The run's label array to evaluate.") var array = "labels"
+    @Option(help: "Evaluate the run's anomaly map instead: a mask volume (nonzero = anomalous, e.g. phantom.zarr/anomaly); prints the ROC AUC of anomalous vs normal tissue (--annotations says where tissue is) and writes RUN.zarr/evaluation-anomaly.json.") var anomalyTruth: String?
     @OptionGroup var sourceFlags: SourceFlags
 
     func run() async throws {
         let zs = slices == "all" ? nil : try parseSlices(slices)
+        if let anomalyTruth {
+            let e = try await AnomalyEvaluation.evaluate(run: run, truth: anomalyTruth, annotations: annotations, slices: zs,
+                                                         map: try LabelMap.load(labelMap), context: sourceFlags.context())
+            say(e.line)
+            say("written: \(try AnomalyEvaluation.save(e, run: run))")
+            return
+        }
         let e = try await Evaluator.evaluate(run: run, array: array, annotations: annotations, slices: zs,
                                              map: try LabelMap.load(labelMap), context: sourceFlags.context())
         say(e.table)

@@ -13,11 +13,14 @@ struct PhantomCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Chunk shape z,y,x.") var chunks = "1,512,512"
     @Option(help: "Codec for all three arrays (see import-tiff).") var codec = "blosc:lz4:5:shuffle"
 
+    @Option(help: "Intensity domain shift: gamma=G,contrast=C,offset=O,noise=S (g' = 255·C·(g/255)^G + O + S·N(0,1)), or 'benchmark' (gamma=1.25,contrast=0.85,offset=20,noise=4.5).") var shift: String?
+    @Option(parsing: .unconditional, help: "A disc Y,X,RADIUS (pixels, every slice) of a texture no class has (a 9-px egg-crate grating); adds an 'anomaly' mask array.") var anomaly: String?
     @Flag(help: "Replace an existing output.") var overwrite = false
 
     func run() async throws {
         let s = try parseInts(shape, count: 3, name: "--shape")
         let chunkShape = try parseInts(chunks, count: 3, name: "--chunks"), codec = try parseCodec(codec)
+        let shiftSpec = try shift.map(PhantomShift.parse), anomalySpec = try anomaly.map { try PhantomAnomaly.parse($0, shape: s) }
         if FileManager.default.fileExists(atPath: out) && !overwrite { throw ValidationError("\(out) exists; add --overwrite to replace it") }
         try checkRoom(shape: s, chunks: chunkShape)
         // Written under a temporary name beside the target and renamed into place when complete.
@@ -25,7 +28,8 @@ struct PhantomCommand: AsyncParsableCommand {
         let start = Date()
         let bar = LazyProgressBar("phantom")
         do {
-            try await PhantomWriter.write(to: tmp, shape: s, seed: seed, chunks: chunkShape, codec: codec) { done, total in bar.update(done, of: total) }
+            try await PhantomWriter.write(to: tmp, shape: s, seed: seed, chunks: chunkShape, codec: codec,
+                                        shift: shiftSpec, anomaly: anomalySpec) { done, total in bar.update(done, of: total) }
             try OutputPath.replace(out, with: tmp)
         } catch {
             OutputPath.remove(tmp)

@@ -23,7 +23,7 @@ struct Predict: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Output stride S (1, 2, 4, 8, 16): predict every S-th pixel; outputs are ceil(y/S)×ceil(x/S).") var stride = 1
     @Option(help: "Tissue mask: any source, nonzero = tissue (default: automatic, see README).") var mask: String?
     @Flag(help: "Predict every pixel (no tissue mask).") var noMask = false
-    @Option(help: "Outputs to write (comma-separated): labels,probabilities,features,entropy.") var outputs = "labels,probabilities,features,entropy"
+    @Option(help: "Outputs to write (comma-separated): labels,probabilities,features,entropy, and anomaly (Mahalanobis distance of the latents to the predicted class's training distribution; needs the model's sidecar MODEL.json from brainmap train).") var outputs = "labels,probabilities,features,entropy"
     @Option(help: "Float outputs as f32 or f16.") var dtype = "f32"
     @Option(parsing: .unconditional, help: "Peak memory to stay under, e.g. 2GiB, 800MiB.") var memoryBudget = "2GiB"
     @OptionGroup var sharding: ShardOption

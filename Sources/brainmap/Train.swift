@@ -29,6 +29,8 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Seed for initialisation, sampling, shuffling and dropout.") var seed: UInt64 = 1
     @Option(help: "valid134 (134² window, no padding: dense inference is exact) or padded128 (the paper's padded patch).") var form = "valid134"
     @Option(parsing: .unconditional, help: "Threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "On-the-fly augmentation of training patches: none (the paper's recipe), standard (geometry,blur=1.2,gamma=0.35,contrast=0.3,brightness=0.12) or such a list; geometry = flips and 90° rotations.") var augment = "none"
+    @Flag(help: "Class-balanced minibatches (every batch holds each class equally, up to one patch) instead of a plain shuffle.") var balance = false
     @Flag(help: "Discard a saved training state and start over.") var restart = false
     @Flag(help: "No progress bar (epoch lines are still printed).") var quiet = false
     @OptionGroup var sourceFlags: SourceFlags
@@ -44,6 +46,7 @@ struct Train: AsyncParsableCommand {
         o.epochs = epochs; o.perClass = perClass; o.valPerClass = valPerClass; o.batch = batch; o.lr = lr; o.seed = seed
         guard let f = NetworkShape.Form(rawValue: form) else { throw ValidationError("--form must be valid134 or padded128") }
         o.form = f; o.threads = threads; o.restart = restart
+        o.augment = try Augmentation.parse(augment); o.balance = balance
         o.labelMap = try LabelMap.load(labelMap)
         let job = TrainJob(options: o, context: sourceFlags.context())
         let signals = StopSignals { job.requestStop() }
@@ -53,7 +56,8 @@ struct Train: AsyncParsableCommand {
             let s = try await job.run { display.update($0) }
             display.clear()
             if s.resumedAfterEpoch > 0 { say("resumed after epoch \(s.resumedAfterEpoch) (\(o.statePath))") }
-            if s.history.count > 0 && s.resumedAfterEpoch >= o.epochs { say("already trained \(s.history.count) epochs; --epochs N larger trains further, --restart starts over") }
+            if s.resumedAfterEpoch >= o.epochs && s.statisticsWritten { say("already trained \(s.history.count) epochs; added the latent statistics (for predict --outputs anomaly) to \(o.sidecar)") }
+            else if s.history.count > 0 && s.resumedAfterEpoch >= o.epochs { say("already trained \(s.history.count) epochs; --epochs N larger trains further, --restart starts over") }
             for (name, counts) in [("training", s.trainCounts), ("validation", s.valCounts)] where !counts.isEmpty {
                 let short = zip(AreaClassifier.classes, counts).filter { $0.1.withReplacement }
                 if !short.isEmpty {

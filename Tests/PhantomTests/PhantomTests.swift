@@ -115,4 +115,37 @@ final class PhantomTests: XCTestCase {
         let coherence = ((gxx - gyy) * (gxx - gyy) + 4 * gxy * gxy).squareRoot() / (gxx + gyy + 1e-9)
         return [m, sd, dark, bright, coherence, (gxx - gyy) / (gxx + gyy + 1e-9), 2 * gxy / (gxx + gyy + 1e-9)]
     }
+
+    /// `--shift` is the documented map of every gray value (without extra noise: up to the u1 rounding and the clip),
+    /// `--anomaly` replaces the tissue in the disc only, and its mask is the disc on tissue.
+    func testShiftAndAnomalyDoWhatTheySay() throws {
+        let shape = [1, 120, 480], box = Box([0..<1, 0..<120, 0..<480])
+        let plain = PhantomVolume(shape: shape, seed: 4).render(box)
+        var v = PhantomVolume(shape: shape, seed: 4)
+        v.shift = PhantomShift(gamma: 1.25, contrast: 0.85, offset: 20)
+        let shifted = v.render(box)
+        for (g, h) in zip(plain.raw, shifted.raw) where g > 0 && g < 255 {
+            // g is the rounded original: the shift of g ± 0.5 brackets the stored value (± 0.5 rounding).
+            let lo = 255 * 0.85 * pow((Double(g) - 0.5) / 255, 1.25) + 20, hi = 255 * 0.85 * pow((Double(g) + 0.5) / 255, 1.25) + 20
+            XCTAssertTrue(Double(h) >= lo.rounded(.down) - 0.5 && Double(h) <= min(255, hi.rounded(.up) + 0.5), "\(g) → \(h)")
+        }
+        XCTAssertEqual(try PhantomShift.parse("benchmark"), .benchmark)
+        XCTAssertThrowsError(try PhantomShift.parse("gamma=-1")) { XCTAssertTrue("\($0)".contains("gamma"), "\($0)") }
+
+        let disc = PhantomAnomaly(y: 60, x: 240, radius: 30)
+        var w = PhantomVolume(shape: shape, seed: 4)
+        w.anomaly = disc
+        let odd = w.render(box)
+        let mask = disc.mask(box, areas: odd.areas)
+        XCTAssertEqual(odd.areas, plain.areas, "the anatomy under the disc is kept")
+        var inside = 0
+        for i in mask.indices {
+            let y = i / 480, x = i % 480, far = (y - 60) * (y - 60) + (x - 240) * (x - 240)
+            XCTAssertEqual(mask[i] == 1, far <= 900 && odd.areas[i] != 0)
+            if far > 34 * 34 { XCTAssertEqual(odd.raw[i], plain.raw[i], "outside the disc (and the blur's reach) nothing changes") }
+            if mask[i] == 1 { inside += 1 }
+        }
+        XCTAssertGreaterThan(inside, 2000)
+        XCTAssertNotEqual(odd.raw, plain.raw)
+    }
 }

@@ -19,6 +19,9 @@ public final class Backprop {
         public var predictions: [Int]
         /// Gradients of the mean loss, in `parameterShapes` order (empty when not requested).
         public var gradients: [[Float]]
+        /// The last hidden layer's output per sample (n × its width: fc2's 64 latents for the paper's net), when
+        /// requested; what the anomaly map's class statistics are built from.
+        public var latents: [Float] = []
     }
 
     public init(shape: NetworkShape, threads: Int) {
@@ -30,7 +33,7 @@ public final class Backprop {
     /// scales (`shape.dropoutWidth` each; 0 or 1/(1−p)), or nil for evaluation (no dropout). Gradients only when
     /// `gradients` (the per-thread accumulators are skipped otherwise).
     public func run(parameters: [Tensor], images: UnsafeBufferPointer<Float>, labels: [Int], dropout: [Float]?,
-                    gradients wantGradients: Bool) -> Result {
+                    gradients wantGradients: Bool, latents wantLatents: Bool = false) -> Result {
         let n = labels.count
         precondition(images.count == n * shape.input * shape.input)
         precondition(dropout == nil || dropout!.count == n * shape.dropoutWidth)
@@ -48,8 +51,13 @@ public final class Backprop {
                             dropout: drop.map { Array($0[(lo * dw)..<(hi * dw)]) }, batch: n, gradients: wantGradients)
         }
         if parts > 1 { BLAS.setThreads(saved) }
-        var loss = 0.0, predictions: [Int] = []
+        var loss = 0.0, predictions: [Int] = [], latents: [Float] = []
         for t in 0..<parts { loss += workers[t].lossSum; predictions += workers[t].predictions }
+        if wantLatents, let width = shape.linears.dropLast().last?.out {
+            for t in 0..<parts where n * (t + 1) / parts > n * t / parts {
+                latents += UnsafeBufferPointer(start: workers[t].zs[shape.linears.count - 2].p, count: (n * (t + 1) / parts - n * t / parts) * width)
+            }
+        }
         var grads: [[Float]] = []
         if wantGradients {
             var offset = 0
@@ -64,7 +72,7 @@ public final class Backprop {
                 offset += count
             }
         }
-        return Result(lossSum: loss, predictions: predictions, gradients: grads)
+        return Result(lossSum: loss, predictions: predictions, gradients: grads, latents: latents)
     }
 
     /// Dropout keep scales for `count` samples: sample `first + i`'s mask is a function of (seed, stream, first + i)

@@ -86,14 +86,20 @@ public enum Evaluator {
     /// (step `evaluate-ARRAY`: the annotations, the slices, and the version of the array it scored); returns the path.
     @discardableResult
     public static func save(_ e: Evaluation, run: String) throws -> String {
+        try record(e.json, array: e.array, annotations: e.annotations, slices: e.slices, allSlices: e.allSlices, run: run)
+    }
+
+    /// Writes RUN/evaluation-ARRAY.json as the step evaluate-ARRAY, whose inputs are the array's producer and the
+    /// annotations.
+    static func record(_ json: [String: Any], array: String, annotations: String, slices: [Int], allSlices: Bool, run: String) throws -> String {
         let r = try Run.open(run)
-        let input = e.array == "labels" ? Run.predictInput(slices: e.allSlices ? nil : e.slices) : Run.stepInput(r.manifest.arrays[e.array]?.step ?? e.array)
-        let session = try r.begin(step: "evaluate-\(e.array)", command: "evaluate",
-                                  parameters: Parameters([("annotations", e.annotations), ("slices", e.slices.map(String.init).joined(separator: ","))]),
-                                  inputs: [input: r.version(of: input), Run.sourceInput(e.annotations): r.version(of: Run.sourceInput(e.annotations))],
+        let input = ["labels", "anomaly"].contains(array) ? Run.predictInput(slices: allSlices ? nil : slices) : Run.stepInput(r.manifest.arrays[array]?.step ?? array)
+        let session = try r.begin(step: "evaluate-\(array)", command: "evaluate",
+                                  parameters: Parameters([("annotations", annotations), ("slices", slices.map(String.init).joined(separator: ","))]),
+                                  inputs: [input: r.version(of: input), Run.sourceInput(annotations): r.version(of: Run.sourceInput(annotations))],
                                   outputs: [])
-        let path = run + "/evaluation-\(e.array).json"
-        try DurableFile.write(path, [UInt8](try JSONSerialization.data(withJSONObject: e.json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])))
+        let path = run + "/evaluation-\(array).json"
+        try DurableFile.write(path, [UInt8](try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])))
         try session.finish(arrays: [])
         return path
     }

@@ -15,6 +15,10 @@ public struct TrainOptions: Sendable {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var labelMap: LabelMap = .phantom
     public var restart = false
+    /// On-the-fly augmentation of the training patches (none: the paper's recipe).
+    public var augment = Augmentation()
+    /// Per-batch class balance (Augmentation.balancedOrder) instead of a plain shuffle.
+    public var balance = false
 
     public init(volume: String, annotations: String, trainSlices: [Int], valSlices: [Int], out: String) {
         self.volume = volume; self.annotations = annotations; self.trainSlices = trainSlices; self.valSlices = valSlices; self.out = out
@@ -26,10 +30,13 @@ public struct TrainOptions: Sendable {
          "train_slices": trainSlices.map(String.init).joined(separator: ","), "val_slices": valSlices.map(String.init).joined(separator: ","),
          "per_class": "\(perClass)", "val_per_class": "\(valPerClass)", "batch": "\(batch)", "lr": "\(lr)", "seed": "\(seed)",
          "form": form.rawValue, "threads": "\(threads)", "label_map": labelMap.name]
+            // Recorded only when used, so states written before these options existed still resume.
+            .merging(augment.isIdentity ? [:] : ["augment": augment.description]) { a, _ in a }
+            .merging(balance ? ["balance": "per-batch"] : [:]) { a, _ in a }
     }
 
     /// The sidecar JSON beside the weights: MODEL.safetensors → MODEL.json.
-    public var sidecar: String { (out.hasSuffix(".safetensors") ? String(out.dropLast(12)) : out) + ".json" }
+    public var sidecar: String { LatentStatistics.sidecarPath(of: out) }
     /// Training state after the last finished epoch (weights, Adam moments, history), for resuming.
     public var statePath: String { out + ".state" }
 }
@@ -50,6 +57,8 @@ public struct TrainSummary: Sendable {
     public var trainCounts: [PatchSampler.ClassCount] = [], valCounts: [PatchSampler.ClassCount] = []
     public var patchesPerSecond = 0.0
     public var wall = 0.0
+    /// The latent statistics were computed (and written to the sidecar) by this run.
+    public var statisticsWritten = false
 }
 
 /// Thrown when a stop was requested; the state holds the last finished epoch.
@@ -76,7 +85,9 @@ public final class TrainJob: @unchecked Sendable {
         var summary = TrainSummary()
         summary.resumedAfterEpoch = state.history.count
         summary.history = state.history
-        if state.history.count >= o.epochs {
+        // Done, unless the latent statistics of the saved model are missing (a model trained before they existed,
+        // or a stop between the last epoch and them): then sample the patches again and add them.
+        if state.history.count >= o.epochs && Self.hasStatistics(sidecar: o.sidecar, epoch: state.bestEpoch) {
             summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
             return summary
         }
@@ -96,18 +107,23 @@ public final class TrainJob: @unchecked Sendable {
         let side = shape.input, plane = side * side
         let batches = (train.count + o.batch - 1) / o.batch
         var trained = 0, trainSeconds = 0.0
-        for epoch in (state.history.count + 1)...o.epochs {
+        for epoch in Swift.stride(from: state.history.count + 1, through: o.epochs, by: 1) {
             let epochStart = Date()
             // The epoch's order: a Fisher–Yates shuffle from (seed, epoch).
             var order = Array(0..<train.count)
-            var rng = SeededRandom(seed: o.seed, stream: 100, index: UInt64(epoch))
-            for i in Swift.stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.next(below: i + 1)) }
+            if o.balance {
+                order = Augmentation.balancedOrder(labels: train.labels, classes: AreaClassifier.classes.count, seed: o.seed, epoch: epoch)
+            } else {
+                var rng = SeededRandom(seed: o.seed, stream: 100, index: UInt64(epoch))
+                for i in Swift.stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.next(below: i + 1)) }
+            }
             var lossSum = 0.0, correct = 0, seen = 0
             var images = [Float](repeating: 0, count: o.batch * plane)
             for b in 0..<batches {
                 if stopFlag.isSet { throw TrainInterrupted(epochsDone: state.history.count) }
                 let idx = Array(order[(b * o.batch)..<min(train.count, (b + 1) * o.batch)])
-                fill(&images, from: train, indices: idx, plane: plane)
+                if o.augment.isIdentity { Self.fill(&images, from: train, indices: idx, plane: plane) }
+                else { augment(&images, from: train, indices: idx, side: side, epoch: epoch, first: b * o.batch) }
                 let labels = idx.map { train.labels[$0] }
                 let masks = Backprop.dropoutMasks(shape: shape, seed: o.seed, stream: UInt64(epoch), first: b * o.batch, count: idx.count)
                 let r = images.withUnsafeBufferPointer {
@@ -144,6 +160,16 @@ public final class TrainJob: @unchecked Sendable {
             try saveState(state, shape: shape)
             progress(TrainProgress(phase: .epochDone(record, best: best), epoch: epoch, epochs: o.epochs))
         }
+        // The anomaly map's statistics: latents of the saved (best) model over the training patches, unaugmented.
+        progress(TrainProgress(phase: .sampling("latent statistics per class (for predict --outputs anomaly) over the training patches")))
+        let saved = try Safetensors.load(path: o.out)
+        let best = try shape.parameterShapes.map { name, _ in
+            guard let t = saved[name] else { throw PipelineError.input("\(o.out) lacks \(name); remove it and the state, or add --restart") }
+            return t
+        }
+        let statistics = try Self.latentStatistics(parameters: best, shape: shape, patches: train, threads: o.threads, epoch: state.bestEpoch)
+        try writeSidecar(state: state, train: train, val: val, statistics: statistics)
+        summary.statisticsWritten = true
         summary.history = state.history
         summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
         summary.patchesPerSecond = trainSeconds > 0 ? Double(trained) / trainSeconds : 0
@@ -170,11 +196,28 @@ public final class TrainJob: @unchecked Sendable {
     }
 
     /// Batch images as floats in [0, 1].
-    private func fill(_ images: inout [Float], from p: PatchSampler.Patches, indices: [Int], plane: Int) {
+    static func fill(_ images: inout [Float], from p: PatchSampler.Patches, indices: [Int], plane: Int) {
         p.images.withUnsafeBufferPointer { src in images.withUnsafeMutableBufferPointer { dst in
             for (k, i) in indices.enumerated() {
                 let s = src.baseAddress! + i * plane, d = dst.baseAddress! + k * plane
                 for j in 0..<plane { d[j] = Float(s[j]) * (1 / 255) }
+            }
+        } }
+    }
+
+    /// Batch images augmented on the fly, one patch per task over the threads; patch k's transform is drawn from
+    /// (seed, epoch, first + k), so it does not depend on the thread count.
+    private func augment(_ images: inout [Float], from p: PatchSampler.Patches, indices: [Int], side: Int, epoch: Int, first: Int) {
+        let plane = side * side, a = options.augment, seed = options.seed
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: indices.count * plane)
+        defer { scratch.deallocate() }
+        let s = UncheckedSendable(scratch)
+        p.images.withUnsafeBufferPointer { src in images.withUnsafeMutableBufferPointer { dst in
+            let from = UncheckedSendable(src.baseAddress!), to = UncheckedSendable(dst.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: indices.count) { k in
+                let d = a.draw(seed: seed, epoch: epoch, sample: first + k)
+                Augmentation.apply(d, source: from.value + indices[k] * plane, side: side, to: to.value + k * plane,
+                                   scratch: s.value + k * plane)
             }
         } }
     }
@@ -186,7 +229,7 @@ public final class TrainJob: @unchecked Sendable {
         var loss = 0.0, correct = 0
         for lo in Swift.stride(from: 0, to: patches.count, by: chunk) {
             let idx = Array(lo..<min(patches.count, lo + chunk))
-            fill(&images, from: patches, indices: idx, plane: plane)
+            Self.fill(&images, from: patches, indices: idx, plane: plane)
             let labels = idx.map { patches.labels[$0] }
             let r = images.withUnsafeBufferPointer {
                 bp.run(parameters: parameters, images: UnsafeBufferPointer(rebasing: $0[0..<(idx.count * plane)]), labels: labels,
@@ -261,7 +304,15 @@ public final class TrainJob: @unchecked Sendable {
         return state
     }
 
-    private func writeSidecar(state: State, train: PatchSampler.Patches, val: PatchSampler.Patches) throws {
+    /// Whether the sidecar holds latent statistics of the given epoch's model.
+    static func hasStatistics(sidecar: String, epoch: Int) -> Bool {
+        guard let data = FileManager.default.contents(atPath: sidecar),
+              let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let stats = doc["latent_statistics"] as? [String: Any] else { return false }
+        return stats["epoch"] as? Int == epoch
+    }
+
+    private func writeSidecar(state: State, train: PatchSampler.Patches, val: PatchSampler.Patches, statistics: LatentStatistics? = nil) throws {
         let o = options
         func counts(_ p: PatchSampler.Patches) -> [String: Any] {
             Dictionary(uniqueKeysWithValues: zip(AreaClassifier.classes, p.counts).map {
@@ -279,7 +330,8 @@ public final class TrainJob: @unchecked Sendable {
             "epochs": history,
             "parameters": ["epochs": o.epochs, "per_class": o.perClass, "val_per_class": o.valPerClass, "batch": o.batch,
                            "lr": Double(o.lr), "betas": [0.9, 0.999], "eps": 1e-8, "dropout": 0.3, "seed": o.seed,
-                           "threads": o.threads, "init": "PyTorch default (uniform ±1/sqrt(fan_in))"] as [String: Any],
+                           "threads": o.threads, "init": "PyTorch default (uniform ±1/sqrt(fan_in))",
+                           "augment": o.augment.description, "batches": o.balance ? "class-balanced" : "shuffled"] as [String: Any],
             "data": ["volume": redactingCredentials(o.volume), "annotations": redactingCredentials(o.annotations),
                      "train_slices": o.trainSlices, "val_slices": o.valSlices, "label_map": o.labelMap.record,
                      "label_map_name": o.labelMap.name, "train_rule": "whole window inside one class",
@@ -287,7 +339,9 @@ public final class TrainJob: @unchecked Sendable {
             "brainmap_version": brainmapVersion,
             "openblas": BLAS.config, "openblas_core": BLASCore.record,
         ]
-        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        var full = doc
+        if let statistics { full["latent_statistics"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(statistics)) }
+        let data = try JSONSerialization.data(withJSONObject: full, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         let tmp = OutputPath.temporary(beside: o.sidecar)
         guard FileManager.default.createFile(atPath: tmp, contents: data) else {
             throw PipelineError.input("cannot write \(o.sidecar)")

@@ -16,7 +16,7 @@ public struct RunContents: @unchecked Sendable {   // runJSON is immutable after
 
     /// The run's arrays the report knows how to draw.
     public enum ArrayName: String, CaseIterable, Sendable {
-        case labels, labelsClean = "labels_clean", entropy, pca, nmf, clusters
+        case labels, labelsClean = "labels_clean", entropy, anomaly, pca, nmf, clusters
     }
 
     public init(root: String) throws {

@@ -1,9 +1,9 @@
 import COpenBLAS
 
-/// The few dense float64 kernels the analysis needs, row-major, on OpenBLAS (BLAS and its LAPACK).
+/// The few dense float64 kernels the analysis and the anomaly map's statistics need, row-major, on OpenBLAS (BLAS and its LAPACK).
 public enum Dense {
     /// C[m×n] (+)= A[m×k]·B[k×n] (optionally transposed operands).
-    static func gemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int,
+    public static func gemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int,
                      _ c: UnsafeMutablePointer<Double>, _ ldc: Int, transA: Bool = false, transB: Bool = false, beta: Double = 0) {
         cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
                     1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -47,7 +47,7 @@ public enum Dense {
     }
 
     /// Inverse of a lower-triangular matrix.
-    static func invertLower(_ l: [Double], _ d: Int) -> [Double] {
+    public static func invertLower(_ l: [Double], _ d: Int) -> [Double] {
         var inv = [Double](repeating: 0, count: d * d)
         for i in 0..<d {
             inv[i * d + i] = 1 / l[i * d + i]
