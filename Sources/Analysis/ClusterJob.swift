@@ -127,12 +127,14 @@ public final class ClusterJob: @unchecked Sendable {
             ? try ShardExchange(session: session, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
                                 command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)") : nil
         func waiting(_ message: String) { progress(StepProgress(phase: message, done: 0, total: 1)) }
-        func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+        func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
+                  _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(StepProgress(phase: name, done: i + 1, total: blocks.count))
-                guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                guard let m = try await o.mask.mask(run, b, source: maskSource) else { try after?(b); continue }
                 let (x, px) = try await run.rows(input, b, mask: m)
                 if !px.isEmpty { try await body(b, x, px) }
+                try after?(b)
             }
         }
 
@@ -207,7 +209,8 @@ public final class ClusterJob: @unchecked Sendable {
                 (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[a * d + $1], 2) } < (0..<d).reduce(0.0) { $0 + pow(x[i * d + $1] - centroids[b * d + $1], 2) }
             }! }
         }
-        try await pass("assigning clusters") { b, x, px in
+        let pyramid = run.pyramid("clusters", session: session)
+        try await pass("assigning clusters", after: { try pyramid.completed($0) }) { b, x, px in
             let c = assign(x, rows: px.count)
             let (h, w) = run.extent(b)
             var plane = [UInt8](repeating: 0, count: h * w)
@@ -230,6 +233,7 @@ public final class ClusterJob: @unchecked Sendable {
                 }
             }
         }
+        try await run.finishPyramid(pyramid, slices: zs, shard: o.shard, exchange: exchange, tag: "clusters", waiting: waiting)
         // Columns: ROI ids in order; contingency over all slices.
         let order = Set(counts.values.flatMap { $0.flatMap(\.keys) }).compactMap { Int64($0) }.sorted()
         func table(_ z: String?) -> [[Int]] {

@@ -112,12 +112,14 @@ public final class FactorizeJob: @unchecked Sendable {
         }
 
         /// One pass over the blocks of this shard: rows under the mask.
-        func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+        func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
+                  _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(FactorizeProgress(phase: name, done: i + 1, total: blocks.count))
-                guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                guard let m = try await o.mask.mask(run, b, source: maskSource) else { try after?(b); continue }
                 let (x, px) = try await run.rows(features, b, mask: m)
                 if !px.isEmpty { try await body(b, x, px) }
+                try after?(b)
             }
         }
 
@@ -167,7 +169,8 @@ public final class FactorizeJob: @unchecked Sendable {
             let model = PCAModel(moments: moments, k: o.k)
             summary.explainedVarianceRatio = model.explainedVarianceRatio
             let out = try await run.createChannels("pca", channels: model.k, session: session)
-            try await pass("projections") { b, x, px in
+            let pyramid = run.pyramid(step, session: session)
+            try await pass("projections", after: { try pyramid.completed($0) }) { b, x, px in
                 let y = x.withUnsafeBufferPointer { model.transform($0.baseAddress!, rows: px.count) }
                 try await run.write(out, b, values: y, pixels: px)
             }
@@ -194,6 +197,8 @@ public final class FactorizeJob: @unchecked Sendable {
                 if exchange == nil { try save(state!) }
             }
             let out = try await run.createChannels("nmf", channels: o.k, session: session)
+            let pyramid = run.pyramid(step, session: session)
+            let writing: (RunArrays.Block) throws -> Void = { try pyramid.completed($0) }
             for p in (summary.objectives.count + 1)...max(1, o.passes) {
                 var stats = NMFStatistics(k: o.k, d: nd)
                 let last = p == max(1, o.passes)
@@ -201,7 +206,7 @@ public final class FactorizeJob: @unchecked Sendable {
                 if !last, let ex = exchange, let done = try ex.mine(tag, as: NMFStatistics.self) {
                     stats = done
                 } else {
-                    try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : "")) { b, x, px in
+                    try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : ""), after: last ? writing : nil) { b, x, px in
                         let xt = o.nonneg.apply(x, d: d, minimum: moments.min)
                         let coef = xt.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: px.count, d: nd, h: h, k: o.k) }
                         xt.withUnsafeBufferPointer { stats.add(x: $0.baseAddress!, w: coef, rows: px.count) }
@@ -231,6 +236,7 @@ public final class FactorizeJob: @unchecked Sendable {
             try ex.publish("\(step)-written", true)
             _ = try await ex.gather("\(step)-written", as: Bool.self, waiting: waiting)
         }
+        try await run.finishPyramid(run.pyramid(step, session: session), slices: zs, shard: o.shard, exchange: exchange, tag: step, waiting: waiting)
         try session.finish(arrays: [step], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()

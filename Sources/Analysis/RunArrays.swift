@@ -141,6 +141,24 @@ public final class RunArrays: @unchecked Sendable {
         return try await session.array(name, metadata: md, dimensions: ["z", "y", "x"], labelMap: true)
     }
 
+    /// The pyramid of output `name` of this generation, built while the final pass writes its blocks (`completed`
+    /// after each block of this shard, written or left empty) and finished by `finishPyramid`.
+    public func pyramid(_ name: String, session: StepSession) -> BlockPyramids {
+        BlockPyramids([session.pyramid(name)].compactMap { $0 }, rows: (height + block - 1) / block, cols: (width + block - 1) / block)
+    }
+
+    /// After every shard wrote its blocks: the pyramid chunks not built yet (those over blocks of several shards),
+    /// each shard building its share of the slices; with shards, all wait for each other before the arrays move into
+    /// place.
+    public func finishPyramid(_ p: BlockPyramids, slices zs: [Int], shard: Shard, exchange: ShardExchange?, tag: String,
+                              waiting: (String) -> Void) async throws {
+        try p.finish(slices: zs.enumerated().filter { shard.owns($0.offset) }.map(\.element), final: nil)
+        if let ex = exchange {
+            try ex.publish(tag + "-pyramid", true)
+            _ = try await ex.gather(tag + "-pyramid", as: Bool.self, waiting: waiting)
+        }
+    }
+
     /// The inputs an analysis step reads, with their versions: the predicted slices (features, labels), the
     /// factorisation it runs on (when not the features), and sources outside the run (mask, ROIs).
     public func inputs(slices: [Int]?, on: String? = nil, sources: [String?] = []) throws -> [String: String] {
@@ -177,6 +195,10 @@ public final class RunArrays: @unchecked Sendable {
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }
+}
+
+extension BlockPyramids {
+    public func completed(_ b: RunArrays.Block) throws { try completed(z: b.z, by: b.by, bx: b.bx) }
 }
 
 /// Which pixels an analysis step takes.

@@ -166,6 +166,7 @@ public final class PredictJob: @unchecked Sendable {
         let compute = ThreadPool(name: "compute", threads: plan.workers)
         let writerPool = ThreadPool(name: "writer", threads: 1)
         let writer = BlockWriter(run: run, precision: o.precision)
+        let pyramids = BlockPyramids(session: session, grid: grid, outputs: o.outputs)
         let stats = RunCounters()
         let previousBLAS = BLAS.threads
         BLAS.setThreads(1)
@@ -178,7 +179,7 @@ public final class PredictJob: @unchecked Sendable {
             let mask = try await masks.mask(b.z)
             let rows = (S * b.y0)..<(S * (b.y0 + b.height - 1) + 1), cols = (S * b.x0)..<(S * (b.x0 + b.width - 1) + 1)
             if let mask, !mask.any(rows: rows, cols: cols) {
-                try await writerPool.run { try session.markDone("\(b.id)") }
+                try await writerPool.run { try session.markDone("\(b.id)"); try pyramids.completed(b, grid: grid) }
                 stats.add(empty: 1)
                 return
             }
@@ -205,6 +206,7 @@ public final class PredictJob: @unchecked Sendable {
                 let t1 = Date()
                 let n = try writer.write(result)
                 try session.markDone("\(b.id)")
+                try pyramids.completed(b, grid: grid)
                 return (n, Date().timeIntervalSince(t1))
             }
             stats.add(written: bytes.0, write: bytes.1, predicted: result.predicted, computed: result.computed)
@@ -233,6 +235,7 @@ public final class PredictJob: @unchecked Sendable {
             while inFlight > 0 { try await finishOne() }
         }
 
+        if !stopped { try await writerPool.run { try pyramids.finish(slices: slices, final: Set(session.done().keys.compactMap(Int.init))) } }
         let use = compute.utilisation()
         summary.computeBusy = use.busy; summary.computeIdle = use.idle
         summary.blocksDone = done
