@@ -26,6 +26,9 @@ public struct PredictOptions: Sendable {
     /// Engine tile side in output pixels; nil: 176 for the FFT path, 128 for sgemm, 16 for exact.
     public var tile: Int?
     public var fc1: DenseEvaluator.FC1Algorithm = .fft
+    /// Build the outputs' pyramid levels as blocks finish. false only to measure what they cost (`brainmap bench
+    /// predict --pyramids`): the levels are then left unbuilt.
+    public var pyramids = true
 
     public init(source: String, model: String, out: String) { self.source = source; self.model = model; self.out = out }
 }
@@ -166,7 +169,7 @@ public final class PredictJob: @unchecked Sendable {
         let compute = ThreadPool(name: "compute", threads: plan.workers)
         let writerPool = ThreadPool(name: "writer", threads: 1)
         let writer = BlockWriter(run: run, precision: o.precision)
-        let pyramids = BlockPyramids(session: session, grid: grid, outputs: o.outputs)
+        let pyramids = BlockPyramids(session: session, grid: grid, outputs: o.pyramids ? o.outputs : [])
         let stats = RunCounters()
         let previousBLAS = BLAS.threads
         BLAS.setThreads(1)
