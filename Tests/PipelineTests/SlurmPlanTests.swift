@@ -56,7 +56,7 @@ final class SlurmPlanTests: XCTestCase {
         let want = PredictFixture.arrayFiles(d + "/ref.zarr"), got = PredictFixture.arrayFiles(run)
         XCTAssertEqual(Set(got.keys), Set(want.keys))
         for (k, v) in want where got[k] != v { XCTFail("\(k) differs between the plan and one process") }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/labels_clean/.zarray"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/labels_clean/0/.zarray"))
         // PCA from 2 shards' merged moments = one process's, to rounding.
         func pca(_ r: String) throws -> [String: Any] {
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r + "/analysis/pca.json"))) as! [String: Any]

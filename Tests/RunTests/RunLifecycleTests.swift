@@ -171,7 +171,7 @@ final class RunLifecycleTests: XCTestCase {
             let staged = run + "/" + r.stagingPath("pca", g)
             try FileManager.default.createDirectory(atPath: (staged as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: ref + "/pca", toPath: staged)
-            try r.update { m in m.arrays["pca"]!.staging = g; m.arrays["pca"]!.stagingReady = point > 0 }
+            try r.update { m in m.arrays["pca"]!.staging = g; m.arrays["pca"]!.stagingLevels = 2; m.arrays["pca"]!.stagingReady = point > 0 }
             if point == 2 {   // the old array already moved aside when the process died
                 try FileManager.default.createDirectory(atPath: r.trash, withIntermediateDirectories: true)
                 try FileManager.default.moveItem(atPath: run + "/pca", toPath: r.trash + "/pca-old")
@@ -236,6 +236,7 @@ final class RunLifecycleTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("predicted slices: 2 complete (0, 2); partly predicted: slice 1 (2/4 blocks)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("predict  [partial slices]") && r.stdout.contains("predict (slices 1 are partly predicted)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("pca  [STALE]"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("predict generation 1, 2 levels"), r.stdout)
         XCTAssertTrue(r.stdout.contains("next:") && r.stdout.contains("pca (its inputs changed)"), r.stdout)
         let j = try BrainmapCLI.run(["status", run, "--json"], logDir: f.dir, tag: "status-json")
         let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
