@@ -133,12 +133,14 @@ public final class ClusterJob: @unchecked Sendable {
         // The passes (StepPasses: one process, shards together, or map tasks and a reduce).
         let passes = try StepPasses(session: session, mode: o.pass, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
                                     command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)", waiting: waiting)
-        func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+        func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
+                  _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(StepProgress(phase: name, done: i + 1, total: blocks.count))
-                guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                guard let m = try await o.mask.mask(run, b, source: maskSource) else { try after?(b); continue }
                 let (x, px) = try await run.rows(input, b, mask: m)
                 if !px.isEmpty { try await body(b, x, px) }
+                try after?(b)
             }
         }
         // Resume: the parameters after the last merged pass of this generation (its state.json).
@@ -221,9 +223,10 @@ public final class ClusterJob: @unchecked Sendable {
             }! }
         }
         // Per slice, per cluster: pixels per ROI id ("z" → cluster → "id" → count; strings so that shards publish it).
+        let pyramid = run.pyramid("clusters", session: session)
         let counts = try await passes.merged("cluster-counts", compute: {
             var counts: [String: [[String: Int]]] = [:]
-            try await pass("assigning clusters") { b, x, px in
+            try await pass("assigning clusters", after: { try pyramid.completed($0) }) { b, x, px in
                 let c = assign(x, rows: px.count)
                 let (h, w) = run.extent(b)
                 var plane = [UInt8](repeating: 0, count: h * w)
@@ -253,6 +256,7 @@ public final class ClusterJob: @unchecked Sendable {
             if passes.role == .whole { _ = try await samplePass() }
             sample = try await sharedSample().rows
         }
+        try await run.finishPyramid(pyramid, slices: zs, passes: passes, tag: "clusters")
         let sampled = sample!
         let sil = min(sampled.count / d, 4000)
         // Columns: ROI ids in order; contingency over all slices.

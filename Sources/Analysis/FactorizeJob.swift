@@ -118,12 +118,14 @@ public final class FactorizeJob: @unchecked Sendable {
         }
 
         /// One pass over the blocks of this shard: rows under the mask.
-        func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
+        func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
+                  _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(FactorizeProgress(phase: name, done: i + 1, total: blocks.count))
-                guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                guard let m = try await o.mask.mask(run, b, source: maskSource) else { try after?(b); continue }
                 let (x, px) = try await run.rows(features, b, mask: m)
                 if !px.isEmpty { try await body(b, x, px) }
+                try after?(b)
             }
         }
 
@@ -165,9 +167,10 @@ public final class FactorizeJob: @unchecked Sendable {
             let model = PCAModel(moments: moments, k: o.k)
             summary.explainedVarianceRatio = model.explainedVarianceRatio
             let out = try await run.createChannels("pca", channels: model.k, session: session)
+            let pyramid = run.pyramid(step, session: session)
             // The last pass writes the projections; what is merged is only that every shard wrote its blocks.
             _ = try await passes.merged("pca-written", compute: {
-                try await pass("projections") { b, x, px in
+                try await pass("projections", after: { try pyramid.completed($0) }) { b, x, px in
                     let y = x.withUnsafeBufferPointer { model.transform($0.baseAddress!, rows: px.count) }
                     try await run.write(out, b, values: y, pixels: px)
                 }
@@ -196,11 +199,13 @@ public final class FactorizeJob: @unchecked Sendable {
                 try save(state!)
             }
             let out = try await run.createChannels("nmf", channels: o.k, session: session)
+            let pyramid = run.pyramid(step, session: session)
+            let writing: (RunArrays.Block) throws -> Void = { try pyramid.completed($0) }
             for p in (summary.objectives.count + 1)...max(1, o.passes) {
                 let last = p == max(1, o.passes)
                 let stats = try await passes.merged("nmf-pass-\(p)", compute: {
                     var stats = NMFStatistics(k: o.k, d: nd)
-                    try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : "")) { b, x, px in
+                    try await pass("NMF pass \(p)/\(o.passes)" + (last ? " (writing coefficients)" : ""), after: last ? writing : nil) { b, x, px in
                         let xt = o.nonneg.apply(x, d: d, minimum: moments.min)
                         let coef = xt.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: px.count, d: nd, h: h, k: o.k) }
                         xt.withUnsafeBufferPointer { stats.add(x: $0.baseAddress!, w: coef, rows: px.count) }
@@ -223,6 +228,7 @@ public final class FactorizeJob: @unchecked Sendable {
         // Every shard wrote its blocks of the result (the last pass's statistics are merged only once all shards
         // published theirs, after writing): the generation's arrays move into place (whoever gets there first; the
         // swap is idempotent).
+        try await run.finishPyramid(run.pyramid(step, session: session), slices: zs, passes: passes, tag: step)
         try session.finish(arrays: [step], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()

@@ -141,6 +141,29 @@ public final class RunArrays: @unchecked Sendable {
         return try await session.array(name, metadata: md, dimensions: ["z", "y", "x"], labelMap: true)
     }
 
+    /// The pyramid of output `name` of this generation, built while the final pass writes its blocks (`completed`
+    /// after each block of this shard, written or left empty) and finished by `finishPyramid`.
+    public func pyramid(_ name: String, session: StepSession) -> BlockPyramids {
+        BlockPyramids([session.pyramid(name)].compactMap { $0 }, rows: (height + block - 1) / block, cols: (width + block - 1) / block)
+    }
+
+    /// After the last pass merged (every shard wrote its blocks): the pyramid chunks not built yet — those over blocks
+    /// of several shards. One process or a reduce builds them all (a map task has ended at its pass by then); shards
+    /// started together each build their share of the slices and wait for the others before the arrays move into
+    /// place.
+    public func finishPyramid(_ p: BlockPyramids, slices zs: [Int], passes: StepPasses, tag: String) async throws {
+        switch passes.role {
+        case .whole, .reduce, .map:
+            try p.finish(slices: zs, final: nil)
+        case .together:
+            let shard = passes.session.shard
+            _ = try await passes.merged(tag + "-pyramid", compute: {
+                try p.finish(slices: zs.enumerated().filter { shard.owns($0.offset) }.map(\.element), final: nil)
+                return true
+            }, merge: { _ in true })
+        }
+    }
+
     /// The inputs an analysis step reads, with their versions: the predicted slices (features, labels), the
     /// factorisation it runs on (when not the features), and sources outside the run (mask, ROIs).
     public func inputs(slices: [Int]?, on: String? = nil, sources: [String?] = []) throws -> [String: String] {
@@ -177,6 +200,10 @@ public final class RunArrays: @unchecked Sendable {
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }
+}
+
+extension BlockPyramids {
+    public func completed(_ b: RunArrays.Block) throws { try completed(z: b.z, by: b.by, bx: b.bx) }
 }
 
 /// Which pixels an analysis step takes.

@@ -25,7 +25,9 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
         perBlock = window + block * block * bytesPerOutputPixel
         // The writer holds one array's chunk at a time (features is the largest): the full-size chunk and its
         // encoded copy, counted as three chunks as issue 17 read the writer's peak (BlockWriter now assembles the
-        // chunk in place, so two is what it measures; the third is margin for buffers released late).
+        // chunk in place, so two is what it measures; the third is margin for buffers released late). The pyramid
+        // chunks built after a block (BlockPyramids) fit the same three: the chunk being built, one chunk below it
+        // decoded, and that chunk's stored bytes.
         writer = 3 * block * block * 4 * 64
         let minimum = fixed + perWorker + perBlock + writer + Self.minCache
         guard budget >= minimum else {

@@ -26,6 +26,9 @@ public struct PredictOptions: Sendable {
     /// Engine tile side in output pixels; nil: 176 for the FFT path, 128 for sgemm, 16 for exact.
     public var tile: Int?
     public var fc1: DenseEvaluator.FC1Algorithm = .fft
+    /// Build the outputs' pyramid levels as blocks finish. false only to measure what they cost (`brainmap bench
+    /// predict --pyramids`): the levels are then left unbuilt.
+    public var pyramids = true
 
     public init(source: String, model: String, out: String) { self.source = source; self.model = model; self.out = out }
 }
@@ -174,6 +177,7 @@ public final class PredictJob: @unchecked Sendable {
         let compute = ThreadPool(name: "compute", threads: plan.workers)
         let writerPool = ThreadPool(name: "writer", threads: 1)
         let writer = BlockWriter(run: run, precision: o.precision)
+        let pyramids = BlockPyramids(session: session, grid: grid, outputs: o.pyramids ? o.outputs : [])
         let stats = RunCounters()
         let previousBLAS = BLAS.threads
         BLAS.setThreads(1)
@@ -186,7 +190,7 @@ public final class PredictJob: @unchecked Sendable {
             let mask = try await masks.mask(b.z)
             let rows = (S * b.y0)..<(S * (b.y0 + b.height - 1) + 1), cols = (S * b.x0)..<(S * (b.x0 + b.width - 1) + 1)
             if let mask, !mask.any(rows: rows, cols: cols) {
-                try await writerPool.run { try session.markDone("\(b.id)") }
+                try await writerPool.run { try session.markDone("\(b.id)"); try pyramids.completed(b, grid: grid) }
                 stats.add(empty: 1)
                 return
             }
@@ -219,6 +223,7 @@ public final class PredictJob: @unchecked Sendable {
                 let t1 = Date()
                 let n = try writer.write(result)
                 try session.markDone("\(b.id)")
+                try pyramids.completed(b, grid: grid)
                 return (n, Date().timeIntervalSince(t1))
             }
             stats.add(written: bytes.0, write: bytes.1, predicted: result.predicted, computed: result.computed)
@@ -247,6 +252,7 @@ public final class PredictJob: @unchecked Sendable {
             while inFlight > 0 { try await finishOne() }
         }
 
+        if !stopped { try await writerPool.run { try pyramids.finish(slices: slices, final: Set(session.done().keys.compactMap(Int.init))) } }
         let use = compute.utilisation()
         summary.computeBusy = use.busy; summary.computeIdle = use.idle
         summary.blocksDone = done

@@ -81,7 +81,7 @@ public final class Run: @unchecked Sendable {
             recover(&m)
             let out = try body(&m)
             // The attributes are compared too: a crash between writing run.json and .zattrs is mended here.
-            if m != before || FileManager.default.contents(atPath: root + "/.zattrs").map({ [UInt8]($0) }) != jsonBytes(OMEAttributes.group(m)) {
+            if m != before || attributes(m).contains(where: { FileManager.default.contents(atPath: root + "/" + $0.key).map { [UInt8]($0) } != $0.value }) {
                 try write(m)
             }
             manifest = m
@@ -166,15 +166,28 @@ public final class Run: @unchecked Sendable {
     private func write(_ m: RunManifest) throws {
         try DurableFile.write(manifestPath, json: m)
         let store = FileChunkStore(root: root, durable: true)
-        try store.putSync(".zgroup", jsonBytes(["zarr_format": 2]))
-        try store.putSync(".zattrs", jsonBytes(OMEAttributes.group(m)))
+        for (key, bytes) in attributes(m).sorted(by: { $0.key < $1.key }) {
+            try store.putSync((key as NSString).deletingLastPathComponent + (key.contains("/") ? "/" : "") + ".zgroup", jsonBytes(["zarr_format": 2]))
+            try store.putSync(key, bytes)
+        }
     }
 
-    /// Finishes swaps a crash interrupted (staging complete, marked ready).
+    /// The group attribute files the manifest implies (relative path → bytes): the run's, and each image group's.
+    private func attributes(_ m: RunManifest) -> [String: [UInt8]] {
+        var out = [".zattrs": jsonBytes(OMEAttributes.group(m))]
+        for name in OMEAttributes.names(m) {
+            if let a = OMEAttributes.image(m, name) { out[name + "/.zattrs"] = jsonBytes(a) }
+        }
+        return out
+    }
+
+    /// Finishes swaps a crash interrupted (staging complete, marked ready), and conversions of single arrays to image
+    /// groups (`convertToGroup`).
     private func recover(_ m: inout RunManifest) {
         for (name, a) in m.arrays where a.stagingReady {
             if let g = a.staging { try? swapIn(name, generation: g, &m) }
         }
+        for (name, a) in m.arrays where a.levels == nil && a.generation > 0 { try? finishConversion(name, &m) }
     }
 
     // MARK: arrays
@@ -195,11 +208,11 @@ public final class Run: @unchecked Sendable {
             }
             DurableFile.syncDirectory(root)
         }
-        a.generation = g; a.staging = nil; a.stagingReady = false
+        a.generation = g; a.staging = nil; a.stagingReady = false; a.levels = a.stagingLevels; a.stagingLevels = nil
         m.arrays[name] = a
     }
 
-    /// The run's array `name`, refusing names that are not arrays of this run (paths outside it included).
+    /// The run's array `name` (its level 0), refusing names that are not arrays of this run (paths outside it included).
     public func arrayPath(_ name: String) throws -> String {
         if let a = manifest.arrays[name], a.generation == 0, FileManager.default.fileExists(atPath: root + "/" + name + "/.zarray") {
             throw RunError.input("\(root)/\(name) was made by an older brainmap that did not record how; run its step (\(a.step)) again")
@@ -209,7 +222,7 @@ public final class Run: @unchecked Sendable {
             let have = manifest.arrays.filter { $0.value.generation > 0 }.keys.sorted().joined(separator: ", ")
             throw RunError.input("'\(name)' is not an array of \(root) (it has: \(have.isEmpty ? "none yet" : have)); name one of them")
         }
-        return root + "/" + name
+        return root + "/" + name + (manifest.arrays[name]?.level(0) ?? "")
     }
 
     /// Live arrays, by name.

@@ -62,15 +62,23 @@ public struct ArrayRecord: Codable, Sendable, Equatable {
     public var dimensions: [String]
     /// An integer label map (labels, labels_clean, clusters) rather than an intensity image.
     public var labelMap: Bool
+    /// Layout of the data at RUN/NAME: nil — one Zarr array there (what brainmap wrote before pyramids, read as it
+    /// is); n — an OME-Zarr image group with levels RUN/NAME/0 … n−1 (`Pyramid`: ×2 in y and x until a level fits in
+    /// one chunk). `stagingLevels`: the same for the staged generation, taken over when it is swapped in.
+    public var levels: Int?
+    public var stagingLevels: Int?
 
     enum CodingKeys: String, CodingKey {
-        case step, generation, staging, dimensions
-        case stagingReady = "staging_ready", labelMap = "label_map"
+        case step, generation, staging, dimensions, levels
+        case stagingReady = "staging_ready", labelMap = "label_map", stagingLevels = "staging_levels"
     }
+
+    /// Where level k of the data is, relative to the array's directory ("" for a single-array layout).
+    public func level(_ k: Int, staged: Bool = false) -> String { (staged ? stagingLevels : levels) == nil ? "" : "/\(k)" }
 
     public init(step: String, generation: Int, dimensions: [String], labelMap: Bool) {
         self.step = step; self.generation = generation; self.dimensions = dimensions; self.labelMap = labelMap
-        staging = nil; stagingReady = false
+        staging = nil; stagingReady = false; levels = nil; stagingLevels = nil
     }
 }
 

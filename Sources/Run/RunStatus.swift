@@ -18,7 +18,11 @@ public struct RunStatus: Sendable {
         public var stale: Bool
         public var commandLine: String?
     }
-    public struct Array: Sendable { public var name: String, step: String, generation: Int, staging: Int?, swapPending: Bool }
+    public struct Array: Sendable {
+        public var name: String, step: String, generation: Int, staging: Int?, swapPending: Bool
+        /// Pyramid levels (nil: a single array an older brainmap wrote; `brainmap pyramid` adds them).
+        public var levels: Int?
+    }
 
     public var root: String
     public var steps: [Step] = []
@@ -83,7 +87,7 @@ public struct RunStatus: Sendable {
         }
         st.arrays = m.arrays.keys.sorted().map { n in
             let a = m.arrays[n]!
-            return Array(name: n, step: a.step, generation: a.generation, staging: a.staging, swapPending: a.stagingReady)
+            return Array(name: n, step: a.step, generation: a.generation, staging: a.staging, swapPending: a.stagingReady, levels: a.levels)
         }
         return st
     }

@@ -86,7 +86,7 @@ extension Run {
                 }
                 // Staged copies of superseded generations of this step's arrays.
                 for o in outputs {
-                    if let old = m.arrays[o]?.staging, old != g { dropped.append(root + "/" + stagingPath(o, old)); m.arrays[o]!.staging = nil; m.arrays[o]!.stagingReady = false }
+                    if let old = m.arrays[o]?.staging, old != g { dropped.append(root + "/" + stagingPath(o, old)); m.arrays[o]!.staging = nil; m.arrays[o]!.stagingReady = false; m.arrays[o]!.stagingLevels = nil }
                 }
                 m.steps[step] = StepRecord(command: command, parameters: parameters.dictionary, generation: g, inputs: inputs,
                                            outputs: outputs, directory: ".brainmap/\(step)-g\(g)", info: info, complete: false,
@@ -155,6 +155,8 @@ public final class StepSession: @unchecked Sendable {
     /// Whose done markers this process appends to: its shard's (`shard-I-of-N`), or `reduce` (StepPasses).
     public var markerName: String
     private let markersLock = NSLock()
+    private let pyramidsLock = NSLock()
+    private var pyramids: [String: Pyramid?] = [:]
     /// The step's lock, held shared while this session lives (see StepLock).
     var lock: StepLock?
 
@@ -180,48 +182,63 @@ public final class StepSession: @unchecked Sendable {
     /// Whether this generation already finished (every shard's part, arrays in place).
     public var isComplete: Bool { run.manifest.steps[step]?.complete ?? false }
 
-    /// The step's output array `name` for this generation. `staged`: a generation that replaces an existing array
-    /// writes under `.brainmap/staging/` until `finish` swaps it in whole; once in place, later runs of the same
-    /// generation (resumes, stale slices) write in place. Unstaged (predict) arrays are created in place. An array
-    /// found with other metadata than this generation writes is never mixed with it: in place it is an error, staged
-    /// it is recreated.
+    /// The step's output array `name` for this generation (its level 0). `staged`: a generation that replaces an
+    /// existing array writes under `.brainmap/staging/` until `finish` swaps it in whole; once in place, later runs of
+    /// the same generation (resumes, stale slices) write in place. Unstaged (predict) arrays are created in place. An
+    /// array found with other metadata than this generation writes is never mixed with it: in place it is an error,
+    /// staged it is recreated. A new array is an OME-Zarr image group (`RUN/NAME/0` and its pyramid levels, see
+    /// `pyramid(_:)`); an array an older brainmap wrote as a single array is resumed as it is.
     public func array(_ name: String, metadata md: ArrayMetadata, dimensions: [String], labelMap: Bool, staged: Bool = true) async throws -> ZarrArray {
         let store = FileChunkStore(root: run.root, durable: true)
         let want = md.zarrV2JSON()
-        let path: String = try run.update { m in
+        let levels = Pyramid.levelMetadata(md)
+        let (base, rec): (String, ArrayRecord) = try run.update { m in
             try checkCurrent(m)
             var rec = m.arrays[name] ?? ArrayRecord(step: step, generation: 0, dimensions: dimensions, labelMap: labelMap)
             rec.dimensions = dimensions; rec.labelMap = labelMap
             if rec.generation == generation && rec.step == step {
                 m.arrays[name] = rec
-                return name
+                return (name, rec)
             }
             if !staged {
-                rec.step = step; rec.generation = generation
+                rec.step = step; rec.generation = generation; rec.levels = levels.count
                 m.arrays[name] = rec
-                return name
+                return (name, rec)
             }
-            rec.step = step; rec.staging = generation; rec.stagingReady = false
+            rec.step = step; rec.staging = generation; rec.stagingReady = false; rec.stagingLevels = levels.count
             m.arrays[name] = rec
-            return run.stagingPath(name, generation)
+            return (run.stagingPath(name, generation), rec)
         }
+        let isStaged = base != name
+        let layout = isStaged ? rec.stagingLevels : rec.levels
+        let paths = (0..<(layout ?? 1)).map { base + rec.level($0, staged: isStaged) }
+        pyramidsLock.withLock { pyramids[name] = layout.map { _ in
+            Pyramid(store: store, levels: zip(paths, levels).map { ZarrArray(store: store, path: $0, metadata: $1) },
+                    reduction: labelMap ? .mode : .mean)
+        } }
+        let path = paths[0]
         if let old = try store.getSync(path + "/.zarray") {
             if old == want { return ZarrArray(store: store, path: path, metadata: md) }
-            if path != name {
+            if isStaged {
                 // A staged leftover of another attempt with other metadata: start it again.
-                try DurableFile.removeTree(run.root + "/" + path, trash: run.trash)
-                return try await create(store, path, md, dimensions)
+                try DurableFile.removeTree(run.root + "/" + base, trash: run.trash)
+                return try await create(store, paths, levels, dimensions)
             }
-            throw RunError.input("\(run.root)/\(name)/.zarray differs from what this \(step) writes (another block size, dtype or shape?); "
+            throw RunError.input("\(run.root)/\(path)/.zarray differs from what this \(step) writes (another block size, dtype or shape?); "
                                  + "re-run with the parameters the run was made with, or start over with --restart")
         }
-        return try await create(store, path, md, dimensions)
+        return try await create(store, paths, levels, dimensions)
     }
 
-    private func create(_ store: FileChunkStore, _ path: String, _ md: ArrayMetadata, _ dims: [String]) async throws -> ZarrArray {
-        try store.putSync(path + "/.zattrs", jsonBytes(["_ARRAY_DIMENSIONS": dims]))
-        try store.putSync(path + "/.zarray", md.zarrV2JSON())
-        return ZarrArray(store: store, path: path, metadata: md)
+    /// The pyramid of output `name` as `array` opened it (nil: an older brainmap's single array, level 0 only).
+    public func pyramid(_ name: String) -> Pyramid? { pyramidsLock.withLock { pyramids[name] ?? nil } }
+
+    /// Level 0 last: its `.zarray` existing means every level's does.
+    private func create(_ store: FileChunkStore, _ paths: [String], _ levels: [ArrayMetadata], _ dims: [String]) async throws -> ZarrArray {
+        try Pyramid.createLevels(store: store, paths: paths, metadata: levels, dimensions: dims)
+        try store.putSync(paths[0] + "/.zattrs", jsonBytes(["_ARRAY_DIMENSIONS": dims]))
+        try store.putSync(paths[0] + "/.zarray", levels[0].zarrV2JSON())
+        return ZarrArray(store: store, path: paths[0], metadata: levels[0])
     }
 
     /// This generation is complete: staged arrays move into place (atomically per array; a crash midway is finished

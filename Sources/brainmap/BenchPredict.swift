@@ -21,6 +21,7 @@ struct BenchPredict: AsyncParsableCommand {
     @Option(help: "The scratch phantom's raw served over HTTP, e.g. http://127.0.0.1:8081/bench.zarr/raw.") var remote: String?
     @Option(help: "Memory budget for predict.") var memoryBudget = "3GiB"
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Instead: predict's wall time with pyramids against without (levels left unbuilt), interleaved rounds.") var pyramids = false
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
@@ -40,6 +41,20 @@ struct BenchPredict: AsyncParsableCommand {
         let pixels = ((H + stride - 1) / stride) * ((W + stride - 1) / stride)
         say("\(pixels) output pixels per run (1420×5805 at stride \(stride)), \(threads) threads, \(rounds) rounds interleaved")
 
+        if pyramids {
+            var with: [Double] = [], without: [Double] = []
+            for r in 0..<rounds {
+                // Alternating which goes first, so neither always runs on a warmer machine.
+                for first in [r % 2 == 0, r % 2 != 0] {
+                    let s = try await predict(raw, dir + "/pyr-\(r).zarr", weights, pyramids: first)
+                    if first { with.append(s.wall) } else { without.append(s.wall) }
+                }
+                say(String(format: "round %d: predict with pyramids %.2f s, without %.2f s", r + 1, with.last!, without.last!))
+            }
+            say(String(format: "median: with pyramids %.2f s, without %.2f s: overhead %.2f%% (target ≤ 3%%)",
+                         median(with), median(without), 100 * (median(with) / median(without) - 1)))
+            return
+        }
         var engine: [Double] = [], local: [Double] = [], http: [Double] = [], stall: [Double] = [], stallHTTP: [Double] = []
         for r in 0..<rounds {
             let t0 = Date()
@@ -65,9 +80,9 @@ struct BenchPredict: AsyncParsableCommand {
         }
     }
 
-    func predict(_ source: String, _ out: String, _ weights: String) async throws -> PredictSummary {
+    func predict(_ source: String, _ out: String, _ weights: String, pyramids: Bool = true) async throws -> PredictSummary {
         var o = PredictOptions(source: source, model: weights, out: out)
-        o.stride = stride; o.mask = .none; o.threads = threads; o.restart = true
+        o.stride = stride; o.mask = .none; o.threads = threads; o.restart = true; o.pyramids = pyramids
         o.memoryBudget = try parseBytes(memoryBudget, name: "--memory-budget")
         defer { try? FileManager.default.removeItem(atPath: out) }
         return try await PredictJob(options: o, context: SourceOptions()).run()

@@ -5,7 +5,7 @@ struct Brainmap: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "brainmap",
         abstract: "Map brain microarchitecture from chunked microscopy volumes with a CNN.",
-        subcommands: [Info.self, ImportTiff.self, ExportTiff.self, PhantomCommand.self, Train.self, Predict.self, Evaluate.self, Cleanup.self, Factorize.self, SelectFactors.self, Cluster.self, Status.self, SlurmCommand.self, ReportCommand.self, Serve.self, Demo.self, Bench.self])
+        subcommands: [Info.self, ImportTiff.self, ExportTiff.self, PhantomCommand.self, Train.self, Predict.self, Evaluate.self, Cleanup.self, Factorize.self, SelectFactors.self, Cluster.self, Status.self, PyramidCommand.self, SlurmCommand.self, ReportCommand.self, Serve.self, Demo.self, Bench.self])
 }
 
 @main

@@ -40,6 +40,7 @@ struct Status: AsyncParsableCommand {
         print("\narrays:")
         for a in st.arrays {
             print("  \(a.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(a.step) generation \(a.generation)"
+                  + (a.levels.map { ", \($0) level\($0 == 1 ? "" : "s")" } ?? ", no pyramid (brainmap pyramid \(st.root) adds one)")
                   + (a.staging.map { " (generation \($0) being written under .brainmap/staging\(a.swapPending ? ", swap pending" : ""))" } ?? ""))
         }
         print(st.next.isEmpty ? "\nnothing stale" : "\nnext:\n" + st.next.map { "  " + $0 }.joined(separator: "\n"))
@@ -51,7 +52,7 @@ struct Status: AsyncParsableCommand {
              "parameters": s.parameters, "done_per_shard": s.donePerShard, "last_per_shard": s.lastPerShard, "stale_units": s.staleUnits,
              "inputs": s.inputs.map { ["descriptor": $0.descriptor, "recorded": $0.recorded, "current": $0.current, "stale": $0.stale] }]
         }
-        let arrays: [[String: Any]] = st.arrays.map { ["name": $0.name, "step": $0.step, "generation": $0.generation, "staging": $0.staging as Any, "swap_pending": $0.swapPending] }
+        let arrays: [[String: Any]] = st.arrays.map { ["name": $0.name, "step": $0.step, "generation": $0.generation, "staging": $0.staging as Any, "swap_pending": $0.swapPending, "levels": $0.levels as Any] }
         let doc: [String: Any] = ["run": st.root, "steps": steps, "arrays": arrays, "next": st.next,
                                   "predicted_blocks_per_slice": Dictionary(uniqueKeysWithValues: st.predictedBlocks.map { ("\($0.key)", $0.value) }),
                                   "blocks_per_slice": st.blocksPerSlice as Any]

@@ -72,9 +72,19 @@ final class PredictTests: XCTestCase {
         let out = try PythonReference.run("tools/interop/run_check.py", [f.dir + "/run.zarr", "1"])
         XCTAssertTrue(out.contains("labels (2, 200, 260) uint8"), out)
         XCTAssertTrue(out.contains("features (64, 2, 200, 260) float32"), out)
-        XCTAssertTrue(out.contains("multiscales 4"), out)
+        XCTAssertTrue(out.contains("image groups 4"), out)
         let sums = out.split(separator: "\n").filter { $0.hasPrefix("sum ") }
         XCTAssertEqual(sums.first.map(String.init), "sum labels \(labels.reduce(0) { $0 + Int($1) })")
+
+        // Pyramids (levels 200×260 → 100×130 → 50×65 in chunks of 96): every level equals numpy's mode / NaN-mean of
+        // the level below (slice 0, not predicted, is fill on every level), and ome-zarr-py (napari's reader) opens
+        // each output as a node with its three levels, labels as a label layer with the six class colours.
+        let pyr = try PythonReference.run("tools/interop/pyramid_check.py", ["run", f.dir + "/run.zarr"])
+        XCTAssertEqual(pyr.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 4 * 2, pyr)
+        XCTAssertTrue(pyr.contains("ok labels level 2 (2, 50, 65) uint8 mode"), pyr)
+        XCTAssertTrue(pyr.contains("ok features level 2 (64, 2, 50, 65) float32 mean"), pyr)
+        XCTAssertTrue(pyr.contains("napari labels label levels 3 colors 6"), pyr)
+        XCTAssertTrue(pyr.contains("napari probabilities image levels 3 colors 0"), pyr)
     }
 
     /// Exact mode is the paper's padded-128 net at each grid pixel, and f16 output rounds it.
@@ -157,7 +167,7 @@ final class PredictTests: XCTestCase {
         o.mask = .source(f.dir + "/mask.zarr"); o.out = f.dir + "/run2.zarr"
         let s2 = try await PredictJob(options: o, context: SourceOptions()).run()
         XCTAssertEqual(s2.blocksWithoutTissue, 3 * 2, "block columns 0 and 1 (source x < 512) have no tissue")
-        let written = PredictFixture.arrayFiles(f.dir + "/run2.zarr").keys.filter { $0.hasPrefix("labels/") && !$0.contains(".z") }
+        let written = PredictFixture.arrayFiles(f.dir + "/run2.zarr").keys.filter { $0.hasPrefix("labels/0/") && !$0.contains(".z") }
         XCTAssertEqual(written.count, 18 - 6)
         let l2 = try await VolumeSource.open(f.dir + "/run2.zarr/labels").read(Box([0..<1, 0..<89, 0..<182]))
         for y in 0..<89 { for x in 0..<182 { XCTAssertEqual(l2[y * 182 + x] != 0, x >= 91, "pixel \(y),\(x)") } }

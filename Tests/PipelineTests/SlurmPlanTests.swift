@@ -61,7 +61,7 @@ final class SlurmPlanTests: XCTestCase {
         let want = PredictFixture.arrayFiles(d + "/ref.zarr"), got = PredictFixture.arrayFiles(run)
         XCTAssertEqual(Set(got.keys), Set(want.keys))
         for (k, v) in want where got[k] != v { XCTFail("\(k) differs between the plan and one process") }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/labels_clean/.zarray"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run + "/labels_clean/0/.zarray"))
         // PCA from 3 shards' merged moments = one process's, to rounding.
         func result(_ r: String, _ name: String) throws -> [String: Any] {
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: r + "/analysis/\(name).json"))) as! [String: Any]

@@ -30,7 +30,7 @@ final class ServeTests: XCTestCase {
         for l in layers {
             let src = (l["source"] as? String) ?? ((l["source"] as? [String: Any])?["url"] as? String) ?? ""
             XCTAssertTrue(src.hasPrefix("zarr://" + url), src)
-            metadata.append(String(src.dropFirst("zarr://".count)) + (l["name"] as? String == "raw" ? "/.zattrs" : "/.zarray"))
+            metadata.append(String(src.dropFirst("zarr://".count)) + "/.zattrs")   // the raw's and the outputs' OME image groups
         }
         XCTAssertTrue(out.contains("#!%7B"), "a link carrying the state")
 

@@ -54,11 +54,19 @@ final class RunLifecycleTests: XCTestCase {
         XCTAssertEqual(cl.slicesStale, 1); XCTAssertEqual(cl.slicesAlreadyDone, 3)
         _ = try await f.cleanup(ref, k: 3)
         WorkflowFixture.assertSame(run + "/labels_clean", ref + "/labels_clean", "labels_clean after slices were added")
-        // The group's OME attributes list every array once.
+        // The group's OME attributes list every array's image group once, label maps first.
         let attrs = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/.zattrs"))) as! [String: Any]
-        let names = (attrs["multiscales"] as! [[String: Any]]).map { $0["name"] as! String }
+        let names = attrs["labels"] as! [String]
         XCTAssertEqual(Set(names), ["labels", "labels_clean", "clusters", "probabilities", "entropy", "features", "pca"])
         XCTAssertEqual(names.first, "labels")
+        XCTAssertNil(attrs["multiscales"], "no single arrays left in the root")
+        // Every output's pyramid (24 × 32 in blocks of 16: a second level of 12 × 16) after all these steps equals
+        // numpy's reference; ome-zarr-py opens each as a layer, clusters with its k = 3 colours.
+        let pyr = try PythonReference.run("tools/interop/pyramid_check.py", ["run", run])
+        XCTAssertEqual(pyr.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 7, pyr)
+        XCTAssertTrue(pyr.contains("ok labels_clean level 1 (4, 12, 16) uint8 mode"), pyr)
+        XCTAssertTrue(pyr.contains("ok pca level 1 (3, 4, 12, 16) float32 mean"), pyr)
+        XCTAssertTrue(pyr.contains("napari clusters label levels 2 colors 3"), pyr)
     }
 
     /// Cleanup on a partly predicted slice, then predict finishes it: the slice is cleaned again (once it was
@@ -163,7 +171,7 @@ final class RunLifecycleTests: XCTestCase {
             let staged = run + "/" + r.stagingPath("pca", g)
             try FileManager.default.createDirectory(atPath: (staged as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: ref + "/pca", toPath: staged)
-            try r.update { m in m.arrays["pca"]!.staging = g; m.arrays["pca"]!.stagingReady = point > 0 }
+            try r.update { m in m.arrays["pca"]!.staging = g; m.arrays["pca"]!.stagingLevels = 2; m.arrays["pca"]!.stagingReady = point > 0 }
             if point == 2 {   // the old array already moved aside when the process died
                 try FileManager.default.createDirectory(atPath: r.trash, withIntermediateDirectories: true)
                 try FileManager.default.moveItem(atPath: run + "/pca", toPath: r.trash + "/pca-old")
@@ -228,6 +236,7 @@ final class RunLifecycleTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("predicted slices: 2 complete (0, 2); partly predicted: slice 1 (2/4 blocks)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("predict  [partial slices]") && r.stdout.contains("predict (slices 1 are partly predicted)"), r.stdout)
         XCTAssertTrue(r.stdout.contains("pca  [STALE]"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("predict generation 1, 2 levels"), r.stdout)
         XCTAssertTrue(r.stdout.contains("next:") && r.stdout.contains("pca (its inputs changed)"), r.stdout)
         let j = try BrainmapCLI.run(["status", run, "--json"], logDir: f.dir, tag: "status-json")
         let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]

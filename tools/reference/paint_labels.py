@@ -6,13 +6,15 @@ perfect. Writes through zarr-python, only chunks predict wrote.
 
 usage: paint_labels.py RUN.zarr AREAS
 """
-import json, sys
+import json, os, sys
 import numpy as np
 import zarr
 
 run, areas = sys.argv[1], sys.argv[2]
 stride = int(json.load(open(run + "/run.json"))["identity"]["stride"])
-labels = zarr.open_array(run + "/labels", mode="r+")
+# Level 0 (a run's outputs are OME image groups; runs of older brainmaps hold single arrays). Its pyramid levels are
+# left as predict built them: the report reads level 0.
+labels = zarr.open_array(run + ("/labels/0" if os.path.exists(run + "/labels/0/.zarray") else "/labels"), mode="r+")
 truth = np.asarray(zarr.open_array(areas, mode="r")[:, ::stride, ::stride])
 cur = labels[:]
 new = np.where(cur > 0, np.where(truth > 0, truth, cur), 0).astype(cur.dtype)

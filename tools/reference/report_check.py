@@ -7,13 +7,18 @@ documented ones: image column u covers run columns [ceil(u*n/w), ceil((u+1)*n/w)
 of the footprint, integer maps its centre pixel; overlays are round(0.5*grey + 0.5*colour) with the class colours
 (Okabe-Ito) and cluster colours (Tableau 10) the README lists.
 """
-import json, sys
+import json, os, sys
 import numpy as np
 import zarr
 from PIL import Image
 
 CLASSES = ["#E69F00", "#CC79A7", "#009E73", "#D55E00", "#56B4E9", "#0072B2"]
 CLUSTERS = ["#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#BAB0AC"]
+
+
+def level0(run, name):
+    """An output's full-resolution array: level 0 of its OME image group, or the single array of an older run."""
+    return zarr.open_array(run + f"/{name}/0" if os.path.exists(run + f"/{name}/0/.zarray") else run + f"/{name}", mode="r")
 
 
 def rgb(h):
@@ -24,7 +29,7 @@ def main():
     run, rep, z, width = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     meta = json.load(open(run + "/run.json"))
     stride = int(meta["identity"]["stride"])
-    labels = np.asarray(zarr.open_array(run + "/labels", mode="r")[z])
+    labels = np.asarray(level0(run, "labels")[z])
     H, W = labels.shape
     w = min(width, W)
     h = max(1, min(H, int(round(H * w / W))))
@@ -79,7 +84,7 @@ def main():
 
     sample = np.ix_(centres(H, h), centres(W, w))
     for name, palette in [("labels", CLASSES), ("labels_clean", CLASSES), ("clusters", CLUSTERS)]:
-        ids = np.asarray(zarr.open_array(f"{run}/{name}", mode="r")[z])[sample].astype(int)
+        ids = np.asarray(level0(run, name)[z])[sample].astype(int)
         out[name + "_max_error"], out[name + "_labelled_pixels"] = overlay(name, ids, palette)
         out[name + "_ids"] = sorted(int(i) for i in np.unique(ids))
 
@@ -89,7 +94,7 @@ def main():
         img = np.asarray(Image.open(f"{rep}/z{z}-{name}.png").convert("RGBA"), dtype=float)
         d = ((img[..., None, :3] - bar[None, None, :, :]) ** 2).sum(-1)
         return d.argmin(-1), img[..., 3] > 0, d.min(-1)
-    e = mean_down(zarr.open_array(run + "/entropy", mode="r")[z])
+    e = mean_down(level0(run, "entropy")[z])
     idx, opaque, dist = viridis_index("entropy")
     out["entropy_transparent_where_nan"] = bool(np.array_equal(~opaque, np.isnan(e)))
     exp = np.round(np.clip(e / np.log(6), 0, 1) * 255)
@@ -97,7 +102,7 @@ def main():
     out["entropy_colour_distance_max"] = float(dist[opaque].max())
 
     # PC1-3 composite: each channel a clipped linear map of the mean-downsampled component.
-    pca = zarr.open_array(run + "/pca", mode="r")
+    pca = level0(run, "pca")
     comp = np.asarray(Image.open(f"{rep}/z{z}-pca-rgb.png").convert("RGBA"), dtype=float)
     out["pca_correlation"], out["pca_max_residual"] = [], []
     for k in range(3):
@@ -110,7 +115,7 @@ def main():
     out["pca_transparent_where_nan"] = bool(np.array_equal(comp[..., 3] == 0, np.isnan(mean_down(pca[0, z]))))
 
     # NMF factors: viridis index proportional to the coefficient, from 0 (below the clip at the top).
-    nmf = zarr.open_array(run + "/nmf", mode="r")
+    nmf = level0(run, "nmf")
     out["nmf_max_residual"] = []
     for f in range(nmf.shape[0]):
         v = mean_down(nmf[f, z])

@@ -119,6 +119,8 @@ public final class CleanupJob: @unchecked Sendable {
             for z in todo {
                 if stopFlag.isSet { throw CleanupInterrupted(slicesDone: summary.slicesDone) }
                 try await fill(z, kept: kept, borders: borders, out: out, summary: &summary, progress: progress)
+                // The slice's pyramid, before its marker: a done slice has every level (a recomputed one rebuilds them).
+                try session.pyramid("labels_clean")?.buildSlice(z, rebuild: true)
                 try session.markDone("\(z)", version: o.threeD ? groupVersion : predicted[z] ?? "none")
                 summary.slicesDone += 1
             }

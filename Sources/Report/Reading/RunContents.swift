@@ -36,10 +36,16 @@ public struct RunContents: @unchecked Sendable {   // runJSON is immutable after
         classNames = classes.isEmpty ? [1: "CTX", 2: "HYP", 3: "STR", 4: "VP", 5: "WM", 6: "ZI"] : classes
     }
 
-    /// Where array `name` lives. The one place that knows the run's layout: today `RUN/NAME`, a plain array; an
-    /// OME-Zarr image group at that path (a per-output group with a pyramid) opens at its level 0 through
-    /// `VolumeSource.open` just the same.
-    public func location(_ name: ArrayName) -> String { root + "/" + name.rawValue }
+    /// Where array `name`'s full-resolution data lives. The one place that knows the run's layout: run.json records
+    /// an output with a pyramid as an OME-Zarr image group (`levels`: level 0 at `RUN/NAME/0`); runs an older
+    /// brainmap wrote (no `levels`, or format 1) have a single array at `RUN/NAME`.
+    public func location(_ name: ArrayName) -> String {
+        let record = (runJSON["arrays"] as? [String: Any])?[name.rawValue] as? [String: Any]
+        return root + "/" + name.rawValue + (record?["levels"] is Int ? "/0" : "")
+    }
+
+    /// The image group (or single array) of output `name`: what a viewer opens to see every level.
+    public func image(_ name: ArrayName) -> String { root + "/" + name.rawValue }
 
     /// The array, or nil when the step that writes it has not run.
     public func open(_ name: ArrayName, context: SourceOptions) async throws -> ZarrArray? {

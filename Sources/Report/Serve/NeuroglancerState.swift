@@ -18,13 +18,13 @@ public enum NeuroglancerState {
             layers.append(["type": "image", "name": "raw", "source": "zarr://" + rawURL])
         }
         let fm = FileManager.default
-        if fm.fileExists(atPath: contents.location(.labels)) {
+        if fm.fileExists(atPath: contents.image(.labels)) {
             let colors = Dictionary(uniqueKeysWithValues: contents.classNames.keys.map { (String($0), Palette.color($0, .classes).hex) })
             layers.append(["type": "segmentation", "name": "labels",
                            "source": ["url": "zarr://\(base)/\(RunContents.ArrayName.labels.rawValue)", "transform": ["outputDimensions": dims(runScale)]],
                            "segments": contents.classNames.keys.sorted().map(String.init), "segmentColors": colors, "selectedAlpha": 0.45])
         }
-        for (name, title) in [(RunContents.ArrayName.nmf, "NMF factor \(factor + 1)"), (.pca, "PC1")] where fm.fileExists(atPath: contents.location(name)) {
+        for (name, title) in [(RunContents.ArrayName.nmf, "NMF factor \(factor + 1)"), (.pca, "PC1")] where fm.fileExists(atPath: contents.image(name)) {
             var out = dims(runScale)
             out["c'"] = [1, ""]
             layers.append(["type": "image", "name": title,

@@ -154,6 +154,12 @@ public struct FileChunkStore: ChunkStore {
         return Int(st.st_size)
     }
 
+    /// Whether a value is stored under `key` (a regular file).
+    public func containsSync(_ key: String) -> Bool {
+        var st = stat()
+        return stat(path(key), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
     /// Removes the value under `key` if present.
     public func delete(_ key: String) throws {
         if unlink(path(key)) != 0 && errno != ENOENT {

@@ -75,21 +75,15 @@ public enum OMEZarr {
         }
     }
 
-    /// Mean of 2×2 blocks over the last two axes, rounded to nearest for integer types.
+    /// Mean of 2×2 blocks over the last two axes (NaN-aware, rounded to nearest for integer types).
     static func downsample(_ input: [UInt8], inShape: [Int], outShape: [Int], dtype: DataType) -> [UInt8] {
         let rank = inShape.count
         let lead = inShape.dropLast(2).reduce(1, *)
         let ih = inShape[rank - 2], iw = inShape[rank - 1], oh = outShape[rank - 2], ow = outShape[rank - 1]
-        let es = dtype.size
-        var out = [UInt8](repeating: 0, count: lead * oh * ow * es)
+        var out = [UInt8](repeating: 0, count: lead * oh * ow * dtype.size)
         input.withUnsafeBytes { src in out.withUnsafeMutableBytes { dst in
-            for l in 0..<lead { for y in 0..<oh { for x in 0..<ow {
-                var sum = 0.0, n = 0.0
-                for dy in 0..<2 where 2 * y + dy < ih { for dx in 0..<2 where 2 * x + dx < iw {
-                    sum += loadElement(src, (l * ih + 2 * y + dy) * iw + 2 * x + dx, dtype); n += 1
-                } }
-                storeElement(dst, (l * oh + y) * ow + x, dtype, sum / n)
-            } } }
+            Reduction.mean.reduce(src, planes: lead, height: ih, width: iw, srcRow: iw, srcPlane: ih * iw,
+                                  into: dst, y0: 0, x0: 0, dstRow: ow, dstPlane: oh * ow, dtype: dtype)
         } }
         return out
     }
@@ -126,7 +120,7 @@ func storeElement(_ b: UnsafeMutableRawBufferPointer, _ i: Int, _ t: DataType, _
     case (.int, 2): b.storeBytes(of: Int16(clamping: Int64(r)), toByteOffset: 2 * i, as: Int16.self)
     case (.int, 4): b.storeBytes(of: Int32(clamping: Int64(r)), toByteOffset: 4 * i, as: Int32.self)
     case (.int, _): b.storeBytes(of: Int64(r), toByteOffset: 8 * i, as: Int64.self)
-    case (.float, 2): b.storeBytes(of: Float16(Float(v)), toByteOffset: 2 * i, as: Float16.self)
+    case (.float, 2): b.storeBytes(of: Float16(v), toByteOffset: 2 * i, as: Float16.self)
     case (.float, 4): b.storeBytes(of: Float(v), toByteOffset: 4 * i, as: Float.self)
     default: b.storeBytes(of: v, toByteOffset: 8 * i, as: Double.self)
     }
