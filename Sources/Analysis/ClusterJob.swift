@@ -6,10 +6,18 @@ import VolumeStore
 public struct ClusterOptions: Sendable {
     public enum Method: String, Sendable { case gmm, kmeans }
     public var run: String
+    /// The step's name: its array and RUN/analysis/NAME.json ("clusters", or "clusters_…" so that two clusterings of
+    /// one run, e.g. of areas and of cortical layers, live side by side).
+    public var name = "clusters"
     public var method: Method = .gmm
     public var k = 4
     /// The run array clustered: nmf (default), pca or features.
     public var on = "nmf"
+    /// The input's channels clustered, 0-based (nil: all), e.g. [0, 1, 2]: the first three PCs, as the paper clusters areas.
+    public var components: [Int]?
+    /// σ (source pixels) of a Gaussian mean of the input over each pixel's neighbourhood within the mask's class
+    /// before clustering (0: none; see SpatialSmoothing).
+    public var smooth = 0.0
     public var mask: PixelMask = .predicted
     public var slices: [Int]?
     /// Rows sampled for k-means (the GMM's initialisation, or the k-means itself) and the silhouette (≤ 4,000 of them).
@@ -31,7 +39,9 @@ public struct ClusterOptions: Sendable {
     public init(run: String) { self.run = run }
 
     var parameters: Parameters {
-        Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on), ("mask", mask.description), ("sample", "\(sample)"),
+        Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on),
+                    ("components", components.map { $0.map { String($0 + 1) }.joined(separator: ",") } ?? "all"),
+                    ("smooth", "\(smooth)"), ("mask", mask.description), ("sample", "\(sample)"),
                     ("reg", "\(reg)"), ("tol", "\(tol)"), ("seed", "\(seed)"), ("max_iter", "\(maxIter)"),
                     ("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"), ("rois", rois ?? "-"),
                     ("match", match.map { "\($0.0),\($0.1)" } ?? "-")])
@@ -94,8 +104,19 @@ public final class ClusterJob: @unchecked Sendable {
         var ctx = SourceOptions(cacheBytes: o.cacheBytes)
         ctx.cache = ChunkCache(capacity: o.cacheBytes)
         let run = try await RunArrays(root: o.run, context: ctx)
+        guard o.name == "clusters" || (o.name.hasPrefix("clusters_") && o.name.count > 9
+                && o.name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+            throw AnalysisError.input("--name must be 'clusters' or 'clusters_' followed by lowercase letters, digits or _ (e.g. clusters_areas); got '\(o.name)'")
+        }
         let input = try await run.channels(o.on)
-        let d = input.shape[0]
+        let channels = o.components ?? Array(0..<input.shape[0])
+        if channels.isEmpty || channels.contains(where: { $0 < 0 || $0 >= input.shape[0] }) || Set(channels).count != channels.count {
+            throw AnalysisError.input("--components \(channels.map { String($0 + 1) }.joined(separator: ",")): \(o.on) has channels 1…\(input.shape[0]); name each at most once")
+        }
+        let d = channels.count
+        guard o.smooth >= 0, o.smooth <= Double(4 * run.block * run.stride) else {
+            throw AnalysisError.input("--smooth \(o.smooth): a Gaussian σ in source pixels, 0…\(4 * run.block * run.stride) (0: no smoothing)")
+        }
         let zs = o.slices ?? Array(0..<run.depth)
         if let bad = zs.first(where: { $0 < 0 || $0 >= run.depth }) { throw AnalysisError.input("--slices: slice \(bad) is outside the run (z = 0..<\(run.depth))") }
         if let (a, b) = o.match, !zs.contains(a) || !zs.contains(b) || o.rois == nil {
@@ -112,11 +133,11 @@ public final class ClusterJob: @unchecked Sendable {
 
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
-        let session = try run.run.begin(step: "clusters", command: "cluster", parameters: o.parameters,
+        let session = try run.run.begin(step: o.name, command: "cluster", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois]),
-                                        outputs: ["clusters"], shard: o.shard, restart: o.restart)
+                                        outputs: [o.name], shard: o.shard, restart: o.restart)
         summary.notes = session.notes
-        summary.resultPath = run.analysisDirectory + "/clusters.json"
+        summary.resultPath = run.analysisDirectory + "/\(o.name).json"
         if session.isComplete, let saved = try DurableFile.read(session.statePath("summary.json"), as: SavedClusterSummary.self) {
             summary = saved.summary
             summary.notes = summary.notes.filter { !$0.contains("from scratch") }
@@ -127,12 +148,23 @@ public final class ClusterJob: @unchecked Sendable {
             ? try ShardExchange(session: session, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
                                 command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)") : nil
         func waiting(_ message: String) { progress(StepProgress(phase: message, done: 0, total: 1)) }
+        let smoothed = o.smooth > 0 ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource, progress: progress) : nil
         func pass(_ name: String, _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(StepProgress(phase: name, done: i + 1, total: blocks.count))
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
-                let (x, px) = try await run.rows(input, b, mask: m)
-                if !px.isEmpty { try await body(b, x, px) }
+                if let smoothed {
+                    let (x, px) = try await run.rows(smoothed, b, mask: m)
+                    if !px.isEmpty { try await body(b, x, px) }
+                    continue
+                }
+                let (all, px) = try await run.rows(input, b, mask: m)
+                guard !px.isEmpty else { continue }
+                if d == input.shape[0] { try await body(b, all, px); continue }
+                let c = input.shape[0]
+                var x = [Double](repeating: 0, count: px.count * d)
+                for i in 0..<px.count { for (j, ch) in channels.enumerated() { x[i * d + j] = all[i * c + ch] } }
+                try await body(b, x, px)
             }
         }
 
@@ -198,7 +230,7 @@ public final class ClusterJob: @unchecked Sendable {
         summary.reg = reg
 
         // Final pass: assignments, clusters array, per-ROI counts per slice.
-        let out = try await run.createLabels("clusters", session: session)
+        let out = try await run.createLabels(o.name, session: session)
         // Per slice, per cluster: pixels per ROI id ("z" → cluster → "id" → count; strings so that shards exchange it).
         var counts: [String: [[String: Int]]] = [:]
         func assign(_ x: [Double], rows m: Int) -> [Int] {
@@ -275,10 +307,36 @@ public final class ClusterJob: @unchecked Sendable {
         try write(doc, to: session.statePath("result.json"))
         // Every shard wrote its blocks (the counts exchange above waited for all): clusters moves into place.
         try DurableFile.write(session.statePath("summary.json"), json: SavedClusterSummary(summary))
-        try session.finish(arrays: ["clusters"], results: [session.statePath("result.json"): summary.resultPath])
+        try session.finish(arrays: [o.name], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
+    }
+
+    /// The input's smoothed channels (SpatialSmoothing, within the mask's class: `--within`'s class, else predicted
+    /// tissue) at the mask's pixels, computed once into a scratch array of this generation that every pass then reads
+    /// like the input; each shard smooths its own blocks. A marker per shard says the scratch is whole (resume).
+    private func smooth(_ run: RunArrays, _ input: ZarrArray, channels: [Int], blocks: [RunArrays.Block], session: StepSession,
+                        maskSource: ZarrArray?, progress: (StepProgress) -> Void) async throws -> ZarrArray {
+        let o = options
+        let s = SpatialSmoothing(sigma: o.smooth / Double(run.stride))
+        let support: @Sendable (UInt8) -> Bool
+        if case let .within(c, _) = o.mask { support = { $0 == c } } else { support = { $0 != 0 } }
+        let store = FileChunkStore(root: session.directory)
+        let md = ArrayMetadata(shape: [channels.count] + run.labels.shape, chunks: [channels.count, 1, run.block, run.block], dtype: .float32,
+                               fillValue: .nan, codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
+        try store.putSync("smoothed/.zarray", md.zarrV2JSON())
+        let scratch = ZarrArray(store: store, path: "smoothed", metadata: md)
+        let marker = session.statePath("smoothed-\(o.shard.index).done")
+        if FileManager.default.fileExists(atPath: marker) { return scratch }
+        for (i, b) in blocks.enumerated() where o.shard.owns(i) {
+            progress(StepProgress(phase: "smoothing (σ \(o.smooth) px)", done: i + 1, total: blocks.count))
+            guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+            let (x, px) = try await s.rows(run, input, b, channels: channels, mask: m, support: support)
+            if !px.isEmpty { try await run.write(scratch, b, values: x, pixels: px) }
+        }
+        try DurableFile.write(marker, json: ["blocks": Double(blocks.count), "sigma_run_pixels": s.sigma])
+        return scratch
     }
 
     /// EM's parameters after a finished pass, for resuming.
