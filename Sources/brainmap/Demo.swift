@@ -84,7 +84,7 @@ struct Demo: AsyncParsableCommand {
                    nmf.objectives.map { String(format: "%.4f", $0 / Double(nmf.rows)) }.joined(separator: " → ")))
 
         var ca = ClusterOptions(run: run)
-        ca.name = "clusters_areas"; ca.on = "pca"; ca.components = [0, 1, 2]; ca.k = 6; ca.smooth = Self.areaSmoothing
+        ca.name = "clusters_areas"; ca.on = "pca"; ca.components = [0, 1, 2]; ca.k = 6; ca.smooth = Self.smoothing
         ca.rois = group + "/areas"; ca.slices = [3, 4]
         step("7. areas without labels: cluster the whole slices on their first three PCs (GMM, 6 components, latents averaged over σ \(Int(ca.smooth)) px)",
              "brainmap cluster \(run) --name clusters_areas --on pca --components 1:3 --k 6 --smooth \(Int(ca.smooth)) --rois \(group)/areas --slices 3:5")
@@ -93,7 +93,7 @@ struct Demo: AsyncParsableCommand {
 
         var co = ClusterOptions(run: run)
         co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = group + "/layers"; co.match = (3, 4); co.slices = [3, 4]
-        co.smooth = Self.layerSmoothing
+        co.smooth = Self.smoothing
         step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
              "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --rois \(group)/layers --match 3,4 --slices 3:5")
         let cl = try await ClusterJob(options: co).run()
@@ -129,10 +129,10 @@ struct Demo: AsyncParsableCommand {
         say("   \(report.index)  the report: open it in a browser (or `brainmap serve \(run)`, then its /report/)")
     }
 
-    /// σ (source pixels) of the neighbourhood mean before clustering. Measured on the demo's held-out slices
-    /// (tools/bench/discovery_bench.sh; README "Discovery"): a pixel's own latents vary with the cell under it more than
-    /// with its area or layer.
-    static let areaSmoothing = 16.0, layerSmoothing = 32.0
+    /// σ (source pixels) of the neighbourhood mean before clustering, for areas and layers alike: measured on the
+    /// demo's held-out slices (tools/bench/discovery_bench.sh; README "Discovery"), 32 px raised both ARIs most of
+    /// 0–48; a pixel's own latents vary with the cell under it more than with its area or layer.
+    static let smoothing = 32.0
 
     /// Evaluates slices 3–4 of a run array, prints the table and writes RUN/evaluation-ARRAY.json.
     private func evaluate(run: String, array: String, annotations: String) async throws -> Evaluation {
