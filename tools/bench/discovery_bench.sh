@@ -3,7 +3,8 @@
 # clusters of the first three PCs of the whole slices, and cortical layers from GMM clusters of the NMF embedding of
 # cortex (eroded 64 px), for each variant tried; brainmap's ARI and V-measure, the first variant's ARI recomputed by
 # scikit-learn from the written array (tools/reference/sklearn_analysis.py cluster-scores). Too slow for CI (each
-# variant is a full-size GMM, ~1–3 min). Needs a finished demo (tools/demo.sh):
+# variant is a full-size GMM, ~1–3 min; each writes RUN/clusters_bench_* beside the demo's arrays). Needs a finished
+# demo (tools/demo.sh):
 #   tools/bench/discovery_bench.sh [DEMO_OUT (default demo-out)] [areas|layers|all (default all)]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
