@@ -6,10 +6,18 @@ import VolumeStore
 public struct ClusterOptions: Sendable {
     public enum Method: String, Sendable { case gmm, kmeans }
     public var run: String
+    /// The step's name: its array and RUN/analysis/NAME.json ("clusters", or "clusters_…" so that two clusterings of
+    /// one run, e.g. of areas and of cortical layers, live side by side).
+    public var name = "clusters"
     public var method: Method = .gmm
     public var k = 4
     /// The run array clustered: nmf (default), pca or features.
     public var on = "nmf"
+    /// The input's channels clustered, 0-based (nil: all), e.g. [0, 1, 2]: the first three PCs, as the paper clusters areas.
+    public var components: [Int]?
+    /// σ (source pixels) of a Gaussian mean of the input over each pixel's neighbourhood within the mask's class
+    /// before clustering (0: none; see SpatialSmoothing).
+    public var smooth = 0.0
     public var mask: PixelMask = .predicted
     public var slices: [Int]?
     /// Rows sampled for k-means (the GMM's initialisation, or the k-means itself) and the silhouette (≤ 4,000 of them).
@@ -37,7 +45,9 @@ public struct ClusterOptions: Sendable {
     public var mostPasses: Int { method == .gmm ? 2 + maxIter : 2 }
 
     var parameters: Parameters {
-        Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on), ("mask", mask.description), ("sample", "\(sample)"),
+        Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on),
+                    ("components", components.map { $0.map { String($0 + 1) }.joined(separator: ",") } ?? "all"),
+                    ("smooth", "\(smooth)"), ("mask", mask.description), ("sample", "\(sample)"),
                     ("reg", "\(reg)"), ("tol", "\(tol)"), ("seed", "\(seed)"), ("max_iter", "\(maxIter)"),
                     ("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"), ("rois", rois ?? "-"),
                     ("match", match.map { "\($0.0),\($0.1)" } ?? "-")])
@@ -100,8 +110,19 @@ public final class ClusterJob: @unchecked Sendable {
         var ctx = SourceOptions(cacheBytes: o.cacheBytes)
         ctx.cache = ChunkCache(capacity: o.cacheBytes)
         let run = try await RunArrays(root: o.run, context: ctx)
+        guard o.name == "clusters" || (o.name.hasPrefix("clusters_") && o.name.count > 9
+                && o.name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+            throw AnalysisError.input("--name must be 'clusters' or 'clusters_' followed by lowercase letters, digits or _ (e.g. clusters_areas); got '\(o.name)'")
+        }
         let input = try await run.channels(o.on)
-        let d = input.shape[0]
+        let channels = o.components ?? Array(0..<input.shape[0])
+        if channels.isEmpty || channels.contains(where: { $0 < 0 || $0 >= input.shape[0] }) || Set(channels).count != channels.count {
+            throw AnalysisError.input("--components \(channels.map { String($0 + 1) }.joined(separator: ",")): \(o.on) has channels 1…\(input.shape[0]); name each at most once")
+        }
+        let d = channels.count
+        guard o.smooth >= 0, o.smooth <= Double(4 * run.block * run.stride) else {
+            throw AnalysisError.input("--smooth \(o.smooth): a Gaussian σ in source pixels, 0…\(4 * run.block * run.stride) (0: no smoothing)")
+        }
         let zs = o.slices ?? Array(0..<run.depth)
         if let bad = zs.first(where: { $0 < 0 || $0 >= run.depth }) { throw AnalysisError.input("--slices: slice \(bad) is outside the run (z = 0..<\(run.depth))") }
         if let (a, b) = o.match, !zs.contains(a) || !zs.contains(b) || o.rois == nil {
@@ -118,11 +139,11 @@ public final class ClusterJob: @unchecked Sendable {
 
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
-        let session = try run.run.begin(step: "clusters", command: "cluster", parameters: o.parameters,
+        let session = try run.run.begin(step: o.name, command: "cluster", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois]),
-                                        outputs: ["clusters"], shard: o.shard, restart: o.restart, info: o.pass?.sessionInfo ?? [:])
+                                        outputs: [o.name], shard: o.shard, restart: o.restart, info: o.pass?.sessionInfo ?? [:])
         summary.notes = session.notes
-        summary.resultPath = run.analysisDirectory + "/clusters.json"
+        summary.resultPath = run.analysisDirectory + "/\(o.name).json"
         if session.isComplete, let saved = try DurableFile.read(session.statePath("summary.json"), as: SavedClusterSummary.self) {
             summary = saved.summary
             summary.notes = summary.notes.filter { !$0.contains("from scratch") }
@@ -133,13 +154,28 @@ public final class ClusterJob: @unchecked Sendable {
         // The passes (StepPasses: one process, shards together, or map tasks and a reduce).
         let passes = try StepPasses(session: session, mode: o.pass, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
                                     command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)", waiting: waiting)
+        // A reduce reads no rows (it merges published statistics), so only the processes that compute smooth.
+        let smoothed = o.smooth > 0 && passes.role != .reduce
+            ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource, progress: progress) : nil
         func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
                   _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(StepProgress(phase: name, done: i + 1, total: blocks.count))
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { try after?(b); continue }
-                let (x, px) = try await run.rows(input, b, mask: m)
-                if !px.isEmpty { try await body(b, x, px) }
+                if let smoothed {
+                    let (x, px) = try await run.rows(smoothed, b, mask: m)
+                    if !px.isEmpty { try await body(b, x, px) }
+                } else {
+                    let (all, px) = try await run.rows(input, b, mask: m)
+                    if !px.isEmpty {
+                        if d == input.shape[0] { try await body(b, all, px) } else {
+                            let c = input.shape[0]
+                            var x = [Double](repeating: 0, count: px.count * d)
+                            for i in 0..<px.count { for (j, ch) in channels.enumerated() { x[i * d + j] = all[i * c + ch] } }
+                            try await body(b, x, px)
+                        }
+                    }
+                }
                 try after?(b)
             }
         }
@@ -215,7 +251,7 @@ public final class ClusterJob: @unchecked Sendable {
         summary.reg = reg
 
         // Final pass: assignments, clusters array, per-ROI counts per slice.
-        let out = try await run.createLabels("clusters", session: session)
+        let out = try await run.createLabels(o.name, session: session)
         func assign(_ x: [Double], rows m: Int) -> [Int] {
             if let g = model { return x.withUnsafeBufferPointer { g.predict($0.baseAddress!, rows: m) } }
             return (0..<m).map { i in (0..<o.k).min { a, b in
@@ -223,7 +259,7 @@ public final class ClusterJob: @unchecked Sendable {
             }! }
         }
         // Per slice, per cluster: pixels per ROI id ("z" → cluster → "id" → count; strings so that shards publish it).
-        let pyramid = run.pyramid("clusters", session: session)
+        let pyramid = run.pyramid(o.name, session: session)
         let counts = try await passes.merged("cluster-counts", compute: {
             var counts: [String: [[String: Int]]] = [:]
             try await pass("assigning clusters", after: { try pyramid.completed($0) }) { b, x, px in
@@ -256,7 +292,7 @@ public final class ClusterJob: @unchecked Sendable {
             if passes.role == .whole { _ = try await samplePass() }
             sample = try await sharedSample().rows
         }
-        try await run.finishPyramid(pyramid, slices: zs, passes: passes, tag: "clusters")
+        try await run.finishPyramid(pyramid, slices: zs, passes: passes, tag: o.name)
         let sampled = sample!
         let sil = min(sampled.count / d, 4000)
         // Columns: ROI ids in order; contingency over all slices.
@@ -304,10 +340,36 @@ public final class ClusterJob: @unchecked Sendable {
         try write(doc, to: session.statePath("result.json"))
         // Every shard wrote its blocks (the counts exchange above waited for all): clusters moves into place.
         try DurableFile.write(session.statePath("summary.json"), json: SavedClusterSummary(summary))
-        try session.finish(arrays: ["clusters"], results: [session.statePath("result.json"): summary.resultPath])
+        try session.finish(arrays: [o.name], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
+    }
+
+    /// The input's smoothed channels (SpatialSmoothing, within the mask's class: `--within`'s class, else predicted
+    /// tissue) at the mask's pixels, computed once into a scratch array of this generation that every pass then reads
+    /// like the input; each shard smooths its own blocks. A marker per shard says the scratch is whole (resume).
+    private func smooth(_ run: RunArrays, _ input: ZarrArray, channels: [Int], blocks: [RunArrays.Block], session: StepSession,
+                        maskSource: ZarrArray?, progress: (StepProgress) -> Void) async throws -> ZarrArray {
+        let o = options
+        let s = SpatialSmoothing(sigma: o.smooth / Double(run.stride))
+        let support: @Sendable (UInt8) -> Bool
+        if case let .within(c, _) = o.mask { support = { $0 == c } } else { support = { $0 != 0 } }
+        let store = FileChunkStore(root: session.directory)
+        let md = ArrayMetadata(shape: [channels.count] + run.labels.shape, chunks: [channels.count, 1, run.block, run.block], dtype: .float32,
+                               fillValue: .nan, codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
+        try store.putSync("smoothed/.zarray", md.zarrV2JSON())
+        let scratch = ZarrArray(store: store, path: "smoothed", metadata: md)
+        let marker = session.statePath("smoothed-\(o.shard.fileTag).done")
+        if FileManager.default.fileExists(atPath: marker) { return scratch }
+        for (i, b) in blocks.enumerated() where o.shard.owns(i) {
+            progress(StepProgress(phase: "smoothing (σ \(o.smooth) px)", done: i + 1, total: blocks.count))
+            guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+            let (x, px) = try await s.rows(run, input, b, channels: channels, mask: m, support: support)
+            if !px.isEmpty { try await run.write(scratch, b, values: x, pixels: px) }
+        }
+        try DurableFile.write(marker, json: ["blocks": Double(blocks.count), "sigma_run_pixels": s.sigma])
+        return scratch
     }
 
     /// The parameters after the last merged pass, for the next pass and for resuming: the sample's k-means (the

@@ -15,6 +15,19 @@ func prepareAnalysisProcess() {
 }
 
 /// --mask / --within / --erode → which pixels an analysis step takes.
+/// Channels numbered from 1 ("1:3" = 1, 2, 3; or "14,9,8") → 0-based indices.
+func parseComponents(_ s: String) throws -> [Int] {
+    let bad = ValidationError("--components must be FIRST:LAST (numbered from 1, e.g. 1:3) or a list (e.g. 14,9,8); got '\(s)'")
+    if s.contains(":") {
+        let p = s.split(separator: ":", omittingEmptySubsequences: false).map { Int($0) }
+        guard p.count == 2, let a = p[0], let b = p[1], a >= 1, b >= a else { throw bad }
+        return Array((a - 1)..<b)
+    }
+    let p = s.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+    guard !p.isEmpty, p.allSatisfy({ ($0 ?? 0) >= 1 }) else { throw bad }
+    return p.map { $0! - 1 }
+}
+
 func parsePixelMask(mask: String?, within: String?, erode: Int) throws -> PixelMask {
     try FlagCheck.atLeast("--erode", erode, 0, "a disk radius in source pixels")
     if let within {
@@ -152,6 +165,9 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Clusters (2…255: stored as u1).") var k = 4
     @Option(help: "gmm or kmeans.") var method = "gmm"
     @Option(help: "The array clustered: nmf, pca or features.") var on = "nmf"
+    @Option(help: "Its channels clustered, numbered from 1 as printed: '1:3' (PCs 1, 2 and 3, as the paper clusters areas) or a list '14,9,8'; default all.") var components: String?
+    @Option(help: "σ in source pixels of a Gaussian mean of the input over each pixel's neighbourhood, within --within's class (else predicted tissue), before clustering; 0: none.") var smooth = 0.0
+    @Option(help: "The output's name: 'clusters', or 'clusters_NAME' to keep another clustering of the run beside it (RUN/NAME, RUN/analysis/NAME.json).") var name = "clusters"
     @Option(help: "Only pixels predicted as this class (CTX, …), as the paper clusters cortex.") var within: String?
     @Option(parsing: .unconditional, help: "With --within: erode by a disk of this radius in source pixels (≥ 0; the paper: 64).") var erode = 0
     @Option(help: "Pixels: 'labels' (predicted) or a source whose nonzero pixels count.") var mask: String?
@@ -177,7 +193,10 @@ struct Cluster: AsyncParsableCommand {
         try FlagCheck.range("--k", k, 2...255, "clusters are stored as u1: cluster + 1, 0 outside the mask")
         try FlagCheck.atLeast("--sample", sample, k, "k-means++ needs at least --k rows")
         try FlagCheck.atLeast("--max-iter", maxIter, 1)
-        o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed; o.maxIter = maxIter
+        o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed; o.maxIter = maxIter; o.name = name
+        if let components { o.components = try parseComponents(components) }
+        guard smooth >= 0, smooth.isFinite else { throw ValidationError("--smooth must be ≥ 0 (source pixels); got \(smooth)") }
+        o.smooth = smooth
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
         if let match {
@@ -215,6 +234,6 @@ struct Cluster: AsyncParsableCommand {
                 say(String(format: "  cluster %d → %d (JS %.4f); one-to-one → %d", i + 1, j + 1, s.jsDistances[i][j], s.oneToOne[i] + 1))
             }
         }
-        say(String(format: "%.1f s, peak RSS %@ → %@/clusters and %@", s.wall, formatBytes(s.peakRSS), run, s.resultPath))
+        say(String(format: "%.1f s, peak RSS %@ → %@/%@ and %@", s.wall, formatBytes(s.peakRSS), run, name, s.resultPath))
     }
 }

@@ -13,9 +13,11 @@ struct Demo: AsyncParsableCommand {
         discussion: """
         1. a full-size phantom (5 slices of 1420×5805, areas annotated); 2. train the paper's network on slices 0–1,
         validating on slice 2; 3. predict slices 3–4 densely; 4. evaluate them against the phantom's areas; 5. clean
-        the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. GMM clusters of cortex,
-        matched across the two slices by their per-layer distributions; 8. the factors that predict each layer (select-factors);
-        9. the report: every map as images, the evaluation, curves and analysis in one HTML page. Every output stays in --out; the commands it runs are
+        the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. areas without labels: GMM
+        clusters of the first three PCs of the whole slices, scored against the areas (ARI, V-measure); 8. layers without
+        labels: GMM clusters of cortex on the NMF embedding averaged over each pixel's neighbourhood, scored against the
+        layers and matched across the two slices by their per-layer distributions; 9. the factors that predict each layer
+        (select-factors); 10. the report: every map as images, the evaluation, curves and analysis in one HTML page. Every output stays in --out; the commands it runs are
         printed, so each step can be re-run by hand.
         """)
 
@@ -81,10 +83,19 @@ struct Demo: AsyncParsableCommand {
         say(String(format: "   NMF: ½‖X − WH‖² per pixel %.4f after the sample fit, %@ over all pixels", nmf.sampleObjective / Double(min(f.sample, nmf.rows)),
                    nmf.objectives.map { String(format: "%.4f", $0 / Double(nmf.rows)) }.joined(separator: " → ")))
 
-        step("7. cluster cortex (eroded 64 px) on the NMF embedding: GMM, 4 components; match slice 3's clusters to slice 4's by layer",
-             "brainmap cluster \(run) --k 4 --within CTX --erode 64 --rois \(group)/layers --match 3,4 --slices 3:5")
+        var ca = ClusterOptions(run: run)
+        ca.name = "clusters_areas"; ca.on = "pca"; ca.components = [0, 1, 2]; ca.k = 6; ca.smooth = Self.smoothing
+        ca.rois = group + "/areas"; ca.slices = [3, 4]
+        step("7. areas without labels: cluster the whole slices on their first three PCs (GMM, 6 components, latents averaged over σ \(Int(ca.smooth)) px)",
+             "brainmap cluster \(run) --name clusters_areas --on pca --components 1:3 --k 6 --smooth \(Int(ca.smooth)) --rois \(group)/areas --slices 3:5")
+        let ar = try await ClusterJob(options: ca).run()
+        say(String(format: "   %d pixels; against the areas: ARI %.3f, V-measure %.3f (the paper, one real slice: ARI 0.703)", ar.rows, ar.ari ?? 0, ar.vMeasure?.v ?? 0))
+
         var co = ClusterOptions(run: run)
         co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = group + "/layers"; co.match = (3, 4); co.slices = [3, 4]
+        co.smooth = Self.smoothing
+        step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
+             "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --rois \(group)/layers --match 3,4 --slices 3:5")
         let cl = try await ClusterJob(options: co).run()
         say(String(format: "   %d cortex pixels, EM %@ in %d iterations; against the layers: ARI %.3f, V-measure %.3f; silhouette %.3f",
                    cl.rows, cl.converged ? "converged" : "stopped", cl.iterations, cl.ari ?? 0, cl.vMeasure?.v ?? 0, cl.silhouette ?? 0))
@@ -94,14 +105,14 @@ struct Demo: AsyncParsableCommand {
                 + String(format: "   slice 3 → slice 4 cluster %d (JS %.3f)", cl.argmin[i] + 1, cl.jsDistances[i][cl.argmin[i]]))
         }
 
-        step("8. select the NMF factors that predict each cortical layer (λ = 0.3)",
+        step("9. select the NMF factors that predict each cortical layer (λ = 0.3)",
              "brainmap select-factors \(run) --rois \(group)/layers --lambda 0.3 --slices 3:5")
         var so = SelectFactorsOptions(run: run, rois: group + "/layers")
         so.lambda = 0.3; so.slices = [3, 4]
         let sel = try await SelectFactorsJob.run(so)
         say("   picks (factor → layer id): " + sel.picks.map { "\($0.factor + 1) → \($0.roi)" }.joined(separator: ", "))
 
-        step("9. the report: maps as images, evaluation, training curves, analysis, provenance", "brainmap report \(run)")
+        step("10. the report: maps as images, evaluation, training curves, analysis, provenance", "brainmap report \(run)")
         var ro = ReportOptions(run: run)
         ro.generator = "brainmap \(brainmapVersion) demo"
         let report = try await ReportJob.run(ro)
@@ -113,10 +124,15 @@ struct Demo: AsyncParsableCommand {
         say("   \(run)  labels, probabilities, features (64-d latents), entropy of slices 3–4, run.json")
         say("   \(run)/labels_clean  the area map after cleanup")
         say("   \(run)/evaluation-labels.json, evaluation-labels_clean.json  accuracy, per-class P/R/F1, confusion matrices")
-        say("   \(run)/pca, nmf, clusters  PC and NMF coefficient maps (15, z, y, x) and the cortex clusters")
-        say("   \(run)/analysis/  pca.json, nmf.json (components, objectives), clusters.json (GMM, per-layer distributions, matching), select-factors.json")
+        say("   \(run)/pca, nmf, clusters_areas, clusters  PC and NMF coefficient maps (15, z, y, x), the area clusters, the cortex clusters")
+        say("   \(run)/analysis/  pca.json, nmf.json (components, objectives), clusters_areas.json, clusters.json (GMM, per-layer distributions, matching), select-factors.json")
         say("   \(report.index)  the report: open it in a browser (or `brainmap serve \(run)`, then its /report/)")
     }
+
+    /// σ (source pixels) of the neighbourhood mean before clustering, for areas and layers alike: measured on the
+    /// demo's held-out slices (tools/bench/discovery_bench.sh; README "Discovery"), 32 px raised both ARIs most of
+    /// 0–48; a pixel's own latents vary with the cell under it more than with its area or layer.
+    static let smoothing = 32.0
 
     /// Evaluates slices 3–4 of a run array, prints the table and writes RUN/evaluation-ARRAY.json.
     private func evaluate(run: String, array: String, annotations: String) async throws -> Evaluation {

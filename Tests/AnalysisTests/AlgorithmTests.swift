@@ -150,6 +150,30 @@ final class AlgorithmTests: XCTestCase {
         XCTAssertEqual(predicted, ref["predict"] as! [Int])
     }
 
+    /// The normalised Gaussian mean within a support = scipy.ndimage.gaussian_filter(x·m) / gaussian_filter(m), at the
+    /// target pixels of a window (the window's outside counts as no support, scipy's mode "constant").
+    func testSpatialSmoothingMatchesScipy() throws {
+        let c = 2, H = 31, W = 40, oy = 6, ox = 9, h = 20, w = 22, sigma = 2.5
+        var rng = SeededRandom(seed: 5)
+        let planes = (0..<(c * H * W)).map { _ in Double(rng.nextFloat()) * 10 }
+        // A support with a hole and a ragged edge; the target's pixels on it.
+        let support = (0..<(H * W)).map { i -> Double in
+            let y = i / W, x = i % W
+            return (x + y / 3 > 12 && !(10..<14).contains(y)) ? 1 : 0
+        }
+        let pixels = (0..<(h * w)).filter { support[($0 / w + oy) * W + $0 % w + ox] > 0 }
+        let s = SpatialSmoothing(sigma: sigma)
+        XCTAssertEqual(s.radius, 10)
+        let ours = s.smooth(planes, channels: c, H: H, W: W, support: support, oy: oy, ox: ox, h: h, w: w, pixels: pixels)
+        let ref = try Self.reference(["task": "smooth", "sigma": sigma, "support": (0..<H).map { Array(support[($0 * W)..<(($0 + 1) * W)]) },
+                                      "planes": (0..<c).map { ch in (0..<H).map { y in Array(planes[(ch * H * W + y * W)..<(ch * H * W + (y + 1) * W)]) } }])
+        let sm = ref["smoothed"] as! [[[Double]]]
+        XCTAssertGreaterThan(pixels.count, 200)
+        for (i, p) in pixels.enumerated() { for ch in 0..<c {
+            XCTAssertEqual(ours[i * c + ch], sm[ch][p / w + oy][p % w + ox], accuracy: 1e-9, "pixel \(p) channel \(ch)")
+        } }
+    }
+
     /// JS distance, ARI, V-measure, silhouette and the one-to-one assignment as scipy and scikit-learn compute them.
     func testMetricsMatchScipyAndScikitLearn() throws {
         var rng = SeededRandom(seed: 9)

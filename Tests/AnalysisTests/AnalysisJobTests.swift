@@ -206,5 +206,30 @@ final class AnalysisJobTests: XCTestCase {
         let clusters = try await VolumeSource.open(run + "/clusters")
         let plane = try await clusters.read(Box([1..<2, 0..<100, 0..<130]))
         XCTAssertEqual(Set(plane).subtracting([0]), [1, 2, 3])
+
+        // The first three PCs, smoothed, under another name (the paper's areas from PCs): ARI and V-measure as
+        // scikit-learn computes them from the written array; the NMF clusters stay in place beside it.
+        var a = ClusterOptions(run: run)
+        a.name = "clusters_areas"; a.on = "pca"; a.components = [0, 1, 2]; a.smooth = 6; a.k = 3; a.slices = [1]
+        a.rois = dir + "/ph.zarr/areas"
+        let areas = try await ClusterJob(options: a).run()
+        let scores = try AlgorithmTests.reference(["task": "cluster-scores", "clusters": run + "/clusters_areas",
+                                                   "rois": dir + "/ph.zarr/areas", "stride": 2, "slices": [1]])
+        XCTAssertEqual(areas.ari!, scores["ari"] as! Double, accuracy: 1e-12)
+        XCTAssertEqual(areas.vMeasure!.v, scores["v"] as! Double, accuracy: 1e-12)
+        XCTAssertTrue(areas.resultPath.hasSuffix("/analysis/clusters_areas.json"))
+        XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/analysis/clusters.json"))) is [String: Any], true)
+        // Unsmoothed: the same pixels, other rows, a new generation.
+        a.smooth = 0
+        let unsmoothed = try await ClusterJob(options: a).run()
+        XCTAssertFalse(unsmoothed.upToDate)
+        XCTAssertEqual(unsmoothed.rows, areas.rows)
+        XCTAssertNotEqual(unsmoothed.logLikelihood.last, areas.logLikelihood.last)
+        // A name that is not a cluster output, a channel the input lacks: refused, naming the flag.
+        var bad = a
+        bad.name = "labels"
+        do { _ = try await ClusterJob(options: bad).run(); XCTFail("--name labels") } catch { XCTAssertTrue("\(error)".contains("--name"), "\(error)") }
+        bad = a; bad.components = [5]
+        do { _ = try await ClusterJob(options: bad).run(); XCTFail("PC 6 of 5") } catch { XCTAssertTrue("\(error)".contains("--components 6"), "\(error)") }
     }
 }

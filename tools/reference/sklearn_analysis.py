@@ -11,6 +11,10 @@ Request: {"task": "pca"|"nmf"|"gmm"|"metrics", "X": [[...], ...], ...}
 - gmm: weights, means, covariances → fitted weights, means, score (mean log-likelihood), lower_bound, n_iter,
   predict, from GaussianMixture(covariance_type="full", reg_covar=1e-6, tol=1e-3, max_iter=100) with that init
 - metrics: truth, pred, (X, labels for silhouette), p/q pairs (JS), cost (linear_sum_assignment)
+- smooth: planes (c × H × W), support (H × W, 0/1), sigma → the normalised Gaussian mean
+  gaussian_filter(x·m) / gaussian_filter(m) per channel (scipy.ndimage, mode "constant", truncate 4)
+- cluster-scores: clusters (a run's cluster array), rois (integer ids at the source's or the run's grid), stride,
+  slices → ARI and homogeneity/completeness/V-measure over pixels with a cluster and an ROI, read with zarr-python
 """
 import json, sys
 import numpy as np
@@ -61,7 +65,34 @@ def main(path):
                "silhouette": float(metrics.silhouette_score(np.array(r["X"]), r["labels"])),
                "js": [float(jensenshannon(p, q)) for p, q in r["pairs"]],
                "assignment": linear_sum_assignment(np.array(r["cost"]))[1].tolist()}
+    elif t == "smooth":
+        from scipy.ndimage import gaussian_filter
+        x, m, s = np.array(r["planes"], dtype=float), np.array(r["support"], dtype=float), r["sigma"]
+        den = gaussian_filter(m, s, mode="constant", cval=0.0, truncate=4.0)
+        num = np.stack([gaussian_filter(c * m, s, mode="constant", cval=0.0, truncate=4.0) for c in x])
+        out = {"smoothed": (num / np.where(den > 0, den, np.nan)).tolist()}
+    elif t == "cluster-scores":
+        out = cluster_scores(r["clusters"], r["rois"], r["stride"], r["slices"])
     print(json.dumps(out))
+
+
+def cluster_scores(clusters, rois, stride, slices):
+    """ARI and V-measure of a run's cluster array against integer ROIs, as scikit-learn computes them."""
+    import zarr
+    from sklearn import metrics
+    c = zarr.open_array(clusters, mode="r")
+    g = zarr.open(rois, mode="r")
+    a = g if hasattr(g, "shape") else g["0"]
+    s = 1 if tuple(a.shape) == tuple(c.shape) else stride
+    truth, pred = [], []
+    for z in slices:
+        cz = np.asarray(c[z])
+        rz = np.asarray(a[z])[::s, ::s][: cz.shape[0], : cz.shape[1]]
+        keep = (cz != 0) & (rz != 0)
+        truth.append(rz[keep].astype(np.int64)); pred.append(cz[keep].astype(np.int64))
+    truth, pred = np.concatenate(truth), np.concatenate(pred)
+    h, comp, v = metrics.homogeneity_completeness_v_measure(truth, pred)
+    return {"ari": metrics.adjusted_rand_score(truth, pred), "homogeneity": h, "completeness": comp, "v": v, "pixels": int(truth.size)}
 
 
 if __name__ == "__main__":
