@@ -207,4 +207,106 @@ final class AnalysisJobTests: XCTestCase {
         let plane = try await clusters.read(Box([1..<2, 0..<100, 0..<130]))
         XCTAssertEqual(Set(plane).subtracting([0]), [1, 2, 3])
     }
+
+    /// Map tasks and reduces that do not fit the step's generation are refused before anything changes; a reduce run
+    /// again, or with other map tasks than the last pass's, does no harm (the defects a new user's probe found).
+    func testPassTasksThatDoNotFitAreRefusedAndReducesAreIdempotent() async throws {
+        let dir = PythonReference.tempDir("analysis-passes")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try await Self.makeRun(dir)
+        var p = FactorizeOptions(run: run)
+        p.k = 3; p.slices = [1]
+        func task(_ o: FactorizeOptions, _ shard: Shard, _ pass: PassMode) async throws -> PassEnd? {
+            var o = o
+            o.shard = shard; o.pass = pass
+            do { _ = try await FactorizeJob(options: o).run(); return nil } catch let end as PassEnd { return end }
+        }
+        func failure(_ o: FactorizeOptions, _ shard: Shard, _ pass: PassMode) async -> String {
+            do { _ = try await task(o, shard, pass); return "no error" } catch { return "\(error)" }
+        }
+        func pca() throws -> StepRecord? { try Run.inspect(run).manifest.steps["pca"] }
+        func status() throws -> RunStatus.Step { try XCTUnwrap(RunStatus.of(try Run.inspect(run)).steps.first { $0.name == "pca" }) }
+        let shard = { (i: Int) in try Shard(index: i, count: 3) }
+
+        // A reduce before any map task: refused, the manifest untouched.
+        let early = await failure(p, .all, .reduce(tasks: 3))
+        XCTAssertTrue(early.contains("no map task has run") && early.contains("--pass map --shard I/N"), early)
+        XCTAssertNil(try pca())
+
+        // One map task: status names the others as missing and says to run map tasks and reduces.
+        _ = try await task(p, try shard(0), .map)
+        XCTAssertEqual(try status().missingShards, ["shard-1-of-3", "shard-2-of-3"])
+        let advice = try RunStatus.of(try Run.inspect(run)).next.joined()
+        XCTAssertTrue(advice.contains("--pass map --shard I/3"), advice)
+        for i in 1..<3 { _ = try await task(p, try shard(i), .map) }
+        XCTAssertEqual(try status().missingShards, [])
+        // A reduce with a wrong N fails without rewriting the recorded map tasks' count.
+        _ = await failure(p, .all, .reduce(tasks: 2))
+        XCTAssertEqual(try pca()?.info["shards"], "3")
+        // A reduce that merged but could not save the next pass's parameters has not merged it (status says so).
+        let state = run + "/" + (try XCTUnwrap(try pca()).directory) + "/" + StepPasses.stateFile
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let unsaved = await failure(p, .all, .reduce(tasks: 3))
+        XCTAssertTrue(unsaved.contains("cannot write"), unsaved)
+        XCTAssertNil(try status().donePerShard["reduce"])
+        try FileManager.default.removeItem(atPath: state)
+        let merged1 = try await task(p, .all, .reduce(tasks: 3))
+        XCTAssertNotNil(merged1)
+        XCTAssertEqual(try status().lastPerShard["reduce"], "pca-pass1")
+        // Run again, the reduce finds its pass merged and exits at once (no error).
+        let again = try await task(p, .all, .reduce(tasks: 3))
+        XCTAssertTrue(again?.description.contains("nothing to merge") ?? false, "\(String(describing: again))")
+
+        // Pass 2 under way: a map task with other parameters is refused, naming them; the generation is kept.
+        _ = try await task(p, try shard(0), .map)
+        var other = p
+        other.k = 4
+        let refused = await failure(other, try shard(1), .map)
+        XCTAssertTrue(refused.contains("k: the run has 3, this command has 4"), refused)
+        XCTAssertTrue(refused.contains("under way") && refused.contains("--restart"), refused)
+        XCTAssertEqual(try pca()?.generation, 1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: state))
+        // The reduce's missing shards: the step's recorded command with --pass map --shard I/N, for each one.
+        let missing = await failure(p, .all, .reduce(tasks: 3))
+        let line = try XCTUnwrap(try pca()?.info["command_line"])
+        XCTAssertTrue(missing.contains(line + " --pass map --shard 1/3") && missing.contains(line + " --pass map --shard 2/3"), missing)
+        for i in 1..<3 { _ = try await task(p, try shard(i), .map) }
+        let finished = try await task(p, .all, .reduce(tasks: 3))
+        XCTAssertNil(finished, "the last reduce finishes the step")
+        XCTAssertTrue(try status().complete)
+        XCTAssertEqual(try status().donePerShard["reduce"], 2)
+        var late = p
+        late.pass = .reduce(tasks: 3)
+        let done = try await FactorizeJob(options: late).run()
+        XCTAssertTrue(done.upToDate, "a reduce after the step is complete")
+
+        // One map task a pass (--shard 0/1, reduce/1: a Kubernetes Job of one completion); other parameters than a
+        // complete step's start a new generation, and the map task says why.
+        p.k = 2
+        let first = try await task(p, .all, .map)
+        XCTAssertTrue(first?.notes.joined().contains("other parameters") ?? false, "\(String(describing: first?.notes))")
+        XCTAssertEqual(try pca()?.generation, 2)
+        let one = try await task(p, .all, .reduce(tasks: 1))
+        XCTAssertNotNil(one)
+        _ = try await task(p, .all, .map)
+        let oneFinished = try await task(p, .all, .reduce(tasks: 1))
+        XCTAssertNil(oneFinished)
+        XCTAssertTrue(try status().complete)
+
+        // Cluster: pass 1 in 3 map tasks, the last pass in 2; the final reduce has the silhouette's sample.
+        var c = ClusterOptions(run: run)
+        c.k = 2; c.on = "pca"; c.method = .kmeans; c.slices = [1]; c.sample = 500
+        func clusterTask(_ shard: Shard, _ pass: PassMode) async throws -> ClusterSummary? {
+            var o = c
+            o.shard = shard; o.pass = pass
+            do { return try await ClusterJob(options: o).run() } catch is PassEnd { return nil }
+        }
+        for i in 0..<3 { _ = try await clusterTask(try shard(i), .map) }
+        let pass1 = try await clusterTask(.all, .reduce(tasks: 3))
+        XCTAssertNil(pass1)
+        for i in 0..<2 { _ = try await clusterTask(try Shard(index: i, count: 2), .map) }
+        let last = try await clusterTask(.all, .reduce(tasks: 2))
+        let clustered = try XCTUnwrap(last)
+        XCTAssertNotNil(clustered.silhouette)
+    }
 }
