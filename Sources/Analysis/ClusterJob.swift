@@ -141,7 +141,7 @@ public final class ClusterJob: @unchecked Sendable {
         if case let .source(s) = o.mask { maskPath = s }
         let session = try run.run.begin(step: o.name, command: "cluster", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois]),
-                                        outputs: [o.name], shard: o.shard, restart: o.restart, info: o.pass?.sessionInfo ?? [:])
+                                        outputs: [o.name], shard: o.shard, restart: o.restart, pass: o.pass)
         summary.notes = session.notes
         summary.resultPath = run.analysisDirectory + "/\(o.name).json"
         if session.isComplete, let saved = try DurableFile.read(session.statePath("summary.json"), as: SavedClusterSummary.self) {
@@ -153,7 +153,7 @@ public final class ClusterJob: @unchecked Sendable {
         func waiting(_ message: String) { progress(StepProgress(phase: message, done: 0, total: 1)) }
         // The passes (StepPasses: one process, shards together, or map tasks and a reduce).
         let passes = try StepPasses(session: session, mode: o.pass, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
-                                    command: "brainmap cluster \(o.run) --k \(o.k) --on \(o.on)", waiting: waiting)
+                                    command: session.commandLine, waiting: waiting)
         // A reduce reads no rows (it merges published statistics), so only the processes that compute smooth.
         let smoothed = o.smooth > 0 && passes.role != .reduce
             ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource, progress: progress) : nil
@@ -180,13 +180,14 @@ public final class ClusterJob: @unchecked Sendable {
             }
         }
         // Resume: the parameters after the last merged pass of this generation (its state.json).
-        let statePath = session.statePath("state.json")
+        let statePath = session.statePath(StepPasses.stateFile)
         var state = passes.readsState ? try DurableFile.read(statePath, as: EMState.self) : nil
         func save(_ st: EMState) throws { if passes.keepsState { try DurableFile.write(statePath, json: st) } }
 
         // Pass 1: a sample (reservoir, seeded) for k-means — the GMM's start — and the silhouette. Shards publish
         // theirs; the sample is drawn from every shard's in proportion to its rows (the same rows in every process).
         var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 11, index: 0))
+        let silhouettePath = session.statePath("silhouette-sample.f64"), silhouetteRows = 4000
         var sample: [Double]?
         func samplePass() async throws -> Int {
             try await pass("sample") { _, x, px in reservoir.add(x, rows: px.count) }
@@ -200,6 +201,11 @@ public final class ClusterJob: @unchecked Sendable {
             _ = try await passes.merged("cluster-pass1", compute: samplePass, merge: { $0.reduce(0, +) })
             let (rows, seen) = try await sharedSample()
             sample = rows
+            // The silhouette's rows, kept for the process that finishes the step: a later reduce may have other map
+            // tasks (another N) than the ones that published this pass's samples.
+            if passes.keepsState {
+                try DurableFile.write(silhouettePath, Array(rows.prefix(min(rows.count / d, silhouetteRows) * d)).withUnsafeBytes { Array($0) })
+            }
             guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
             let n = rows.count / d
             let (centroids, labels) = KMeans.fit(rows, rows: n, d: d, k: o.k, seed: o.seed)
@@ -288,13 +294,16 @@ public final class ClusterJob: @unchecked Sendable {
         })
         // The silhouette's rows, when this process did not draw the sample above (it resumed): one process draws it
         // again (the same seeded reservoir), a reduce reads the shards' published samples.
+        if sample == nil, passes.keepsState, let saved = FileManager.default.contents(atPath: silhouettePath) {
+            sample = saved.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        }
         if sample == nil {
             if passes.role == .whole { _ = try await samplePass() }
             sample = try await sharedSample().rows
         }
         try await run.finishPyramid(pyramid, slices: zs, passes: passes, tag: o.name)
         let sampled = sample!
-        let sil = min(sampled.count / d, 4000)
+        let sil = min(sampled.count / d, silhouetteRows)
         // Columns: ROI ids in order; contingency over all slices.
         let order = Set(counts.values.flatMap { $0.flatMap(\.keys) }).compactMap { Int64($0) }.sorted()
         func table(_ z: String?) -> [[Int]] {
@@ -340,7 +349,7 @@ public final class ClusterJob: @unchecked Sendable {
         try write(doc, to: session.statePath("result.json"))
         // Every shard wrote its blocks (the counts exchange above waited for all): clusters moves into place.
         try DurableFile.write(session.statePath("summary.json"), json: SavedClusterSummary(summary))
-        try session.finish(arrays: [o.name], results: [session.statePath("result.json"): summary.resultPath])
+        try passes.finish(arrays: [o.name], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary

@@ -106,7 +106,7 @@ public final class FactorizeJob: @unchecked Sendable {
         if case let .source(s) = o.mask { maskPath = s }
         let session = try run.run.begin(step: step, command: "factorize", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, sources: [maskPath]), outputs: [step],
-                                        shard: o.shard, restart: o.restart, info: o.pass?.sessionInfo ?? [:])
+                                        shard: o.shard, restart: o.restart, pass: o.pass)
         summary.notes = session.notes
         if session.isComplete, let saved = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary.resultPath))) as? [String: Any] {
             summary.upToDate = true
@@ -132,10 +132,10 @@ public final class FactorizeJob: @unchecked Sendable {
         // The passes (StepPasses: one process, shards together, or map tasks and a reduce). Resume: the state after
         // the last merged pass of this generation (its own directory: other parameters or inputs are another
         // generation); shards started together resume from their published statistics instead.
-        let statePath = session.statePath("state.json")
+        let statePath = session.statePath(StepPasses.stateFile)
         func waiting(_ message: String) { progress(FactorizeProgress(phase: message, done: 0, total: 1)) }
         let passes = try StepPasses(session: session, mode: o.pass, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
-                                    command: "brainmap factorize \(o.run) --method \(step) --k \(o.k)", waiting: waiting)
+                                    command: session.commandLine, waiting: waiting)
         var state = passes.readsState ? try DurableFile.read(statePath, as: FactorizeState.self) : nil
         func save(_ st: FactorizeState) throws { if passes.keepsState { try DurableFile.write(statePath, json: st) } }
 
@@ -229,7 +229,7 @@ public final class FactorizeJob: @unchecked Sendable {
         // published theirs, after writing): the generation's arrays move into place (whoever gets there first; the
         // swap is idempotent).
         try await run.finishPyramid(run.pyramid(step, session: session), slices: zs, passes: passes, tag: step)
-        try session.finish(arrays: [step], results: [session.statePath("result.json"): summary.resultPath])
+        try passes.finish(arrays: [step], results: [session.statePath("result.json"): summary.resultPath])
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary

@@ -19,6 +19,15 @@ extension Run {
     public static func stepInput(_ name: String) -> String { "step:" + name }
     public static func sourceInput(_ path: String) -> String { "source:" + path }
 
+    /// A local source's path in one spelling (absolute, no `.`, `..` or trailing `/`), so that a step's parameters
+    /// and inputs do not differ by how a path was typed; addresses (`scheme://…`) and any `?query` are kept as given.
+    public static func canonicalSource(_ path: String) -> String {
+        guard !path.contains("://"), !path.isEmpty else { return path }
+        let q = path.firstIndex(of: "?")
+        let base = String(path[..<(q ?? path.endIndex)]), query = q.map { String(path[$0...]) } ?? ""
+        return URL(fileURLWithPath: base).standardizedFileURL.path + query
+    }
+
     /// A descriptor as people read it.
     static func describe(_ d: String) -> String {
         if d.hasPrefix("predict@") { return "predicted slices " + d.dropFirst(8) }

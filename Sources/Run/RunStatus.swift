@@ -17,6 +17,8 @@ public struct RunStatus: Sendable {
         /// Stale: an input changed (or a step it reads is stale itself).
         public var stale: Bool
         public var commandLine: String?
+        /// Map/reduce steps: the map tasks (`shard-I-of-N`, N as recorded) with no done marker in this generation.
+        public var missingShards: [String] = []
     }
     public struct Array: Sendable {
         public var name: String, step: String, generation: Int, staging: Int?, swapPending: Bool
@@ -61,27 +63,29 @@ public struct RunStatus: Sendable {
                     staleUnits = done.filter { $0.value != (sliceVersions[Int($0.key) ?? -1] ?? "none") }.keys.sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
                 }
             }
+            // A step run as map tasks and reduces (recorded since the first task; older runs: a reduce's marker).
+            let passes = r.info["passes"] != nil || DoneMarkers.lastPerShard(directory: dir)["reduce"] != nil
+            let shards = Int(r.info["shards"] ?? "1") ?? 1
+            let missing = passes && !r.complete ? (0..<shards).map { Shard.fileTag($0, of: shards) }.filter { perShard[$0] == nil } : []
             let upstream = r.inputs.keys.contains { $0.hasPrefix("step:") && staleSteps.contains(String($0.dropFirst(5))) }
             let stale = inputs.contains(where: \.stale) || !staleUnits.isEmpty || upstream
             if stale { staleSteps.insert(name) }
             st.steps.append(Step(name: name, command: r.command, generation: r.generation, complete: name == "predict" ? partial(st) : r.complete,
                                  parameters: r.parameters, inputs: inputs, donePerShard: perShard,
                                  lastPerShard: name == "predict" || name == "cleanup" ? [:] : DoneMarkers.lastPerShard(directory: dir), staleUnits: staleUnits, stale: stale,
-                                 commandLine: r.info["command_line"]))
+                                 commandLine: r.info["command_line"], missingShards: missing))
             let partial = name == "predict" ? st.predictedBlocks.filter { $0.value < (st.blocksPerSlice ?? 0) }.keys.sorted() : []
             if stale || (!r.complete && name != "predict") || !partial.isEmpty {
                 let why = stale ? (upstream ? "reads a stale step" : !staleUnits.isEmpty ? "slices \(staleUnits.joined(separator: ",")) changed since they were cleaned" : "its inputs changed")
                     : !partial.isEmpty ? "slices \(partial.map(String.init).joined(separator: ",")) are partly predicted" : "it did not finish, or is running"
-                let shards = Int(r.info["shards"] ?? "1") ?? 1
                 // The command as it was typed, pointed at this run (it may have been copied or moved since).
                 let cmd = r.info["command_line"].map { line -> String in
                     guard let was = r.info["run_path"], was != run.root else { return line }
                     return line.split(separator: " ").map { $0 == was ? run.root : String($0) }.joined(separator: " ")
                 }
-                let passes = DoneMarkers.lastPerShard(directory: dir)["reduce"] != nil
                 let how = !passes ? " (in \(shards) shards: --shard I/\(shards))"
                     : " (as map tasks and reduces: --pass map --shard I/\(shards) for each I, then --pass reduce/\(shards), until complete; or submit.sh again)"
-                st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" + (shards > 1 ? how : "") }
+                st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" + (shards > 1 || passes ? how : "") }
                                                           ?? "run brainmap \(r.command) again with the same parameters"))
             }
         }

@@ -12,5 +12,6 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     public func owns(_ unit: Int) -> Bool { unit % count == index }
     public var description: String { "\(index)/\(count)" }
     /// The file name part every per-shard file uses.
-    public var fileTag: String { "shard-\(index)-of-\(count)" }
+    public var fileTag: String { Shard.fileTag(index, of: count) }
+    public static func fileTag(_ index: Int, of count: Int) -> String { "shard-\(index)-of-\(count)" }
 }

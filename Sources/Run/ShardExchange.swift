@@ -78,6 +78,11 @@ public final class ShardExchange: @unchecked Sendable {
         return (out, missing)
     }
 
+    /// How many shards have published `tag` (whatever their parameters: a foreign file is an error on reading).
+    public func publishedCount(_ tag: String) -> Int {
+        (0..<shard.count).filter { FileManager.default.fileExists(atPath: path(tag, $0)) }.count
+    }
+
     /// Every shard's payload for `tag`, in shard order, without waiting: a shard that has not published it is an
     /// error naming it (a reduce merges only complete passes).
     public func collect<T: Codable>(_ tag: String, as: T.Type) throws -> [T] {
@@ -85,8 +90,9 @@ public final class ShardExchange: @unchecked Sendable {
         guard missing.isEmpty else {
             let names = missing.map { "\($0)/\(shard.count)" }.joined(separator: ", ")
             throw RunError.shards("cannot merge '\(tag)': shard\(missing.count > 1 ? "s" : "") \(names) of \(shard.count) did not publish it "
-                + "(\(path(tag, missing[0])) is missing). Run \(missing.count > 1 ? "those map tasks" : "that map task") first "
-                + "(\(command) --pass map --shard \(missing[0])/\(shard.count), or resubmit the plan), then this reduce again")
+                + "(\(path(tag, missing[0])) is missing). Run \(missing.count > 1 ? "those map tasks" : "that map task") first ("
+                + missing.prefix(3).map { "\(command) --pass map --shard \($0)/\(shard.count)" }.joined(separator: "; ")
+                + (missing.count > 3 ? "; … each missing shard alike" : "") + "; or resubmit the plan), then this reduce again")
         }
         return parts
     }

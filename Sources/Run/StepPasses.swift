@@ -19,18 +19,14 @@ public enum PassMode: Sendable, Equatable {
         }
         self = .reduce(tasks: n)
     }
-
-    /// What the step records of this process (`Run.begin`'s info): a reduce runs alone for its N map tasks.
-    public var sessionInfo: [String: String] {
-        if case let .reduce(n) = self { return ["shards": "\(n)"] }
-        return [:]
-    }
 }
 
 /// This process's part of the pass is done (map: its statistics are published; reduce: the merged pass and the next
 /// parameters are): it ends here, successfully. `description` says what was published.
 public struct PassEnd: Error, CustomStringConvertible {
     public let description: String
+    /// Why the step's generation started, if this process started it (the session's notes).
+    public var notes: [String] = []
 }
 
 /// The passes of one step generation as this process takes part in them. A step is written once, as its one-process
@@ -53,6 +49,8 @@ public final class StepPasses: @unchecked Sendable {
     let waiting: (String) -> Void
     /// The pass this reduce process merged.
     private var reduced: String?
+    /// The file in the generation's directory holding the parameters after the last merged pass.
+    public static let stateFile = "state.json"
 
     public init(session: StepSession, mode: PassMode?, parameters: [String: String], timeout: Double, command: String,
                 waiting: @escaping (String) -> Void) throws {
@@ -62,13 +60,9 @@ public final class StepPasses: @unchecked Sendable {
             role = session.shard.count > 1 ? .together : .whole
             exchange = role == .together ? try ShardExchange(session: session, parameters: parameters, timeout: timeout, command: command) : nil
         case .map:
-            guard session.shard.count > 1 else {
-                throw RunError.input("--pass map needs this task's shard of N > 1 (--shard slurm/N, k8s/N or I/N); one process needs no --pass")
-            }
             role = .map
             exchange = try ShardExchange(session: session, parameters: parameters, command: command, waits: false)
         case let .reduce(n):
-            guard n > 1 else { throw RunError.input("--pass reduce/\(n): the map tasks must be more than one; one process needs no --pass") }
             role = .reduce
             session.markerName = "reduce"
             exchange = try ShardExchange(session: session, shard: try Shard(index: 0, count: n), parameters: parameters, command: command, waits: false)
@@ -102,19 +96,35 @@ public final class StepPasses: @unchecked Sendable {
                 let work = Date().timeIntervalSince(start)   // the blocks' share of the task (tools/bench/passes_bench.sh)
                 try ex.publish(tag, stats)
                 try session.markDone(tag)
-                throw PassEnd(description: "shard \(ex.shard) published '\(tag)' (its blocks: \(String(format: "%.3f", work)) s); the reduce merges it")
+                throw end("shard \(ex.shard) published '\(tag)' (its blocks: \(String(format: "%.3f", work)) s); the reduce merges it")
             }
-            throw PassEnd(description: "shard \(ex.shard) had already published '\(tag)'; the reduce merges it")
+            throw end("shard \(ex.shard) had already published '\(tag)'; the reduce merges it")
         case .reduce:
             let ex = exchange!
             if let r = reduced {
-                throw PassEnd(description: "merged '\(r)' of \(ex.shard.count) shards and saved the next pass's parameters; the next map pass is '\(tag)'")
+                // The step saved the parameters after `r` before asking for the next pass: only now is `r` merged.
+                try session.markDone(r)
+                throw end("merged '\(r)' of \(ex.shard.count) shards and saved the next pass's parameters; the next map pass is '\(tag)'")
+            }
+            // Run again after its pass was merged (no map task has published the next one, and the state after the
+            // last merged pass is saved): nothing to do, as a map task that finds its pass published.
+            if ex.publishedCount(tag) == 0 && FileManager.default.fileExists(atPath: session.statePath(Self.stateFile)) {
+                throw end("nothing to merge: the last pass was merged already and no map task has published the next one, '\(tag)', yet "
+                          + "(\(session.commandLine) --pass map --shard I/\(ex.shard.count) for each I, then this reduce)")
             }
             let parts = try ex.collect(tag, as: T.self)
             reduced = tag
-            try session.markDone(tag)
             return merge(parts)
         }
+    }
+
+    private func end(_ description: String) -> PassEnd { PassEnd(description: description, notes: session.notes) }
+
+    /// The step is complete: its arrays and results move into place (StepSession.finish); a reduce then records
+    /// the last pass it merged.
+    public func finish(arrays: [String], results: [String: String] = [:]) throws {
+        try session.finish(arrays: arrays, results: results)
+        if role == .reduce, let r = reduced { try session.markDone(r) }
     }
 
     /// Publishes this shard's sample of its rows (shards only) for `sample`.

@@ -16,27 +16,40 @@ extension Run {
     /// otherwise (or with `restart`) a new generation begins — its own directory for done markers and state, its
     /// arrays staged until `finish` — and `notes` says why. Inputs are descriptors (`predict@all`, `step:pca`,
     /// `source:PATH`) with their current versions (`version(of:)`).
+    /// `pass`: a map task or reduce (StepPasses). Neither ever replaces a generation whose passes are under way (its
+    /// other tasks would publish into, or merge, the wrong generation) nor starts one it cannot finish: a reduce only
+    /// joins the generation its map tasks began. Both are refused before the manifest changes.
     public func begin(step: String, command: String, parameters: Parameters, inputs: [String: String], outputs: [String],
                       shard: Shard = .all, restart: Bool = false, policy: ChangePolicy = .replace,
-                      info: [String: String] = [:]) throws -> StepSession {
+                      info: [String: String] = [:], pass: PassMode? = nil) throws -> StepSession {
         var notes: [String] = []
         var dropped: [String] = []
         var info = info
         // What to run again, for `status`: the command as typed, without this process's shard or --restart.
-        info["command_line"] = Run.commandLine(CommandLine.arguments)
-        info["shards"] = info["shards"] ?? "\(shard.count)"   // a reduce gives its map tasks' count
+        let line = Run.commandLine(CommandLine.arguments)
+        info["command_line"] = line
+        // The map tasks' count: a reduce's own shard is not it (and its N may be wrong: it is checked, not recorded).
+        if case .reduce = pass {} else { info["shards"] = info["shards"] ?? "\(shard.count)" }
+        if pass != nil { info["passes"] = "map-reduce" }
         info["run_path"] = root
         let lock = try StepLock(stateDirectory + "/\(step).lock")
         var others: [StepLock] = []
         let record: StepRecord = try update { m in
             let existing = m.steps[step]
             var bump = existing == nil
+            if existing == nil, case .reduce = pass {
+                throw RunError.input("\(step) of \(root) has no map task's statistics to merge: no map task has run. "
+                                     + "Run the map tasks of its first pass first (\(line) --pass map --shard I/N for each I), then this reduce")
+            }
             if let e = existing {
                 let paramDiffs = parameters.differences(from: e.parameters)
                 let inputDiffs = Set(e.inputs.keys).union(inputs.keys).sorted().compactMap { k -> String? in
                     e.inputs[k] == inputs[k] ? nil : "\(Run.describe(k)): computed from \(e.inputs[k] ?? "(nothing)"), now \(inputs[k] ?? "(not an input)")"
                 }
                 let same = paramDiffs.isEmpty && inputDiffs.isEmpty
+                if let pass, !same, !restart {
+                    try refusePassTask(pass, step: step, e, differences: paramDiffs + inputDiffs, line: line)
+                }
                 // Other processes working on this step (they hold its lock shared) are never cut off: a command that
                 // would start another generation under them is refused. Shards of one command join instead.
                 let busy = !lock.tryExclusive()
@@ -113,6 +126,7 @@ extension Run {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let session = StepSession(run: self, step: step, generation: record.generation, directory: dir, shard: shard, notes: notes)
         session.lock = lock
+        session.commandLine = record.info["command_line"] ?? line
         return session
     }
 
@@ -128,6 +142,21 @@ extension Run {
         }
         if let first = out.first, first.hasSuffix("/brainmap") || first == "brainmap" { out[0] = "brainmap" }
         return out.joined(separator: " ")
+    }
+
+    /// A map task or reduce whose parameters or inputs differ from the step's generation `e`: a reduce never starts a
+    /// generation (no map task published into it); a map task starts one only when `e` is complete or untouched —
+    /// the lock cannot tell, since the other tasks of a pass under way have exited.
+    private func refusePassTask(_ pass: PassMode, step: String, _ e: StepRecord, differences: [String], line: String) throws {
+        let underWay = !e.complete && !isUntouched(root + "/" + e.directory)
+        guard pass != .map || underWay else { return }
+        let own = e.info["command_line"].map { "\($0) --pass map --shard I/N for each I, then --pass reduce/N" }
+        throw RunError.mismatch(run: root, step: step, differences: differences, hint: underWay
+            ? "Its generation \(e.generation) is under way as map tasks and reduces; a --pass task never replaces it. "
+                + "Finish it with its own command" + (own.map { " (\($0))" } ?? "") + ", after which map tasks with other parameters start "
+                + "a new generation; or start over now with these parameters in one process: \(line) --restart (without --pass)"
+            : "A reduce merges what the map tasks of the step's generation published; none ran with these parameters. "
+                + "Run them first (\(line) --pass map --shard I/N for each I), then this reduce")
     }
 
     /// Nothing recorded yet in a generation's directory (no marker lines, no state, no published statistics).
@@ -151,6 +180,8 @@ public final class StepSession: @unchecked Sendable {
     public let shard: Shard
     /// Why this generation started (parameters or inputs changed, --restart); empty when resuming.
     public let notes: [String]
+    /// The step's command line as recorded (`status` shows it): what to run again, in messages.
+    public internal(set) var commandLine = ""
     private var markers: DoneMarkers?
     /// Whose done markers this process appends to: its shard's (`shard-I-of-N`), or `reduce` (StepPasses).
     public var markerName: String

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import NeuralNet
 import Pipeline
+import Run
 
 /// Analysis passes allocate the same block-sized buffers (rows × 64 doubles) for every block: a fixed mmap
 /// threshold above them keeps them in the heap, reused block after block (at 256 KiB every block paid ~30% of its
@@ -38,7 +39,7 @@ func parsePixelMask(mask: String?, within: String?, erode: Int) throws -> PixelM
         return .within(classID: UInt8(c + 1), erode: erode)
     }
     guard erode == 0 else { throw ValidationError("--erode needs --within CLASS") }
-    return mask == nil || mask == "labels" ? .predicted : .source(mask!)
+    return mask == nil || mask == "labels" ? .predicted : .source(Run.canonicalSource(mask!))
 }
 
 struct Factorize: AsyncParsableCommand {
@@ -193,7 +194,7 @@ struct Cluster: AsyncParsableCommand {
         try FlagCheck.range("--k", k, 2...255, "clusters are stored as u1: cluster + 1, 0 outside the mask")
         try FlagCheck.atLeast("--sample", sample, k, "k-means++ needs at least --k rows")
         try FlagCheck.atLeast("--max-iter", maxIter, 1)
-        o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed; o.maxIter = maxIter; o.name = name
+        o.method = m; o.k = k; o.on = on; o.rois = rois.map(Run.canonicalSource); o.sample = sample; o.seed = seed; o.maxIter = maxIter; o.name = name
         if let components { o.components = try parseComponents(components) }
         guard smooth >= 0, smooth.isFinite else { throw ValidationError("--smooth must be ≥ 0 (source pixels); got \(smooth)") }
         o.smooth = smooth

@@ -6,7 +6,7 @@ import Run
 /// (what each does: StepPasses).
 struct PassOption: ParsableArguments {
     @Option(help: ArgumentHelp("""
-        Run one pass as a map task (with --shard: this shard's statistics for the next pass, published, then exit) or \
+        Run one pass as a map task (with --shard, or alone as shard 0/1: this shard's statistics for the next pass, published, then exit) or \
         a reduce (reduce/N: merge the N map tasks' statistics, publish the next pass's parameters or the result). No \
         task waits for another; `brainmap slurm` chains them. A step already complete exits at once.
         """, valueName: "map|reduce/N"))
@@ -14,9 +14,11 @@ struct PassOption: ParsableArguments {
 
     func resolve(shard: Shard, restart: Bool) throws -> PassMode? {
         guard let pass else { return nil }
-        let mode = try PassMode(flag: pass)
+        // Flag errors exit 64, as ArgumentParser's own. One map task (--shard 0/1, or none) and reduce/1 are allowed:
+        // a Kubernetes Indexed Job of one completion runs that way.
+        let mode: PassMode
+        do { mode = try PassMode(flag: pass) } catch { throw ValidationError("\(error)") }
         if restart { throw ValidationError("--restart with --pass: the jobs of a plan resume each other's work; to start a step over, run it once with --restart and without --pass, or change a parameter") }
-        if mode == .map && shard.count == 1 { throw ValidationError("--pass map needs --shard (slurm/N, k8s/N or I/N): which blocks this task takes") }
         if case .reduce = mode, shard.count > 1 { throw ValidationError("--pass reduce/N runs alone: leave out --shard") }
         return mode
     }
@@ -25,6 +27,7 @@ struct PassOption: ParsableArguments {
     func run<T>(_ bars: PhaseBars, _ body: () async throws -> T) async throws -> T? {
         do { return try await body() } catch let end as PassEnd {
             bars.finish()
+            for n in end.notes { say("note: \(n)") }
             say(end.description)
             return nil
         }

@@ -33,7 +33,7 @@ struct Status: AsyncParsableCommand {
             if !s.donePerShard.isEmpty {
                 print("  done: " + s.donePerShard.keys.sorted().map { k in
                     "\(k) \(s.donePerShard[k]!)" + (s.lastPerShard[k].map { " (last: \($0))" } ?? "")
-                }.joined(separator: ", "))
+                }.joined(separator: ", ") + (s.missingShards.isEmpty ? "" : "; missing: " + s.missingShards.joined(separator: ", ")))
             }
             if !s.staleUnits.isEmpty { print("  stale slices: \(s.staleUnits.joined(separator: ","))") }
         }
@@ -49,7 +49,7 @@ struct Status: AsyncParsableCommand {
     func jsonBytesOf(_ st: RunStatus) -> [UInt8] {
         let steps: [[String: Any]] = st.steps.map { s in
             ["name": s.name, "command": s.command, "generation": s.generation, "complete": s.complete, "stale": s.stale,
-             "parameters": s.parameters, "done_per_shard": s.donePerShard, "last_per_shard": s.lastPerShard, "stale_units": s.staleUnits,
+             "parameters": s.parameters, "done_per_shard": s.donePerShard, "last_per_shard": s.lastPerShard, "missing_shards": s.missingShards, "stale_units": s.staleUnits,
              "inputs": s.inputs.map { ["descriptor": $0.descriptor, "recorded": $0.recorded, "current": $0.current, "stale": $0.stale] }]
         }
         let arrays: [[String: Any]] = st.arrays.map { ["name": $0.name, "step": $0.step, "generation": $0.generation, "staging": $0.staging as Any, "swap_pending": $0.swapPending, "levels": $0.levels as Any] }

@@ -53,6 +53,12 @@ final class AnalysisJobTests: XCTestCase {
         let run = try await Self.makeRun(dir)
         let x = try await Self.rows(run, slice: 1)
         XCTAssertGreaterThan(x.count, 5000)
+        // A reduce before any map task: refused, the run's manifest untouched.
+        var early = FactorizeOptions(run: run)
+        early.pass = .reduce(tasks: 3)
+        do { _ = try await FactorizeJob(options: early).run(); XCTFail("a reduce before any map task") }
+        catch { XCTAssertTrue("\(error)".contains("no map task has run") && "\(error)".contains("--pass map --shard I/N"), "\(error)") }
+        XCTAssertNil(try Run.inspect(run).manifest.steps["pca"])
 
         // PCA: components and explained variance as scikit-learn's on the same rows; projections written.
         var p = FactorizeOptions(run: run)
@@ -231,5 +237,108 @@ final class AnalysisJobTests: XCTestCase {
         do { _ = try await ClusterJob(options: bad).run(); XCTFail("--name labels") } catch { XCTAssertTrue("\(error)".contains("--name"), "\(error)") }
         bad = a; bad.components = [5]
         do { _ = try await ClusterJob(options: bad).run(); XCTFail("PC 6 of 5") } catch { XCTAssertTrue("\(error)".contains("--components 6"), "\(error)") }
+        try await Self.passTasksThatDoNotFit(run)
+    }
+
+    /// Map tasks and reduces that do not fit the step's generation are refused before anything changes; a reduce run
+    /// again, or with other map tasks than the last pass's, does no harm (the defects a new user's probe found). On
+    /// the run of the test above (its pca complete with k 5), sharing its prediction.
+    static func passTasksThatDoNotFit(_ run: String) async throws {
+        var p = FactorizeOptions(run: run)
+        p.k = 3; p.slices = [1]
+        func task(_ o: FactorizeOptions, _ shard: Shard, _ pass: PassMode) async throws -> PassEnd? {
+            var o = o
+            o.shard = shard; o.pass = pass
+            do { _ = try await FactorizeJob(options: o).run(); return nil } catch let end as PassEnd { return end }
+        }
+        func failure(_ o: FactorizeOptions, _ shard: Shard, _ pass: PassMode) async -> String {
+            do { _ = try await task(o, shard, pass); return "no error" } catch { return "\(error)" }
+        }
+        func pca() throws -> StepRecord? { try Run.inspect(run).manifest.steps["pca"] }
+        func status() throws -> RunStatus.Step { try XCTUnwrap(RunStatus.of(try Run.inspect(run)).steps.first { $0.name == "pca" }) }
+        let shard = { (i: Int) in try Shard(index: i, count: 3) }
+
+        // A reduce with other parameters than the step's (complete) generation: refused, the generation kept.
+        let generation = try pca()?.generation
+        let other0 = await failure(p, .all, .reduce(tasks: 3))
+        XCTAssertTrue(other0.contains("k: the run has 5, this command has 3") && other0.contains("Run them first"), other0)
+        XCTAssertEqual(try pca()?.generation, generation)
+        XCTAssertTrue(try status().complete)
+
+        // One map task starts a new generation (other parameters than a complete step's), saying why; status names
+        // the other map tasks as missing and says to run map tasks and reduces.
+        let started = try await task(p, try shard(0), .map)
+        XCTAssertTrue(started?.notes.joined().contains("other parameters") ?? false, "\(String(describing: started?.notes))")
+        XCTAssertEqual(try status().missingShards, ["shard-1-of-3", "shard-2-of-3"])
+        let advice = try RunStatus.of(try Run.inspect(run)).next.joined()
+        XCTAssertTrue(advice.contains("--pass map --shard I/3"), advice)
+        for i in 1..<3 { _ = try await task(p, try shard(i), .map) }
+        XCTAssertEqual(try status().missingShards, [])
+        // A reduce with a wrong N fails without rewriting the recorded map tasks' count.
+        _ = await failure(p, .all, .reduce(tasks: 2))
+        XCTAssertEqual(try pca()?.info["shards"], "3")
+        // A reduce that merged but could not save the next pass's parameters has not merged it (status says so).
+        let state = run + "/" + (try XCTUnwrap(try pca()).directory) + "/" + StepPasses.stateFile
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let unsaved = await failure(p, .all, .reduce(tasks: 3))
+        XCTAssertTrue(unsaved.contains("cannot write"), unsaved)
+        XCTAssertNil(try status().donePerShard["reduce"])
+        try FileManager.default.removeItem(atPath: state)
+        let merged1 = try await task(p, .all, .reduce(tasks: 3))
+        XCTAssertNotNil(merged1)
+        XCTAssertEqual(try status().lastPerShard["reduce"], "pca-pass1")
+        // Run again, the reduce finds its pass merged and exits at once (no error).
+        let again = try await task(p, .all, .reduce(tasks: 3))
+        XCTAssertTrue(again?.description.contains("nothing to merge") ?? false, "\(String(describing: again))")
+
+        // Pass 2 under way: a map task with other parameters is refused, naming them; the generation is kept.
+        _ = try await task(p, try shard(0), .map)
+        var other = p
+        other.k = 4
+        let refused = await failure(other, try shard(1), .map)
+        XCTAssertTrue(refused.contains("k: the run has 3, this command has 4"), refused)
+        XCTAssertTrue(refused.contains("under way") && refused.contains("--restart"), refused)
+        XCTAssertEqual(try pca()?.generation, generation! + 1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: state))
+        // The reduce's missing shards: the step's recorded command with --pass map --shard I/N, for each one.
+        let missing = await failure(p, .all, .reduce(tasks: 3))
+        let line = try XCTUnwrap(try pca()?.info["command_line"])
+        XCTAssertTrue(missing.contains(line + " --pass map --shard 1/3") && missing.contains(line + " --pass map --shard 2/3"), missing)
+        for i in 1..<3 { _ = try await task(p, try shard(i), .map) }
+        let finished = try await task(p, .all, .reduce(tasks: 3))
+        XCTAssertNil(finished, "the last reduce finishes the step")
+        XCTAssertTrue(try status().complete)
+        XCTAssertEqual(try status().donePerShard["reduce"], 2)
+        var late = p
+        late.pass = .reduce(tasks: 3)
+        let done = try await FactorizeJob(options: late).run()
+        XCTAssertTrue(done.upToDate, "a reduce after the step is complete")
+
+        // One map task a pass (--shard 0/1, reduce/1: a Kubernetes Job of one completion).
+        p.k = 2
+        _ = try await task(p, .all, .map)
+        XCTAssertEqual(try pca()?.generation, generation! + 2)
+        let one = try await task(p, .all, .reduce(tasks: 1))
+        XCTAssertNotNil(one)
+        _ = try await task(p, .all, .map)
+        let oneFinished = try await task(p, .all, .reduce(tasks: 1))
+        XCTAssertNil(oneFinished)
+        XCTAssertTrue(try status().complete)
+
+        // Cluster: pass 1 in 3 map tasks, the last pass in 2; the final reduce has the silhouette's sample.
+        var c = ClusterOptions(run: run)
+        c.k = 2; c.on = "pca"; c.method = .kmeans; c.slices = [1]; c.sample = 500
+        func clusterTask(_ shard: Shard, _ pass: PassMode) async throws -> ClusterSummary? {
+            var o = c
+            o.shard = shard; o.pass = pass
+            do { return try await ClusterJob(options: o).run() } catch is PassEnd { return nil }
+        }
+        for i in 0..<3 { _ = try await clusterTask(try shard(i), .map) }
+        let pass1 = try await clusterTask(.all, .reduce(tasks: 3))
+        XCTAssertNil(pass1)
+        for i in 0..<2 { _ = try await clusterTask(try Shard(index: i, count: 2), .map) }
+        let last = try await clusterTask(.all, .reduce(tasks: 2))
+        let clustered = try XCTUnwrap(last)
+        XCTAssertNotNil(clustered.silhouette)
     }
 }

@@ -8,6 +8,16 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(p.differences(from: ["k": "15", "method": "pca", "seed": "1"]),
                        ["k: the run has 15, this command has 5", "seed: the run has 1, this command has (absent)"])
     }
+
+    /// A source typed relative, with `./` or a trailing `/`, is one parameter and one input, not a change.
+    func testSourceSpellingsAreOne() {
+        let cwd = FileManager.default.currentDirectoryPath
+        XCTAssertEqual(Run.canonicalSource("ph.zarr/areas"), cwd + "/ph.zarr/areas")
+        XCTAssertEqual(Run.canonicalSource("./ph.zarr/areas/"), cwd + "/ph.zarr/areas")
+        XCTAssertEqual(Run.canonicalSource(cwd + "/x/../ph.zarr/areas"), cwd + "/ph.zarr/areas")
+        XCTAssertEqual(Run.canonicalSource("s3://bucket/a/../b"), "s3://bucket/a/../b")
+        XCTAssertEqual(Run.canonicalSource("./v.zarr?level=1"), cwd + "/v.zarr?level=1")
+    }
 }
 
 final class MigrationTests: XCTestCase {

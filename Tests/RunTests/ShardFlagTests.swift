@@ -63,8 +63,7 @@ final class ShardFlagTests: XCTestCase {
     func testPassFlag() throws {
         XCTAssertEqual(try PassMode(flag: "map"), .map)
         XCTAssertEqual(try PassMode(flag: "reduce/100"), .reduce(tasks: 100))
-        XCTAssertEqual(PassMode.reduce(tasks: 7).sessionInfo, ["shards": "7"])
-        XCTAssertEqual(PassMode.map.sessionInfo, [:])
+        XCTAssertEqual(try PassMode(flag: "reduce/1"), .reduce(tasks: 1), "one map task (a Kubernetes Job of one completion)")
         for bad in ["reduce", "reduce/0", "reduce/x", "Map", "reduce/2/3", ""] {
             do { _ = try PassMode(flag: bad); XCTFail(bad) }
             catch { XCTAssertTrue("\(error)".contains("--pass must be map or reduce/N"), "\(bad): \(error)") }
