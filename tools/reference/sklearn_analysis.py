@@ -80,7 +80,8 @@ def cluster_scores(clusters, rois, stride, slices):
     """ARI and V-measure of a run's cluster array against integer ROIs, as scikit-learn computes them."""
     import zarr
     from sklearn import metrics
-    c = zarr.open_array(clusters, mode="r")
+    c = zarr.open(clusters, mode="r")
+    c = c if hasattr(c, "shape") else c["0"]   # a run's output is an image group (level 0 at NAME/0); older runs: an array
     g = zarr.open(rois, mode="r")
     a = g if hasattr(g, "shape") else g["0"]
     s = 1 if tuple(a.shape) == tuple(c.shape) else stride
