@@ -96,13 +96,18 @@ struct Demo: AsyncParsableCommand {
         co.smooth = Self.smoothing
         step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
              "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --rois \(group)/layers --match 3,4 --slices 3:5")
-        let cl = try await ClusterJob(options: co).run()
-        say(String(format: "   %d cortex pixels, EM %@ in %d iterations; against the layers: ARI %.3f, V-measure %.3f; silhouette %.3f",
-                   cl.rows, cl.converged ? "converged" : "stopped", cl.iterations, cl.ari ?? 0, cl.vMeasure?.v ?? 0, cl.silhouette ?? 0))
-        say("   per cluster, fraction of its pixels in layers L1 L2/3 L4 L5 L6 (ids " + cl.roiIds.map(String.init).joined(separator: " ") + "):")
-        for (i, d) in cl.distributions.enumerated() {
-            say("     cluster \(i + 1): " + d.map { String(format: "%.2f", $0) }.joined(separator: " ")
-                + String(format: "   slice 3 → slice 4 cluster %d (JS %.3f)", cl.argmin[i] + 1, cl.jsDistances[i][cl.argmin[i]]))
+        // A weak model (e.g. --epochs 1) may predict too little cortex to cluster: say so and go on to the report.
+        do {
+            let cl = try await ClusterJob(options: co).run()
+            say(String(format: "   %d cortex pixels, EM %@ in %d iterations; against the layers: ARI %.3f, V-measure %.3f; silhouette %.3f",
+                       cl.rows, cl.converged ? "converged" : "stopped", cl.iterations, cl.ari ?? 0, cl.vMeasure?.v ?? 0, cl.silhouette ?? 0))
+            say("   per cluster, fraction of its pixels in layers L1 L2/3 L4 L5 L6 (ids " + cl.roiIds.map(String.init).joined(separator: " ") + "):")
+            for (i, d) in cl.distributions.enumerated() {
+                say("     cluster \(i + 1): " + d.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                    + String(format: "   slice 3 → slice 4 cluster %d (JS %.3f)", cl.argmin[i] + 1, cl.jsDistances[i][cl.argmin[i]]))
+            }
+        } catch let AnalysisError.input(why) {
+            say("   skipped: \(why) — this model predicts too little cortex in slices 3–4 (train longer: --epochs)")
         }
 
         step("9. select the NMF factors that predict each cortical layer (λ = 0.3)",
