@@ -30,7 +30,7 @@ final class SlurmPredictTests: XCTestCase {
             let r = try BrainmapCLI.run(common + ["--out", Self.fixture!.dir + "/ref.zarr"], logDir: Self.fixture!.dir, tag: "ref")
             XCTAssertEqual(r.status, 0, r.stderr)
             Self.reference = PredictFixture.arrayFiles(Self.fixture!.dir + "/ref.zarr")
-            XCTAssertEqual(Self.reference.keys.filter { $0.hasPrefix("labels/") && !$0.contains(".z") }.count, Self.blocks)
+            XCTAssertEqual(Self.reference.keys.filter { $0.hasPrefix("labels/0/") && !$0.contains(".z") }.count, Self.blocks)   // level 0 of the labels image group
         }
         dir = Self.fixture!.dir
     }
