@@ -65,7 +65,7 @@ final class SlurmPredictTests: XCTestCase {
 
     /// How many of shard `t`'s (of 4) blocks have their `labels` chunk written (chunk z.by.bx is block (z·rows+by)·cols+bx).
     func labelChunks(_ name: String, shard t: Int) -> Int {
-        let keys = (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(name).zarr/labels")) ?? []
+        let keys = (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(name).zarr/labels/0")) ?? []
         return keys.filter { k in
             let p = k.split(separator: ".").compactMap { Int($0) }
             return p.count == 3 && ((p[0] * Self.rows + p[1]) * Self.cols + p[2]) % 4 == t
