@@ -191,7 +191,7 @@ public final class ClusterJob: @unchecked Sendable {
         var sample: [Double]?
         func samplePass() async throws -> Int {
             try await pass("sample") { _, x, px in reservoir.add(x, rows: px.count) }
-            try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, tag: "cluster-sample")
+            try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, size: o.sample, tag: "cluster-sample")
             return reservoir.seen
         }
         func sharedSample() async throws -> (rows: [Double], seen: Int) {

@@ -153,7 +153,7 @@ public final class FactorizeJob: @unchecked Sendable {
                     x.withUnsafeBufferPointer { m.add($0.baseAddress!, rows: px.count) }
                     if o.method == .nmf { reservoir.add(x, rows: px.count) }
                 }
-                if o.method == .nmf { try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, tag: "nmf-sample") }
+                if o.method == .nmf { try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, size: o.sample, tag: "nmf-sample") }
                 return m
             }, merge: { parts in parts.reduce(into: Moments(d: d)) { $0.merge($1) } })
             if o.method == .nmf { sample = try await passes.sample("nmf-sample", own: (reservoir.rows, reservoir.seen), d: d, size: o.sample).rows }

@@ -130,23 +130,32 @@ public final class ShardExchange: @unchecked Sendable {
 
     struct SampleInfo: Codable { var seen: Int; var rows: Int; var bytes: Int }
 
-    /// Publishes this shard's sample (a uniform reservoir of its `seen` rows of `d` doubles), unless an earlier attempt
-    /// did: the sample file first, then its description, both atomically.
-    public func publishSample(_ sample: [Double], seen: Int, d: Int, tag: String) throws {
+    /// Publishes this shard's sample (a uniform reservoir of its `seen` rows of `d` doubles, capacity `size`, in random
+    /// order so any prefix is uniform), unless an earlier attempt did: the sample file first, then its description,
+    /// both atomically. Of N > 1 shards each writes at most 4·size/N rows — a merge takes size·seen/total from each,
+    /// so only a shard with over 4× the average rows has less than its share (the merged sample then shrinks, see
+    /// `sample`) — not the whole reservoir: with hundreds of map tasks their reservoirs would be tens of gigabytes.
+    public func publishSample(_ sample: [Double], seen: Int, d: Int, size: Int, tag: String) throws {
         if try mine(tag, as: SampleInfo.self) != nil && FileManager.default.fileExists(atPath: sampleFile(tag, shard.index)) { return }
-        try DurableFile.write(sampleFile(tag, shard.index), sample.withUnsafeBytes { Array($0) })
-        try publish(tag, SampleInfo(seen: seen, rows: sample.count / max(1, d), bytes: sample.count * 8))
+        let held = sample.count / max(1, d)
+        let rows = shard.count == 1 ? held : min(held, (4 * size + shard.count - 1) / shard.count)
+        try DurableFile.write(sampleFile(tag, shard.index), sample.prefix(rows * d).withUnsafeBytes { Array($0) })
+        try publish(tag, SampleInfo(seen: seen, rows: rows, bytes: rows * d * 8))
     }
 
     /// The shared sample: from each shard's published sample, in shard order, a number of rows proportional to its
-    /// row count (any prefix of a reservoir is uniform), so every process that reads it gets the same rows. `wait`:
+    /// row count (any prefix of a published reservoir is uniform), so every process that reads it gets the same rows. `wait`:
     /// for shards not yet published (else they are an error). A file of another size than described is an error.
     public func sample(_ tag: String, d: Int, size: Int, wait: Bool, waiting: (String) -> Void) async throws -> (rows: [Double], seen: Int) {
         let parts = wait ? try await gather(tag, as: SampleInfo.self, waiting: waiting) : try collect(tag, as: SampleInfo.self)
         let total = parts.reduce(0) { $0 + $1.seen }
+        // Each shard's share, size·seen/total rows; if a shard published fewer (it held over 4× the average rows),
+        // every share shrinks by the same factor, so the sample stays uniform over all rows, only smaller.
+        let shares = parts.map { min($0.seen, size * $0.seen / max(1, total)) }
+        let scale = zip(parts, shares).reduce(1.0) { $1.1 > $1.0.rows ? min($0, Double($1.0.rows) / Double($1.1)) : $0 }
         var out = [Double]()
         for (i, part) in parts.enumerated() {
-            let take = min(part.rows, size * part.seen / max(1, total))
+            let take = min(part.rows, Int(Double(shares[i]) * scale))
             guard take > 0 else { continue }
             let f = sampleFile(tag, i)
             // Only the prefix taken is read: with hundreds of map tasks, their whole reservoirs are gigabytes.
