@@ -53,6 +53,8 @@ public enum ReportJob {
 
         var arrays: [RunContents.ArrayName: ZarrArray] = [:]
         for name in RunContents.ArrayName.allCases { arrays[name] = try await contents.open(name, context: o.context) }
+        var clusterings: [(name: String, array: ZarrArray)] = []
+        for name in contents.clusterings { if let a = try await contents.open(name, context: o.context) { clusterings.append((name, a)) } }
         guard let labels = arrays[.labels] else {
             throw ReportError.input("\(o.run) has no labels array; run brainmap predict with --outputs including labels first")
         }
@@ -89,7 +91,7 @@ public enum ReportJob {
         var sliceHTML = ""
         for z in slices {
             var figs = SliceFigures(view: SliceView(z: z, rows: rows, cols: cols, maxWidth: o.width), contents: contents, arrays: arrays,
-                                    raw: raw, out: out, sharedFactorScale: o.sharedFactorScale)
+                                    clusterings: clusterings, raw: raw, out: out, sharedFactorScale: o.sharedFactorScale)
             let body = try await figs.render()
             images += figs.images
             progress("slice \(z): " + figs.timings.map { String(format: "%@ %.2f s", $0.0, $0.1) }.joined(separator: ", "))

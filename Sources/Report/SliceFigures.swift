@@ -7,6 +7,8 @@ struct SliceFigures {
     let view: SliceView
     let contents: RunContents
     let arrays: [RunContents.ArrayName: ZarrArray]
+    /// Every clustering of the run (`RunContents.clusterings`), in that order.
+    let clusterings: [(name: String, array: ZarrArray)]
     let raw: ZarrArray?
     let out: String
     let sharedFactorScale: Bool
@@ -16,8 +18,9 @@ struct SliceFigures {
     private(set) var timings: [(String, Double)] = []
     private var clock = Date()
 
-    init(view: SliceView, contents: RunContents, arrays: [RunContents.ArrayName: ZarrArray], raw: ZarrArray?, out: String, sharedFactorScale: Bool) {
-        self.view = view; self.contents = contents; self.arrays = arrays; self.raw = raw; self.out = out; self.sharedFactorScale = sharedFactorScale
+    init(view: SliceView, contents: RunContents, arrays: [RunContents.ArrayName: ZarrArray], clusterings: [(name: String, array: ZarrArray)],
+         raw: ZarrArray?, out: String, sharedFactorScale: Bool) {
+        self.view = view; self.contents = contents; self.arrays = arrays; self.clusterings = clusterings; self.raw = raw; self.out = out; self.sharedFactorScale = sharedFactorScale
     }
 
     private var w: Int { view.width }
@@ -77,13 +80,16 @@ struct SliceFigures {
         if let a = arrays[.nmf], a.shape.count == 4 {
             html += try await factors(a)
         }
-        if let a = arrays[.clusters] {
+        var clusterFigures = ""
+        for (name, a) in clusterings {
             let ids = try await SliceReader.centres(a, view: view)
             let k = Int(ids.max() ?? 0)
             let legend = HTML.legend((1..<(max(k, 1) + 1)).map { ("cluster \($0)", Palette.color($0, .clusters)) })
-            html += "<h3>Clusters</h3><div class=\"grid\">" + HTML.figure(try save(Render.overlay(ids, over: grey, width: w, height: h, palette: .clusters), "clusters"),
-                                                              caption: "clusters over the raw", width: w, height: h, legend: legend) + "</div>"
+            let how = contents.clusteringDescription(name)
+            clusterFigures += HTML.figure(try save(Render.overlay(ids, over: grey, width: w, height: h, palette: .clusters), name),
+                                          caption: "\(name) over the raw" + (how.isEmpty ? "" : " (\(how))"), width: w, height: h, legend: legend)
         }
+        if !clusterFigures.isEmpty { html += "<h3>Clusters</h3><div class=\"grid\">" + clusterFigures + "</div>" }
         return html
     }
 

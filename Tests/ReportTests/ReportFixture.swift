@@ -5,7 +5,7 @@ import XCTest
 
 /// A small real run with every step, made once per test process through the command line (the contract the report
 /// reads): a 2×200×260 phantom, random weights, predict at stride 2 in 48-pixel blocks (partial edge chunks), labels
-/// painted from the phantom's areas (random weights predict one class), evaluate, cleanup, evaluate labels_clean, PCA, NMF, clusters with ROI distributions and matching, select-factors;
+/// painted from the phantom's areas (random weights predict one class), evaluate, cleanup, evaluate labels_clean, PCA, NMF, clusters with ROI distributions and matching, a second clustering (`--name clusters_pcs`, PCs 1–3), select-factors;
 /// plus the model's sidecar JSON in train's format.
 enum ReportFixture {
     struct Run { let dir: String; let run: String; let phantom: String }
@@ -37,6 +37,7 @@ enum ReportFixture {
         try cli(["factorize", run, "--method", "pca", "--k", "4", "--quiet"], dir)
         try cli(["factorize", run, "--method", "nmf", "--k", "3", "--sample", "4000", "--quiet"], dir)
         try cli(["cluster", run, "--k", "3", "--rois", ph + "/layers", "--match", "0,1", "--sample", "4000", "--quiet"], dir)
+        try cli(["cluster", run, "--on", "pca", "--components", "1:3", "--k", "4", "--name", "clusters_pcs", "--sample", "4000", "--quiet"], dir)
         try cli(["select-factors", run, "--rois", ph + "/layers"], dir)
         made = Run(dir: dir, run: run, phantom: ph)
         return made!

@@ -23,11 +23,11 @@ final class ReportTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let (images, keys) = try Chromium.probe(page: out + "/index.html", scratch: scratch)
 
-        // Every image of every step: per slice raw, labels, labels_clean, entropy, PC RGB, 3 NMF factors, clusters;
+        // Every image of every step: per slice raw, labels, labels_clean, entropy, PC RGB, 3 NMF factors, both clusterings;
         // the colour bars; two confusion images per evaluation.
         let srcs = images.compactMap { $0["src"] as? String }
         for z in 0..<2 {
-            for n in ["raw", "labels", "labels_clean", "entropy", "pca-rgb", "nmf-1", "nmf-2", "nmf-3", "clusters"] {
+            for n in ["raw", "labels", "labels_clean", "entropy", "pca-rgb", "nmf-1", "nmf-2", "nmf-3", "clusters", "clusters_pcs"] {
                 XCTAssertTrue(srcs.contains("z\(z)-\(n).png"), "slice \(z): \(n) missing from the page")
             }
         }
@@ -42,6 +42,9 @@ final class ReportTests: XCTestCase {
         let page = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
         for id in ["slice-0", "slice-1", "evaluation", "training", "analysis", "provenance"] { XCTAssertTrue(page.contains("<section id=\"\(id)\">"), id) }
         XCTAssertTrue(page.contains("w.json: best epoch <b>4</b>"), "training curves from the sidecar beside the model")
+        // Each clustering under its own heading, saying what it was computed on.
+        XCTAssertTrue(page.contains("<h3>Clusters: clusters_pcs</h3><p>gmm with k = 4 on "), "the second clustering's result")
+        XCTAssertTrue(page.contains("clusters_pcs over the raw (on pca 1,2,3, under labels)"), "its figure's caption")
         for name in ["L1", "L2/3", "L6"] { XCTAssertTrue(page.contains(">\(name)<"), "ROI \(name) named from the phantom's attributes") }
 
         // Every number that names its source equals that source, as the page formats it.
@@ -49,7 +52,7 @@ final class ReportTests: XCTestCase {
         for kv in keys {
             let (key, text) = (kv[0], kv[1])
             let parts = key.split(separator: "#", maxSplits: 1).map(String.init)
-            let file = parts[0] == "clusters.json" ? f.run + "/analysis/clusters.json" : f.run + "/" + parts[0]
+            let file = parts[0].hasPrefix("clusters") ? f.run + "/analysis/" + parts[0] : f.run + "/" + parts[0]
             var v: Any = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file)))
             for p in parts[1].split(separator: ".").map(String.init) {
                 if let d = v as? [String: Any], let n = d[p] { v = n } else if let a = v as? [Any], let i = Int(p), i < a.count { v = a[i] } else { XCTFail("\(key): no \(p) in \(file)"); break }

@@ -38,7 +38,7 @@ final class ServeTests: XCTestCase {
         let m = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
         XCTAssertEqual(m["state_urls"] as? [Int], metadata.map { _ in 200 }, "every layer of the state answers")
         let arrays = m["arrays"] as! [String]
-        XCTAssertEqual(Set(arrays), ["labels", "labels_clean", "probabilities", "features", "entropy", "pca", "nmf", "clusters"])
+        XCTAssertEqual(Set(arrays), ["labels", "labels_clean", "probabilities", "features", "entropy", "pca", "nmf", "clusters", "clusters_pcs"])
         for (name, same) in m["identical"] as! [String: Bool] { XCTAssertTrue(same, "\(name) differs over HTTP") }
         XCTAssertEqual(m["attributes_equal"] as? Bool, true)
         let range = m["range"] as! [String: Any]

@@ -106,9 +106,15 @@ struct ResultSections {
         return s + HTML.table(header: ["factor", "ROI", "coverage", "leakage", "score"], rows: rows, caption: "picks, in order")
     }
 
-    private func clusters() -> String {
-        guard let cl = contents.result("clusters") else { return "" }
-        var s = "<h3>Clusters</h3><p>\(HTML.escape(cl["method"] as? String ?? "")) with k = \(cl["k"] as? Int ?? 0) on \(cl["rows"] as? Int ?? 0) pixels"
+    /// Every clustering's result (`RunContents.clusterings`), each under its own heading.
+    private func clusters() -> String { contents.clusterings.map(clustering).joined() }
+
+    private func clustering(_ name: String) -> String {
+        guard let cl = contents.result(name) else { return "" }
+        let how = contents.clusteringDescription(name)
+        var s = "<h3>Clusters" + (name == "clusters" ? "" : ": \(HTML.escape(name))") + "</h3>"
+            + "<p>\(HTML.escape(cl["method"] as? String ?? "")) with k = \(cl["k"] as? Int ?? 0) on \(cl["rows"] as? Int ?? 0) pixels"
+            + (how.isEmpty ? "" : " (\(HTML.escape(how)))")
         if let sil = cl["silhouette_on_sample"] as? Double { s += "; silhouette \(HTML.number(sil))" }
         if let ari = cl["adjusted_rand_index"] as? Double { s += ", ARI \(HTML.number(ari))" }
         if let v = cl["v_measure"] as? Double { s += ", V-measure \(HTML.number(v))" }
@@ -120,7 +126,7 @@ struct ResultSections {
             // both describe the same ROI ids.
             let selection = contents.result("select-factors")
             let sameIds = (selection?["roi_ids"] as? [Any])?.compactMap { ($0 as? NSNumber)?.int64Value } == ids
-            let recorded = (identity?["rois"] as? String) ?? ((contents.steps["clusters"]?["parameters"] as? [String: String])?["rois"])
+            let recorded = (identity?["rois"] as? String) ?? ((contents.steps[name]?["parameters"] as? [String: String])?["rois"])
             let rois = roiLabels(ids, source: recorded ?? (sameIds ? selection?["rois"] as? String : nil))
             s += "<p>Fraction of each cluster's pixels per ROI:</p>" + Charts.groupedBars(groups: dist.indices.map { "\($0 + 1)" }, bars: rois,
                                                                                             values: dist, xLabel: "cluster", yLabel: "fraction of the cluster") + HTML.legend(rois)
@@ -129,7 +135,7 @@ struct ResultSections {
             let argmin = m["argmin"] as? [Int] ?? []
             let rows = js.enumerated().map { i, r in
                 [HTML.headCell("slice \(sl[0]) cluster \(i + 1)")] + r.enumerated().map { j, v in
-                    HTML.valueCell(HTML.number(v), key: "clusters.json#match.js_distance.\(i).\(j)", style: argmin.count > i && argmin[i] == j ? "font-weight:700;background:#dfe" : nil)
+                    HTML.valueCell(HTML.number(v), key: "\(name).json#match.js_distance.\(i).\(j)", style: argmin.count > i && argmin[i] == j ? "font-weight:700;background:#dfe" : nil)
                 }
             }
             s += HTML.table(header: [""] + js.indices.map { "slice \(sl[1]) cluster \($0 + 1)" }, rows: rows,

@@ -14,9 +14,9 @@ public struct RunContents: @unchecked Sendable {   // runJSON is immutable after
     /// Label id → class name, from the group's attributes (predict writes them), else the paper's six.
     public let classNames: [Int: String]
 
-    /// The run's arrays the report knows how to draw.
+    /// The run's arrays the report knows how to draw (besides the clusterings, whose names `cluster --name` chooses).
     public enum ArrayName: String, CaseIterable, Sendable {
-        case labels, labelsClean = "labels_clean", entropy, anomaly, pca, nmf, clusters
+        case labels, labelsClean = "labels_clean", entropy, anomaly, pca, nmf
     }
 
     public init(root: String) throws {
@@ -39,20 +39,40 @@ public struct RunContents: @unchecked Sendable {   // runJSON is immutable after
     /// Where array `name`'s full-resolution data lives. The one place that knows the run's layout: run.json records
     /// an output with a pyramid as an OME-Zarr image group (`levels`: level 0 at `RUN/NAME/0`); runs an older
     /// brainmap wrote (no `levels`, or format 1) have a single array at `RUN/NAME`.
-    public func location(_ name: ArrayName) -> String {
-        let record = (runJSON["arrays"] as? [String: Any])?[name.rawValue] as? [String: Any]
-        return root + "/" + name.rawValue + (record?["levels"] is Int ? "/0" : "")
+    public func location(_ name: String) -> String {
+        let record = (runJSON["arrays"] as? [String: Any])?[name] as? [String: Any]
+        return root + "/" + name + (record?["levels"] is Int ? "/0" : "")
     }
+    public func location(_ name: ArrayName) -> String { location(name.rawValue) }
 
     /// The image group (or single array) of output `name`: what a viewer opens to see every level.
     public func image(_ name: ArrayName) -> String { root + "/" + name.rawValue }
 
     /// The array, or nil when the step that writes it has not run.
-    public func open(_ name: ArrayName, context: SourceOptions) async throws -> ZarrArray? {
+    public func open(_ name: String, context: SourceOptions) async throws -> ZarrArray? {
         let path = location(name)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         do { return try await VolumeSource.open(path, options: context) }
         catch { throw ReportError.input("\(path) exists but cannot be opened (\(error)); re-run the step that writes it or remove it") }
+    }
+    public func open(_ name: ArrayName, context: SourceOptions) async throws -> ZarrArray? { try await open(name.rawValue, context: context) }
+
+    /// The clusterings the run holds: `clusters`, then every `clusters_NAME` (`cluster --name`, e.g. the demo's
+    /// areas from PCs beside its layers) by name. Each is its own step with its own `analysis/NAME.json`.
+    public var clusterings: [String] {
+        var names = Set((runJSON["arrays"] as? [String: Any] ?? [:]).keys.filter { $0 == "clusters" || $0.hasPrefix("clusters_") })
+        if names.isEmpty && FileManager.default.fileExists(atPath: root + "/clusters") { names = ["clusters"] }   // format 1
+        return names.sorted { ($0 == "clusters" ? 0 : 1, $0) < ($1 == "clusters" ? 0 : 1, $1) }
+    }
+
+    /// One line on how clustering `name` was made, from its step's parameters (format 2; empty for format 1):
+    /// "on pca 1,2,3, smoothed σ 32 px, under labels".
+    public func clusteringDescription(_ name: String) -> String {
+        guard let p = steps[name]?["parameters"] as? [String: String] else { return "" }
+        var parts = ["on \(p["on"] ?? "?")" + (p["components"].map { $0 == "all" ? "" : " \($0)" } ?? "")]
+        if let s = p["smooth"], let v = Double(s), v > 0 { parts.append("smoothed σ \(String(format: "%g", v)) px") }
+        if let m = p["mask"], m != "none" { parts.append("under \(m)") }
+        return parts.joined(separator: ", ")
     }
 
     /// `evaluation-ARRAY.json` documents, by array name, in the order labels, labels_clean, others.
