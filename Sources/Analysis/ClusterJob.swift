@@ -139,6 +139,10 @@ public final class ClusterJob: @unchecked Sendable {
 
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
+        guard try await o.mask.anyPixel(run, blocks, source: maskSource) else {
+            throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
+                                      + "(brainmap status \(o.run) lists the predicted slices)")
+        }
         let session = try run.run.begin(step: o.name, command: "cluster", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois]),
                                         outputs: [o.name], shard: o.shard, restart: o.restart, pass: o.pass)

@@ -104,6 +104,10 @@ public final class FactorizeJob: @unchecked Sendable {
         summary.array = step; summary.resultPath = dir + "/\(step).json"
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
+        guard try await o.mask.anyPixel(run, blocks, source: maskSource) else {
+            throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
+                                      + "(brainmap status \(o.run) lists the predicted slices)")
+        }
         let session = try run.run.begin(step: step, command: "factorize", parameters: o.parameters,
                                         inputs: try run.inputs(slices: o.slices, sources: [maskPath]), outputs: [step],
                                         shard: o.shard, restart: o.restart, pass: o.pass)

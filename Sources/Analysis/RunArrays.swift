@@ -224,6 +224,14 @@ public enum PixelMask: Sendable, Equatable {
     }
 
     /// The block's mask (h × w), or nil when the block was never predicted.
+    /// Whether any pixel of `blocks` is under the mask, stopping at the first block that has one: checked before a
+    /// step begins a generation, so a command that would find no rows (slices not predicted, a class never predicted)
+    /// is refused without replacing the step's finished result and staling what reads it.
+    func anyPixel(_ run: RunArrays, _ blocks: [RunArrays.Block], source: ZarrArray?) async throws -> Bool {
+        for b in blocks { if let m = try await mask(run, b, source: source), m.contains(true) { return true } }
+        return false
+    }
+
     func mask(_ run: RunArrays, _ b: RunArrays.Block, source: ZarrArray?) async throws -> [Bool]? {
         guard let l = try await run.labels(b) else { return nil }
         switch self {

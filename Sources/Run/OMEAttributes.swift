@@ -36,7 +36,7 @@ enum OMEAttributes {
         guard let a = m.arrays[name], let n = a.levels else { return nil }
         var out: [String: Any] = ["multiscales": [multiscales(m, name, levels: n, path: { "\($0)" })]]
         if a.labelMap {
-            let clusters = a.step == "clusters"
+            let clusters = m.steps[a.step]?.command == "cluster" || a.step == "clusters" || a.step.hasPrefix("clusters_")
             let k = clusters ? Int(m.steps[a.step]?.parameters["k"] ?? "") ?? LabelColors.clusters.count : classes.count
             let table = clusters ? LabelColors.clusters : LabelColors.classes
             out["image-label"] = [
@@ -58,7 +58,12 @@ enum OMEAttributes {
         let axes: [[String: Any]] = dims.map { ["name": $0, "type": $0 == "c" ? "channel" : "space"] }
         let datasets: [[String: Any]] = (0..<levels).map { k in
             let s = Double(m.stride * (1 << k))
-            return ["path": path(k), "coordinateTransformations": [["type": "scale", "scale": dims.map { $0 == "y" || $0 == "x" ? s : 1 }]]]
+            // Level k's pixel i covers level 0's pixels 2^k·i … 2^k·i + 2^k − 1: its centre lies (2^k − 1)/2 level-0
+            // pixels further on, so viewers overlay the levels without a shift.
+            let shift = Double(m.stride) * Double((1 << k) - 1) / 2
+            var t: [[String: Any]] = [["type": "scale", "scale": dims.map { $0 == "y" || $0 == "x" ? s : 1 }]]
+            if k > 0 { t.append(["type": "translation", "translation": dims.map { $0 == "y" || $0 == "x" ? shift : 0 }]) }
+            return ["path": path(k), "coordinateTransformations": t]
         }
         var ms: [String: Any] = ["version": "0.4", "name": name, "axes": axes, "datasets": datasets]
         if levels > 1 { ms["type"] = a.labelMap ? "mode" : "mean" }

@@ -34,6 +34,13 @@ extension Run {
             if converting {
                 try? DurableFile.removeTree(root + "/" + base, trash: trash)
                 try Pyramid.createLevels(store: store, paths: (0..<md.count).map { "\(base)/\($0)" }, metadata: md, dimensions: a.dimensions)
+            } else {
+                // A level whose metadata is gone (removed by hand, a damaged copy): its chunks are of unknown origin,
+                // so it is made again empty and every chunk of it rebuilt.
+                for k in 1..<md.count where !FileManager.default.fileExists(atPath: "\(root)/\(base)/\(k)/.zarray") {
+                    try? DurableFile.removeTree("\(root)/\(base)/\(k)", trash: trash)
+                    try Pyramid.createLevel(store: store, path: "\(base)/\(k)", metadata: md[k], dimensions: a.dimensions)
+                }
             }
             let levels = [level0] + (1..<md.count).map { ZarrArray(store: store, path: "\(base)/\($0)", metadata: md[$0]) }
             let pyramid = Pyramid(store: store, levels: levels, reduction: a.labelMap ? .mode : .mean)

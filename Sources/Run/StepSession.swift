@@ -48,7 +48,7 @@ extension Run {
                 }
                 let same = paramDiffs.isEmpty && inputDiffs.isEmpty
                 if let pass, !same, !restart {
-                    try refusePassTask(pass, step: step, e, differences: paramDiffs + inputDiffs, line: line)
+                    try refusePassTask(pass, step: step, e, differences: paramDiffs + inputDiffs, inputsOnly: paramDiffs.isEmpty, line: line)
                 }
                 // Other processes working on this step (they hold its lock shared) are never cut off: a command that
                 // would start another generation under them is refused. Shards of one command join instead.
@@ -145,11 +145,13 @@ extension Run {
     }
 
     /// A map task or reduce whose parameters or inputs differ from the step's generation `e`: a reduce never starts a
-    /// generation (no map task published into it); a map task starts one only when `e` is complete or untouched —
-    /// the lock cannot tell, since the other tasks of a pass under way have exited.
-    private func refusePassTask(_ pass: PassMode, step: String, _ e: StepRecord, differences: [String], line: String) throws {
+    /// generation (no map task published into it); a map task starts one when `e` is complete or untouched — the lock
+    /// cannot tell, since the other tasks of a pass under way have exited — or when only its inputs changed (predict
+    /// added blocks): then every task of the step, whatever its pass, would find the same, and `e` could only finish
+    /// stale. (Tasks still running hold the step's lock; the new generation is refused under them.)
+    private func refusePassTask(_ pass: PassMode, step: String, _ e: StepRecord, differences: [String], inputsOnly: Bool, line: String) throws {
         let underWay = !e.complete && !isUntouched(root + "/" + e.directory)
-        guard pass != .map || underWay else { return }
+        guard pass != .map || (underWay && !inputsOnly) else { return }
         let own = e.info["command_line"].map { "\($0) --pass map --shard I/N for each I, then --pass reduce/N" }
         throw RunError.mismatch(run: root, step: step, differences: differences, hint: underWay
             ? "Its generation \(e.generation) is under way as map tasks and reduces; a --pass task never replaces it. "

@@ -191,6 +191,9 @@ struct Cluster: AsyncParsableCommand {
         o.shard = try sharding.resolve()
         o.pass = try passing.resolve(shard: o.shard, restart: restart)
         guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
+        guard ["nmf", "pca", "features"].contains(on) else {
+            throw ValidationError("--on must be nmf, pca or features (the per-pixel vectors clustered); got '\(on)'")
+        }
         try FlagCheck.range("--k", k, 2...255, "clusters are stored as u1: cluster + 1, 0 outside the mask")
         try FlagCheck.atLeast("--sample", sample, k, "k-means++ needs at least --k rows")
         try FlagCheck.atLeast("--max-iter", maxIter, 1)

@@ -60,6 +60,7 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--k", "256"], ["--k 256 is outside the accepted range 2…255", "u1"], dir: dir)
         try expect(["cluster", run, "--k", "1"], ["--k 1 is outside the accepted range 2…255"], dir: dir)
         try expect(["cluster", run, "--k", "8", "--sample", "4"], ["--sample 4 is below the accepted minimum 8"], dir: dir)
+        try expect(["cluster", run, "--on", "probabilities"], ["--on must be nmf, pca or features", "probabilities"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--lambda", "nan"], ["--lambda nan must be a finite number ≥ 0"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--top", "-1"], ["--top -1 is below the accepted minimum 1"], dir: dir)
         try expect(["train", "--volume", "v", "--annotations", "a", "--train-slices", "0", "--val-slices", "-2", "--out", dir + "/m.safetensors"],

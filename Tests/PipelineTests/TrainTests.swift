@@ -162,6 +162,12 @@ final class TrainTests: XCTestCase {
         changed.lr = 1e-3
         do { _ = try await TrainJob(options: changed, context: SourceOptions()).run(); XCTFail("other lr must be refused") }
         catch { XCTAssertTrue("\(error)".contains("lr: 0.0001 (saved) vs 0.001 (now)"), "\(error)") }
+        // Dropping an option the state was trained with is a difference too (it was resumed silently).
+        var balanced = opts("c.safetensors", epochs: 1)
+        balanced.balance = true
+        _ = try await TrainJob(options: balanced, context: SourceOptions()).run()
+        do { _ = try await TrainJob(options: opts("c.safetensors", epochs: 2), context: SourceOptions()).run(); XCTFail("dropping --balance must be refused") }
+        catch { XCTAssertTrue("\(error)".contains("balance: per-batch (saved) vs – (now)"), "\(error)") }
     }
 
     /// evaluate's numbers equal scikit-learn's (accuracy, precision/recall/F1 per class, confusion matrix) on a run

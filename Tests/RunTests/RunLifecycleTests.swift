@@ -43,11 +43,20 @@ final class RunLifecycleTests: XCTestCase {
         XCTAssertTrue(k3.notes.joined().contains("k: the run has 5, this command has 3"), "\(k3.notes)")
         _ = try await f.pca(ref, k: 3)
         WorkflowFixture.assertSame(run + "/pca", ref + "/pca", "pca after --k 3")
-        let c = try await f.cluster(run, within: false)
+        let c = try await f.cluster(run, within: false, name: "clusters_pcs")
         XCTAssertGreaterThan(c.rows, 0)
         // Re-running an up-to-date step recomputes nothing.
         let same = try await f.pca(run, k: 3)
         XCTAssertTrue(same.upToDate)
+        // A command that would find no pixels (slice 3 was never predicted) is refused before it touches the step:
+        // pca stays complete and current, and what reads it stays fresh.
+        let before = try Run.open(run).manifest.steps["pca"]
+        var empty = FactorizeOptions(run: run); empty.method = .pca; empty.k = 4; empty.slices = [3]
+        do { _ = try await FactorizeJob(options: empty).run(); XCTFail("no pixels must be refused") }
+        catch { XCTAssertTrue("\(error)".contains("no predicted pixels") && "\(error)".contains("nothing was changed"), "\(error)") }
+        let after = try Run.open(run).manifest.steps["pca"]
+        XCTAssertEqual(after?.generation, before?.generation); XCTAssertEqual(after?.complete, true)
+        XCTAssertFalse(try RunStatus.of(try Run.open(run)).steps.first { $0.name == "clusters_pcs" }?.stale ?? true)
         // cleanup: the new slice is cleaned, the others kept; labels_clean equals a from-scratch cleanup.
         let cl = try await f.cleanup(run, k: 3)
         XCTAssertEqual(cl.slicesDone, 1, "slice 2, predicted since it was cleaned; 0, 1 and 3 kept")
@@ -57,13 +66,16 @@ final class RunLifecycleTests: XCTestCase {
         // The group's OME attributes list every array's image group once, label maps first.
         let attrs = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/.zattrs"))) as! [String: Any]
         let names = attrs["labels"] as! [String]
-        XCTAssertEqual(Set(names), ["labels", "labels_clean", "clusters", "probabilities", "entropy", "features", "pca"])
+        XCTAssertEqual(Set(names), ["labels", "labels_clean", "clusters", "clusters_pcs", "probabilities", "entropy", "features", "pca"])
         XCTAssertEqual(names.first, "labels")
         XCTAssertNil(attrs["multiscales"], "no single arrays left in the root")
         // Every output's pyramid (24 × 32 in blocks of 16: a second level of 12 × 16) after all these steps equals
-        // numpy's reference; ome-zarr-py opens each as a layer, clusters with its k = 3 colours.
+        // numpy's reference; ome-zarr-py opens each as a layer, each clustering with its k = 3 cluster colours (not the
+        // classes'); every level is placed at its pixels' centres.
         let pyr = try PythonReference.run("tools/interop/pyramid_check.py", ["run", run])
-        XCTAssertEqual(pyr.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 7, pyr)
+        XCTAssertEqual(pyr.split(separator: "\n").filter { $0.hasPrefix("ok ") }.count, 8, pyr)
+        XCTAssertFalse(pyr.contains("MISMATCH"), pyr)
+        XCTAssertTrue(pyr.contains("napari clusters_pcs label levels 2 colors 3"), pyr)
         XCTAssertTrue(pyr.contains("ok labels_clean level 1 (4, 12, 16) uint8 mode"), pyr)
         XCTAssertTrue(pyr.contains("ok pca level 1 (3, 4, 12, 16) float32 mean"), pyr)
         XCTAssertTrue(pyr.contains("napari clusters label levels 2 colors 3"), pyr)
@@ -244,6 +256,29 @@ final class RunLifecycleTests: XCTestCase {
         let bad = try BrainmapCLI.run(["status", f.dir], logDir: f.dir, tag: "status-bad")
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("is not a brainmap run"), bad.stderr)
+    }
+
+    /// Predict adds a slice while a step runs as map tasks and reduces (pass 1 merged): the next map task starts a
+    /// new generation over the new inputs, saying why, instead of refusing every task (a Slurm plan could not finish),
+    /// and the map/reduce chain then finishes to what one process computes.
+    func testMapTasksStartOverWhenPredictAddsSlices() async throws {
+        let run = f.dir + "/run.zarr", ref = f.dir + "/ref.zarr"
+        try await f.predict(run, slices: [0, 1])
+        func pass(_ p: PassMode) async throws -> [String] {
+            do { _ = try await f.pca(run, k: 3, pass: p); return [] } catch let end as PassEnd { return end.notes }
+        }
+        _ = try await pass(.map)
+        _ = try await pass(.reduce(tasks: 1))
+        try await f.predict(run, slices: [2])
+        let notes = try await pass(.map)
+        XCTAssertTrue(notes.joined().contains("inputs of pca changed"), "\(notes)")
+        _ = try await pass(.reduce(tasks: 1))
+        _ = try await pass(.map)
+        _ = try await pass(.reduce(tasks: 1))
+        XCTAssertEqual(try Run.open(run).manifest.steps["pca"]?.complete, true)
+        try await f.predict(ref, slices: [0, 1, 2])
+        _ = try await f.pca(ref, k: 3)
+        WorkflowFixture.assertSame(run + "/pca", ref + "/pca", "pca by map tasks after a slice was added")
     }
 
     /// While a command works on a step (it holds the step's lock), another command cannot start a new generation of

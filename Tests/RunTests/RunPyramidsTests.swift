@@ -56,5 +56,10 @@ final class RunPyramidsTests: XCTestCase {
         let reopened = try Run.open(old)
         XCTAssertEqual(reopened.manifest.arrays["entropy"]?.levels, 2)
         WorkflowFixture.assertSame(old + "/entropy", run + "/entropy", "entropy after a crash mid-conversion")
+
+        // A level lost whole (removed by hand) is made again, metadata and chunks, not filled in without its .zarray.
+        try fm.removeItem(atPath: old + "/labels_clean/1")
+        _ = try await reopened.buildPyramids(["labels_clean"])
+        WorkflowFixture.assertSame(old + "/labels_clean", run + "/labels_clean", "labels_clean after its level 1 was lost")
     }
 }

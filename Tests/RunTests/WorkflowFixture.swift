@@ -41,13 +41,13 @@ struct WorkflowFixture {
         return try await CleanupJob(options: o).run()
     }
 
-    func pca(_ run: String, k: Int, restart: Bool = false, shard: Shard = .all) async throws -> FactorizeSummary {
-        var o = FactorizeOptions(run: run); o.method = .pca; o.k = k; o.restart = restart; o.shard = shard; o.waitTimeout = 60
+    func pca(_ run: String, k: Int, restart: Bool = false, shard: Shard = .all, pass: PassMode? = nil) async throws -> FactorizeSummary {
+        var o = FactorizeOptions(run: run); o.method = .pca; o.k = k; o.restart = restart; o.shard = shard; o.waitTimeout = 60; o.pass = pass
         return try await FactorizeJob(options: o).run()
     }
 
-    func cluster(_ run: String, within: Bool, restart: Bool = false) async throws -> ClusterSummary {
-        var o = ClusterOptions(run: run); o.on = "pca"; o.k = 3; o.maxIter = 20; o.restart = restart
+    func cluster(_ run: String, within: Bool, restart: Bool = false, name: String = "clusters") async throws -> ClusterSummary {
+        var o = ClusterOptions(run: run); o.on = "pca"; o.k = 3; o.maxIter = 20; o.restart = restart; o.name = name
         o.mask = within ? .within(classID: 1, erode: 0) : .predicted
         return try await ClusterJob(options: o).run()
     }

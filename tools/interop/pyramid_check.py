@@ -93,6 +93,18 @@ def check_run(run):
         scales = [d["coordinateTransformations"][0]["scale"] for d in ms["datasets"]]
         if any(s[-1] != scales[0][-1] * 2 ** k or s[:-2] != scales[0][:-2] for k, s in enumerate(scales)):
             print(f"MISMATCH {name}: scales {scales}"); bad += 1
+        label = root[name].attrs.get("image-label")
+        if label and (name == "clusters" or name.startswith("clusters_")):
+            kinds = {p["class"].split(" ")[0] for p in label["properties"]}
+            if kinds != {"cluster"}:
+                print(f"MISMATCH {name}: a clustering labelled as {sorted(kinds)}"); bad += 1
+        # Level k's pixel centre sits (2^k - 1)/2 level-0 pixels on: a translation of stride*(2^k - 1)/2 in y and x.
+        for k, d in enumerate(ms["datasets"]):
+            t = [c["translation"] for c in d["coordinateTransformations"] if c["type"] == "translation"]
+            want = scales[0][-1] * (2 ** k - 1) / 2
+            got = t[0][-2:] if t else [0, 0]
+            if got != [want, want]:
+                print(f"MISMATCH {name}: level {k} translation {got}, expected {want}"); bad += 1
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Label, Reader
     nodes = [n for n in Reader(parse_url(run))() if n.data]

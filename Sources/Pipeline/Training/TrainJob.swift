@@ -288,7 +288,10 @@ public final class TrainJob: @unchecked Sendable {
         }
         let id = saved.identity
         let want = o.identity
-        let diffs = want.keys.sorted().compactMap { k in id[k] == want[k] ? nil : "\(k): \(id[k] ?? "–") (saved) vs \(want[k]!) (now)" }
+        // Both ways: an option the state was trained with and this command drops (--augment, --balance) differs too.
+        let diffs = Set(want.keys).union(id.keys).sorted().compactMap { k in
+            id[k] == want[k] ? nil : "\(k): \(id[k] ?? "–") (saved) vs \(want[k] ?? "–") (now)"
+        }
         if !diffs.isEmpty { throw PipelineError.mismatch(run: o.statePath, differences: diffs) }
         var state = fresh
         for (i, (name, dims)) in shape.parameterShapes.enumerated() {

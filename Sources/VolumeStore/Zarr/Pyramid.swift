@@ -34,10 +34,13 @@ public struct Pyramid: Sendable {
 
     /// Writes the `.zarray` (and xarray's `_ARRAY_DIMENSIONS`) of levels 1… at `paths[k]`, replacing what is there.
     public static func createLevels(store: FileChunkStore, paths: [String], metadata: [ArrayMetadata], dimensions: [String]) throws {
-        for (p, md) in zip(paths, metadata).dropFirst() {
-            try store.putSync(p + "/.zattrs", jsonBytes(["_ARRAY_DIMENSIONS": dimensions]))
-            try store.putSync(p + "/.zarray", md.zarrV2JSON())
-        }
+        for (p, md) in zip(paths, metadata).dropFirst() { try createLevel(store: store, path: p, metadata: md, dimensions: dimensions) }
+    }
+
+    /// One level's (empty) array.
+    public static func createLevel(store: FileChunkStore, path: String, metadata: ArrayMetadata, dimensions: [String]) throws {
+        try store.putSync(path + "/.zattrs", jsonBytes(["_ARRAY_DIMENSIONS": dimensions]))
+        try store.putSync(path + "/.zarray", metadata.zarrV2JSON())
     }
 
     var rank: Int { levels[0].shape.count }
