@@ -177,7 +177,7 @@ public final class RunArrays: @unchecked Sendable {
             // A factorisation of other predicted blocks than the run has now would mix old and new pixels: refuse.
             for (input, v) in run.manifest.steps[step]!.inputs where input.hasPrefix("predict@") && run.version(of: input) != v {
                 throw AnalysisError.input("\(root)/\(on) is stale: the predicted slices changed since it was computed (blocks added or recomputed); "
-                                          + "run factorize again first (\(run.manifest.steps[step]!.info["command_line"] ?? "brainmap factorize \(root) --method \(on) …"))")
+                                          + "run factorize again first (\(run.manifest.steps[step]!.commandLine(at: run.root) ?? "brainmap factorize \(root) --method \(on) …"))")
             }
             d.append(Run.stepInput(step))
         }

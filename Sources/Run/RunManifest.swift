@@ -47,6 +47,14 @@ public struct StepRecord: Codable, Sendable, Equatable {
         case command, parameters, generation, inputs, outputs, directory, info, complete, updated, started
         case freshRestart = "fresh_restart"
     }
+
+    /// The command as it was typed, pointed at the run at `root` (it may have been copied or moved since): what to
+    /// run again, in advice and messages.
+    public func commandLine(at root: String) -> String? {
+        guard let line = info["command_line"] else { return nil }
+        guard let was = info["run_path"], was != root else { return line }
+        return line.split(separator: " ").map { $0 == was ? root : String($0) }.joined(separator: " ")
+    }
 }
 
 /// An array of the run and the generation of the step whose data it holds. A generation that replaces an array is

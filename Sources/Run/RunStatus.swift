@@ -73,16 +73,12 @@ public struct RunStatus: Sendable {
             st.steps.append(Step(name: name, command: r.command, generation: r.generation, complete: name == "predict" ? partial(st) : r.complete,
                                  parameters: r.parameters, inputs: inputs, donePerShard: perShard,
                                  lastPerShard: name == "predict" || name == "cleanup" ? [:] : DoneMarkers.lastPerShard(directory: dir), staleUnits: staleUnits, stale: stale,
-                                 commandLine: r.info["command_line"], missingShards: missing))
+                                 commandLine: r.commandLine(at: run.root), missingShards: missing))
             let partial = name == "predict" ? st.predictedBlocks.filter { $0.value < (st.blocksPerSlice ?? 0) }.keys.sorted() : []
             if stale || (!r.complete && name != "predict") || !partial.isEmpty {
                 let why = stale ? (upstream ? "reads a stale step" : !staleUnits.isEmpty ? "slices \(staleUnits.joined(separator: ",")) changed since they were cleaned" : "its inputs changed")
                     : !partial.isEmpty ? "slices \(partial.map(String.init).joined(separator: ",")) are partly predicted" : "it did not finish, or is running"
-                // The command as it was typed, pointed at this run (it may have been copied or moved since).
-                let cmd = r.info["command_line"].map { line -> String in
-                    guard let was = r.info["run_path"], was != run.root else { return line }
-                    return line.split(separator: " ").map { $0 == was ? run.root : String($0) }.joined(separator: " ")
-                }
+                let cmd = r.commandLine(at: run.root)
                 let how = !passes ? " (in \(shards) shards: --shard I/\(shards))"
                     : " (as map tasks and reduces: --pass map --shard I/\(shards) for each I, then --pass reduce/\(shards), until complete; or submit.sh again)"
                 st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" + (shards > 1 || passes ? how : "") }

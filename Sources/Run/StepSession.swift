@@ -126,7 +126,7 @@ extension Run {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let session = StepSession(run: self, step: step, generation: record.generation, directory: dir, shard: shard, notes: notes)
         session.lock = lock
-        session.commandLine = record.info["command_line"] ?? line
+        session.commandLine = record.commandLine(at: root) ?? line
         return session
     }
 
@@ -152,7 +152,7 @@ extension Run {
     private func refusePassTask(_ pass: PassMode, step: String, _ e: StepRecord, differences: [String], inputsOnly: Bool, line: String) throws {
         let underWay = !e.complete && !isUntouched(root + "/" + e.directory)
         guard pass != .map || (underWay && !inputsOnly) else { return }
-        let own = e.info["command_line"].map { "\($0) --pass map --shard I/N for each I, then --pass reduce/N" }
+        let own = e.commandLine(at: root).map { "\($0) --pass map --shard I/N for each I, then --pass reduce/N" }
         throw RunError.mismatch(run: root, step: step, differences: differences, hint: underWay
             ? "Its generation \(e.generation) is under way as map tasks and reduces; a --pass task never replaces it. "
                 + "Finish it with its own command" + (own.map { " (\($0))" } ?? "") + ", after which map tasks with other parameters start "

@@ -23,6 +23,9 @@ struct Evaluate: AsyncParsableCommand {
     func run() async throws {
         let zs = slices == "all" ? nil : try parseSlices(slices)
         if let anomalyTruth {
+            guard array == "labels" else {
+                throw ValidationError("--array \(array) does not apply with --anomaly-truth, which scores the run's anomaly map; evaluate \(array) in a separate command")
+            }
             let e = try await AnomalyEvaluation.evaluate(run: run, truth: anomalyTruth, annotations: annotations, slices: zs,
                                                          map: try LabelMap.load(labelMap), context: sourceFlags.context())
             say(e.line)

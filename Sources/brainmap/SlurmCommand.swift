@@ -60,6 +60,12 @@ struct SlurmCommand: ParsableCommand {
                 if let k = args.firstIndex(of: "--memory-budget"), k + 1 < args.count { budget = args[k + 1] }
             case "factorize", "cluster":
                 let passes = try (parsed as? Factorize)?.options().mostPasses ?? (parsed as! Cluster).options().mostPasses
+                // Each pass is a map array and a reduce job submitted up front: a plan of thousands is a mistake
+                // (e.g. --max-iter 1000000), and would flood the scheduler.
+                if analysisTasks > 1 && passes > 1000 {
+                    throw ValidationError("\(args[0]) would submit \(passes) passes (a map array and a reduce job each); "
+                                          + "give --max-iter 1000 or fewer (EM stops at convergence, usually within 100)")
+                }
                 layout = analysisTasks > 1 ? .mapReduce(tasks: analysisTasks, passes: passes) : .single
             default: layout = .single
             }

@@ -74,6 +74,14 @@ final class AnomalyMapTests: XCTestCase {
         XCTAssertEqual(e.negatives, positive.count - e.positives)
         XCTAssertEqual(AnomalyEvaluation.rocAUC(scores: scores, positive: positive), e.auc, accuracy: 1e-12)
         XCTAssertEqual(try AnomalyEvaluation.save(e, run: o.out), o.out + "/evaluation-anomaly.json")
+        // The record names both volumes it was scored against, and the slices that had predicted tissue.
+        let step = try XCTUnwrap(try Run.open(o.out).manifest.steps["evaluate-anomaly"])
+        XCTAssertEqual(step.parameters["truth"], Run.canonicalSource(dir + "/odd.zarr/anomaly"))
+        XCTAssertEqual(step.parameters["annotations"], Run.canonicalSource(dir + "/odd.zarr/areas"))
+        XCTAssertTrue(step.inputs.keys.contains { $0.hasSuffix("odd.zarr/areas") }, "\(step.inputs)")
+        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: o.out + "/evaluation-anomaly.json"))) as! [String: Any]
+        XCTAssertEqual(doc["slices"] as? [Int], e.evaluatedSlices)
+        XCTAssertFalse(e.evaluatedSlices.isEmpty)
     }
 
     /// Ties count one half, as scikit-learn's roc_auc_score.

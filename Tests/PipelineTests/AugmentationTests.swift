@@ -54,6 +54,13 @@ final class AugmentationTests: XCTestCase {
         XCTAssertTrue(try Augmentation.parse("none").isIdentity)
         XCTAssertThrowsError(try Augmentation.parse("gama=0.3")) { XCTAssertTrue("\($0)".contains("gama"), "\($0)") }
         XCTAssertThrowsError(try Augmentation.parse("contrast=1.5")) { XCTAssertTrue("\($0)".contains("contrast"), "\($0)") }
+        // Out-of-range strengths, a key twice, an empty spec, a number too large for a Float: each named.
+        for (spec, says) in [("brightness=5", "brightness must be ≥ 0 and ≤ 1"), ("gamma=50", "gamma must be ≥ 0 and ≤ 2"),
+                             ("blur=100", "blur must be ≥ 0 and ≤ 16"), ("gamma=0.3,gamma=0.5", "gamma is given twice"),
+                             ("", "--augment is empty"), ("blur=1e300", "blur must be ≥ 0 and ≤ 16 pixels; got 1e300"),
+                             ("geometry,", "an empty item"), ("blur=x", "is not blur=NUMBER")] {
+            XCTAssertThrowsError(try Augmentation.parse(spec), spec) { XCTAssertTrue("\($0)".contains(says), "\(spec): \($0)") }
+        }
     }
 
     /// With equal class counts every run of 6 consecutive patches holds each class once; the order is a

@@ -133,8 +133,13 @@ final class CleanupTests: XCTestCase {
         let again = try await CleanupJob(options: o).run()
         XCTAssertEqual(again.slicesDone, 0); XCTAssertEqual(again.slicesAlreadyDone, 4)
         // Other --components (WM keeps 1 of its 3 equal components, not 2): a new labels_clean from scratch, equal
-        // to that cleanup on a fresh copy.
+        // to that cleanup on a fresh copy. Over fewer slices than the old one cleaned, it is refused (they would vanish).
         o.components[5] = 1
+        var fewer = o
+        fewer.slices = [0]
+        do { _ = try await CleanupJob(options: fewer).run(); XCTFail("dropping cleaned slices must be refused") }
+        catch { XCTAssertTrue("\(error)".contains("leaves out slices 1,2,3") && "\(error)".contains("--slices 0,1,2,3"), "\(error)") }
+        XCTAssertEqual(ManifestFiles.files(run + "/labels_clean"), k3, "nothing changed")
         let wm1 = try await CleanupJob(options: o).run()
         XCTAssertEqual(wm1.slicesDone, 4)
         XCTAssertTrue(wm1.notes.joined().contains("components: the run has CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1, this command has CTX=1,HYP=1,STR=1,VP=1,WM=1,ZI=1"), "\(wm1.notes)")

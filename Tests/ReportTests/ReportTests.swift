@@ -149,6 +149,13 @@ final class ReportTests: XCTestCase {
             XCTAssertFalse(page.contains(absent), "\(absent) should be absent")
         }
         XCTAssertTrue(page.contains("id=\"provenance\""))
+        // An anomaly evaluation (evaluate --anomaly-truth) shows its ROC AUC.
+        try JSONSerialization.data(withJSONObject: ["roc_auc": 0.947, "anomalous_pixels": 120, "normal_pixels": 9000, "mean_anomaly_anomalous": 30.5,
+                                                    "mean_anomaly_normal": 8.25, "slices": [1], "truth": "/x/ph.zarr/anomaly"])
+            .write(to: URL(fileURLWithPath: run + "/evaluation-anomaly.json"))
+        _ = try ReportFixture.cli(["report", run, "--out", out, "--width", "64"], f.dir)
+        let withAUC = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        XCTAssertTrue(withAUC.contains("ROC AUC <b><span data-key=\"evaluation-anomaly.json#roc_auc\">0.9470</span></b> of the anomaly map: 120 anomalous"), withAUC)
     }
 
     func testAMissingRunIsAnErrorThatSaysWhatToDo() throws {

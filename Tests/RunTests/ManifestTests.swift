@@ -46,3 +46,15 @@ final class MigrationTests: XCTestCase {
         XCTAssertEqual(saved["format_version"] as? Int, 2)
     }
 }
+
+final class StepRecordTests: XCTestCase {
+    /// Advice names the run it is given, not the one the command was typed for (a copied or moved run); a path that
+    /// only starts like the old one is left alone.
+    func testCommandLinePointsAtTheRunItIsIn() {
+        let r = StepRecord(command: "factorize", parameters: [:], generation: 1, inputs: [:], outputs: ["pca"], directory: ".brainmap/pca-g1",
+                           info: ["command_line": "brainmap factorize /d/r1.zarr --k 5 --mask /d/r1.zarr.mask", "run_path": "/d/r1.zarr"],
+                           complete: true, freshRestart: false, updated: "")
+        XCTAssertEqual(r.commandLine(at: "/e/w.zarr"), "brainmap factorize /e/w.zarr --k 5 --mask /d/r1.zarr.mask")
+        XCTAssertEqual(r.commandLine(at: "/d/r1.zarr"), "brainmap factorize /d/r1.zarr --k 5 --mask /d/r1.zarr.mask")
+    }
+}

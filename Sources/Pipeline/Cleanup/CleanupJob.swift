@@ -97,6 +97,19 @@ public final class CleanupJob: @unchecked Sendable {
         if let bad = zs.first(where: { $0 < 0 || $0 >= labels.shape[0] }) {
             throw PipelineError.input("--slices: slice \(bad) is outside the run (z = 0..<\(labels.shape[0]))")
         }
+        // Other parameters start a labels_clean that replaces the old one whole: refused when --slices would leave
+        // out slices the old one has cleaned (they would silently vanish).
+        if !o.restart, o.slices != nil, let e = run.manifest.steps["cleanup"], !o.parameters.differences(from: e.parameters).isEmpty {
+            let cleaned = Set(DoneMarkers.read(directory: run.root + "/" + e.directory).keys.compactMap { Int($0) })
+            let dropped = cleaned.subtracting(zs).sorted()
+            if !dropped.isEmpty {
+                let all = cleaned.union(zs).sorted().map(String.init).joined(separator: ",")
+                throw PipelineError.input("cleanup with other parameters (" + o.parameters.differences(from: e.parameters).joined(separator: "; ")
+                    + ") makes a new labels_clean that replaces the old one whole, and --slices leaves out slice\(dropped.count > 1 ? "s" : "") "
+                    + dropped.map(String.init).joined(separator: ",") + " that it has cleaned. Clean them too (--slices \(all), or without "
+                    + "--slices), or add --restart to drop them")
+            }
+        }
         let session = try run.begin(step: "cleanup", command: "cleanup", parameters: o.parameters, inputs: [:],
                                     outputs: ["labels_clean"], restart: o.restart)
         let out = try await session.array("labels_clean", metadata: md, dimensions: ["z", "y", "x"], labelMap: true)

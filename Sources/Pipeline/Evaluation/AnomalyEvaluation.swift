@@ -13,12 +13,15 @@ public struct AnomalyEvaluation: Sendable {
     /// Mean anomaly of each group.
     public var meanPositive = 0.0, meanNegative = 0.0
     public var truth = "", annotations = "", slices: [Int] = [], allSlices = false
+    /// The slices asked for that had predicted tissue pixels (the ones the AUC is over).
+    public var evaluatedSlices: [Int] = []
 
     /// Writes RUN/evaluation-anomaly.json (the step evaluate-anomaly); returns its path.
     public static func save(_ e: AnomalyEvaluation, run: String) throws -> String {
         var json = e.json
-        json["truth"] = e.truth; json["annotations"] = e.annotations; json["slices"] = e.slices
-        return try Evaluator.record(json, array: "anomaly", annotations: e.truth, slices: e.slices, allSlices: e.allSlices, run: run)
+        json["truth"] = Run.canonicalSource(e.truth); json["annotations"] = Run.canonicalSource(e.annotations); json["slices"] = e.evaluatedSlices
+        return try Evaluator.record(json, array: "anomaly", sources: [("truth", e.truth), ("annotations", e.annotations)], slices: e.slices,
+                                    allSlices: e.allSlices, run: run)
     }
 
     public var json: [String: Any] {
@@ -68,9 +71,11 @@ public struct AnomalyEvaluation: Sendable {
         if let bad = zs.first(where: { $0 < 0 || $0 >= scores.shape[0] }) {
             throw PipelineError.input("--slices: slice \(bad) is outside the run (z = 0..<\(scores.shape[0]))")
         }
-        var values: [Float] = [], positive: [Bool] = []
+        var values: [Float] = [], positive: [Bool] = [], evaluated: [Int] = []
         let H = scores.shape[1], W = scores.shape[2], band = scores.metadata.chunks[1]
         for z in zs {
+            let before = values.count
+            defer { if values.count > before { evaluated.append(z) } }
             for y0 in Swift.stride(from: 0, to: H, by: band) {
                 let rows = y0..<min(H, y0 + band)
                 let a = try await scores.read(Box([z..<(z + 1), rows, 0..<W]))
@@ -90,7 +95,7 @@ public struct AnomalyEvaluation: Sendable {
             }
         }
         var e = AnomalyEvaluation()
-        e.truth = truth; e.annotations = annotations; e.slices = zs; e.allSlices = slices == nil
+        e.truth = truth; e.annotations = annotations; e.slices = zs; e.allSlices = slices == nil; e.evaluatedSlices = evaluated
         e.positives = positive.filter { $0 }.count; e.negatives = positive.count - e.positives
         guard e.positives > 0, e.negatives > 0 else {
             throw PipelineError.input("the anomaly map has \(e.positives) anomalous and \(e.negatives) normal predicted tissue pixels on slices \(zs); both are needed for an ROC AUC")

@@ -86,18 +86,20 @@ public enum Evaluator {
     /// (step `evaluate-ARRAY`: the annotations, the slices, and the version of the array it scored); returns the path.
     @discardableResult
     public static func save(_ e: Evaluation, run: String) throws -> String {
-        try record(e.json, array: e.array, annotations: e.annotations, slices: e.slices, allSlices: e.allSlices, run: run)
+        try record(e.json, array: e.array, sources: [("annotations", e.annotations)], slices: e.slices, allSlices: e.allSlices, run: run)
     }
 
     /// Writes RUN/evaluation-ARRAY.json as the step evaluate-ARRAY, whose inputs are the array's producer and the
-    /// annotations.
-    static func record(_ json: [String: Any], array: String, annotations: String, slices: [Int], allSlices: Bool, run: String) throws -> String {
+    /// volumes it was scored against (`sources`: flag name → path, recorded as absolute paths).
+    static func record(_ json: [String: Any], array: String, sources: [(String, String)], slices: [Int], allSlices: Bool, run: String) throws -> String {
         let r = try Run.open(run)
         let input = ["labels", "anomaly"].contains(array) ? Run.predictInput(slices: allSlices ? nil : slices) : Run.stepInput(r.manifest.arrays[array]?.step ?? array)
+        let canonical = sources.map { ($0.0, Run.canonicalSource($0.1)) }
+        var inputs = [input: r.version(of: input)]
+        for (_, s) in canonical { inputs[Run.sourceInput(s)] = r.version(of: Run.sourceInput(s)) }
         let session = try r.begin(step: "evaluate-\(array)", command: "evaluate",
-                                  parameters: Parameters([("annotations", annotations), ("slices", slices.map(String.init).joined(separator: ","))]),
-                                  inputs: [input: r.version(of: input), Run.sourceInput(annotations): r.version(of: Run.sourceInput(annotations))],
-                                  outputs: [])
+                                  parameters: Parameters(canonical + [("slices", slices.map(String.init).joined(separator: ","))]),
+                                  inputs: inputs, outputs: [])
         let path = run + "/evaluation-\(array).json"
         try DurableFile.write(path, [UInt8](try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])))
         try session.finish(arrays: [])

@@ -36,18 +36,31 @@ public struct Augmentation: Sendable, Equatable, CustomStringConvertible {
         default: break
         }
         var a = Augmentation()
-        for part in text.split(separator: ",") {
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw PipelineError.input("--augment is empty; give none, standard, or a list such as geometry,gamma=0.3")
+        }
+        // Each key's largest sensible strength: beyond it a patch is mostly destroyed (σ against the 134-px window,
+        // ln γ, the contrast factor's spread, the brightness offset on [0, 1] intensities).
+        let limits: [String: (Float, String)] = ["blur": (16, "≤ 16 pixels"), "gamma": (2, "≤ 2 (ln γ: γ within e^±2)"),
+                                                 "contrast": (0.999, "< 1"), "brightness": (1, "≤ 1 (intensities are 0…1)")]
+        var seen = Set<String>()
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let key = kv.first, !key.isEmpty else { throw PipelineError.input("--augment: an empty item in '\(text)'") }
+            guard seen.insert(key).inserted else { throw PipelineError.input("--augment: \(key) is given twice in '\(text)'") }
             if kv == ["geometry"] { a.geometry = true; continue }
-            guard kv.count == 2, let v = Float(kv[1]), v.isFinite, v >= 0 else {
-                throw PipelineError.input("--augment: '\(part)' is not 'geometry' or key=non-negative number; e.g. --augment standard or geometry,gamma=0.3")
+            guard let (limit, says) = limits[key] else {
+                throw PipelineError.input("--augment: unknown key '\(key)'; keys are geometry, blur, gamma, contrast, brightness")
             }
-            switch kv[0] {
+            guard kv.count == 2, let v = Float(kv[1]), !v.isNaN else {
+                throw PipelineError.input("--augment: '\(part)' is not \(key)=NUMBER; e.g. --augment standard or geometry,gamma=0.3")
+            }
+            guard v >= 0, v <= limit else { throw PipelineError.input("--augment: \(key) must be ≥ 0 and \(says); got \(kv[1])") }
+            switch key {
             case "blur": a.blur = v
             case "gamma": a.gamma = v
-            case "contrast": guard v < 1 else { throw PipelineError.input("--augment: contrast must be < 1 (got \(v))") }; a.contrast = v
-            case "brightness": a.brightness = v
-            default: throw PipelineError.input("--augment: unknown key '\(kv[0])'; keys are geometry, blur, gamma, contrast, brightness")
+            case "contrast": a.contrast = v
+            default: a.brightness = v
             }
         }
         return a

@@ -12,6 +12,14 @@ struct ResultSections {
         var s = ""
         for (array, doc) in contents.evaluations() {
             let file = "evaluation-\(array).json"
+            if let auc = doc["roc_auc"] as? Double {   // evaluate --anomaly-truth
+                s += "<h3>anomaly</h3><p>ROC AUC <b><span data-key=\"\(file)#roc_auc\">\(HTML.number(auc))</span></b> of the anomaly map: "
+                    + "\(doc["anomalous_pixels"] as? Int ?? 0) anomalous against \(doc["normal_pixels"] as? Int ?? 0) normal tissue pixels "
+                    + "(mean distance \(HTML.number(doc["mean_anomaly_anomalous"] as? Double ?? 0)) vs \(HTML.number(doc["mean_anomaly_normal"] as? Double ?? 0))) "
+                    + "of slices \(HTML.escape((doc["slices"] as? [Int] ?? []).map(String.init).joined(separator: ", "))); truth "
+                    + "<code>\(HTML.escape(doc["truth"] as? String ?? "?"))</code></p>"
+                continue
+            }
             guard let classes = doc["classes"] as? [String], let confusion = doc["confusion"] as? [[Int]],
                   let perClass = doc["per_class"] as? [String: [String: Any]] else { continue }
             let acc = doc["accuracy"] as? Double ?? 0, macro = doc["macro_f1"] as? Double ?? 0
