@@ -219,7 +219,7 @@ struct Cluster: AsyncParsableCommand {
         bars.finish()
         for n in s.notes { say("note: \(n)") }
         if s.upToDate {
-            say("clusters is up to date: computed with these parameters from the run's current inputs (--restart recomputes it) → \(s.resultPath)")
+            say("\(name) is up to date: computed with these parameters from the run's current inputs (--restart recomputes it) → \(s.resultPath)")
             return
         }
         if o.method == .gmm {

@@ -17,7 +17,7 @@ struct Cleanup: AsyncParsableCommand {
         """)
 
     @Argument(help: "The run directory predict wrote.") var run: String
-    @Option(help: "Components to keep per class, e.g. CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1 (classes not named keep none of theirs; named ones override the default).") var components = "CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1"
+    @Option(help: "Components to keep per class, e.g. CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1 (classes named override these defaults; the others keep theirs).") var components = "CTX=1,HYP=1,STR=1,VP=1,WM=2,ZI=1"
     @Option(parsing: .unconditional, help: "Neighbours that vote (1…64).") var k = 3
     @Option(help: "Connectivity: 4 or 8 per slice; 6 or 26 with --3d (default 4, or 6 with --3d).") var connectivity: Int?
     @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"

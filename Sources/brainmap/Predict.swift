@@ -9,9 +9,10 @@ struct Predict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the network over whole slices, streaming: labels, probabilities, latent features and entropy per pixel.",
         discussion: """
-        Writes RUN.zarr (a Zarr v2 group, OME-Zarr multiscales metadata) with `labels` (u1: 0 not predicted, 1..6 CTX HYP STR
-        VP WM ZI), `probabilities` (6,z,y,x), `features` (64,z,y,x), `entropy` (z,y,x), each spanning the source's full
-        extent at the output stride, plus run.json (the run's manifest) and done markers under .brainmap/. Re-running the same command resumes; SIGINT/SIGTERM
+        Writes RUN.zarr (a Zarr v2 group) with `labels` (u1: 0 not predicted, 1..6 CTX HYP STR VP WM ZI), `probabilities`
+        (6,z,y,x), `features` (64,z,y,x), `entropy` (z,y,x), and with --outputs …,anomaly `anomaly` (z,y,x), each spanning the
+        source's full extent at the output stride, each an OME-Zarr image group RUN/NAME/0…n with a pyramid (napari and
+        Neuroglancer open them), plus run.json (the run's manifest) and done markers under .brainmap/. Re-running the same command resumes; SIGINT/SIGTERM
         finish the blocks in flight and exit resumable. N processes with --shard 0/N … N-1/N fill one run together.
         """)
 
