@@ -31,7 +31,7 @@ public struct LatentStatistics: Codable, Sendable, Equatable {
         guard let d = moments.first?.d else { throw LatentStatisticsError("no classes") }
         self.d = d; self.shrinkage = shrinkage; self.epoch = epoch
         classes = try moments.enumerated().map { c, m in
-            guard m.count >= 2 else { throw LatentStatisticsError("class \(c) has \(Int(m.count)) latent samples; at least 2 are needed for a covariance") }
+            guard m.count >= 2 else { throw LatentStatisticsError("class \(Self.name(c)) has \(Int(m.count)) latent samples; at least 2 are needed for a covariance") }
             let s = m.covariance
             let target = (0..<d).reduce(0.0) { $0 + s[$1 * d + $1] } / Double(d)
             var shrunk = s.map { (1 - shrinkage) * $0 }
@@ -54,7 +54,7 @@ public struct LatentStatistics: Codable, Sendable, Equatable {
     private mutating func prepare() throws {
         precisionChol = try classes.enumerated().map { c, m in
             guard let l = Dense.cholesky(m.covariance, d) else {
-                throw LatentStatisticsError("latent statistics: class \(c)'s covariance is not positive definite")
+                throw LatentStatisticsError("latent statistics: class \(Self.name(c))'s covariance is not positive definite")
             }
             let li = Dense.invertLower(l, d)
             // P = L⁻ᵀ, row-major: P[i][j] = L⁻¹[j][i].
@@ -88,17 +88,31 @@ public struct LatentStatistics: Codable, Sendable, Equatable {
         }
     }
 
+    /// Class c by name (the classifier's class order), for messages.
+    static func name(_ c: Int) -> String { c < AreaClassifier.classes.count ? "\(c + 1) (\(AreaClassifier.classes[c]))" : "\(c + 1)" }
+
     /// The statistics recorded in a model's sidecar JSON (MODEL.json beside MODEL.safetensors), under
-    /// `latent_statistics`; a clear error when the file or the entry is missing.
-    public static func load(sidecarOf model: String) throws -> LatentStatistics {
+    /// `latent_statistics`; a clear error when the file or the entry is missing or unreadable. `weightsSHA256`: the
+    /// digest of the weights they will be used with; a sidecar that records other weights (`weights_sha256`, written
+    /// with the statistics) belongs to another model, or to these weights before they changed, and is refused.
+    public static func load(sidecarOf model: String, weightsSHA256: String? = nil) throws -> LatentStatistics {
         let path = sidecarPath(of: model)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LatentStatisticsError("the anomaly output needs the model's latent statistics, read from \(path), which does not exist; train the model with brainmap train (it writes them after the last epoch)")
         }
-        guard let doc = try JSONSerialization.jsonObject(with: data) as? [String: Any], let entry = doc["latent_statistics"] else {
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: data) }
+        catch { throw LatentStatisticsError("\(path) is not valid JSON (\((error as NSError).userInfo[NSDebugDescriptionErrorKey] ?? error)); re-run the same train command to write it again") }
+        guard let doc = parsed as? [String: Any], let entry = doc["latent_statistics"] else {
             throw LatentStatisticsError("\(path) has no latent_statistics (written by brainmap train after the last epoch); re-run the same train command to add them")
         }
-        return try JSONDecoder().decode(LatentStatistics.self, from: JSONSerialization.data(withJSONObject: entry))
+        if let want = weightsSHA256, let was = doc["weights_sha256"] as? String, was != want {
+            throw LatentStatisticsError("\(path)'s latent statistics were computed with weights of SHA-256 \(was.prefix(12))…, not \(model)'s (\(want.prefix(12))…): "
+                                        + "the sidecar belongs to another model, or the weights changed since; re-run the train command that made \(model) to refresh it")
+        }
+        do { return try JSONDecoder().decode(LatentStatistics.self, from: JSONSerialization.data(withJSONObject: entry)) }
+        catch let e as LatentStatisticsError { throw LatentStatisticsError("\(path): \(e.description)") }
+        catch { throw LatentStatisticsError("\(path): latent_statistics cannot be read (\(error)); re-run the same train command to write them again") }
     }
 
     /// MODEL.safetensors → MODEL.json.

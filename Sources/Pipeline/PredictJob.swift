@@ -116,7 +116,7 @@ public final class PredictJob: @unchecked Sendable {
         let latentStatistics: LatentStatistics?
         var statisticsDigest: [(String, String)] = []
         if o.outputs.contains(.anomaly) {
-            do { latentStatistics = try LatentStatistics.load(sidecarOf: o.model) }
+            do { latentStatistics = try LatentStatistics.load(sidecarOf: o.model, weightsSHA256: digest) }
             catch { throw PipelineError.input("--outputs anomaly: \(error)") }
             statisticsDigest = [("latent_statistics_sha256", try SHA256.file(LatentStatistics.sidecarPath(of: o.model)))]
         } else { latentStatistics = nil }

@@ -38,7 +38,12 @@ final class AnomalyMapTests: XCTestCase {
         o.stride = 4; o.outputs = [.labels, .features, .anomaly]; o.threads = 2
         do { _ = try await PredictJob(options: o, context: SourceOptions()).run(); XCTFail("a model without statistics was accepted") }
         catch { XCTAssertTrue("\(error)".contains("m.json") && "\(error)".contains("brainmap train"), "\(error)") }
-        let side: [String: Any] = ["latent_statistics": try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats))]
+        // Statistics recorded for other weights (a sidecar of another model beside these) are refused; then the right ones.
+        var side: [String: Any] = ["latent_statistics": try JSONSerialization.jsonObject(with: JSONEncoder().encode(stats)), "weights_sha256": String(repeating: "0", count: 64)]
+        try JSONSerialization.data(withJSONObject: side).write(to: URL(fileURLWithPath: dir + "/m.json"))
+        do { _ = try await PredictJob(options: o, context: SourceOptions()).run(); XCTFail("statistics of other weights were accepted") }
+        catch { XCTAssertTrue("\(error)".contains("computed with weights of SHA-256 000000000000…") && "\(error)".contains("another model"), "\(error)") }
+        side["weights_sha256"] = try SHA256.file(model)
         try JSONSerialization.data(withJSONObject: side).write(to: URL(fileURLWithPath: dir + "/m.json"))
         o.out = dir + "/run2.zarr"
         _ = try await PredictJob(options: o, context: SourceOptions()).run()

@@ -343,7 +343,11 @@ public final class TrainJob: @unchecked Sendable {
             "openblas": BLAS.config, "openblas_core": BLASCore.record,
         ]
         var full = doc
-        if let statistics { full["latent_statistics"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(statistics)) }
+        if let statistics {
+            full["latent_statistics"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(statistics))
+            // The weights they were computed with: predict refuses them beside other weights.
+            full["weights_sha256"] = try SHA256.file(o.out)
+        }
         let data = try JSONSerialization.data(withJSONObject: full, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         let tmp = OutputPath.temporary(beside: o.sidecar)
         guard FileManager.default.createFile(atPath: tmp, contents: data) else {
