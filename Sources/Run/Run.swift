@@ -27,7 +27,8 @@ public final class Run: @unchecked Sendable {
     /// interrupted, removes leftovers of deleted generations.
     public static func open(_ root: String) throws -> Run {
         guard FileManager.default.fileExists(atPath: root + "/run.json") else {
-            throw RunError.input("\(root) is not a brainmap run (no run.json); give the RUN.zarr that predict wrote")
+            throw RunError.input(FileManager.default.fileExists(atPath: root) ? "\(root) is not a brainmap run (no run.json); give the RUN.zarr that predict wrote"
+                                 : "\(root) does not exist; give the RUN.zarr that predict wrote")
         }
         let run = Run(root: root, manifest: RunManifest())
         try run.update { _ in }
@@ -62,7 +63,8 @@ public final class Run: @unchecked Sendable {
     /// by atomic renames, so a lock-free read sees a whole one.
     public static func inspect(_ root: String) throws -> Run {
         guard FileManager.default.fileExists(atPath: root + "/run.json") else {
-            throw RunError.input("\(root) is not a brainmap run (no run.json); give the RUN.zarr that predict wrote")
+            throw RunError.input(FileManager.default.fileExists(atPath: root) ? "\(root) is not a brainmap run (no run.json); give the RUN.zarr that predict wrote"
+                                 : "\(root) does not exist; give the RUN.zarr that predict wrote")
         }
         let run = Run(root: root, manifest: RunManifest())
         run.manifest = try run.readManifest()

@@ -102,7 +102,10 @@ struct Factorize: AsyncParsableCommand {
         guard let s = try await passing.run(bars, { try await FactorizeJob(options: o).run { bars.update($0.phase, $0.done, $0.total) } }) else { return }
         bars.finish()
         for n in s.notes { say("note: \(n)") }
-        if s.upToDate { say("\(s.array) is up to date: computed with these parameters from the run's current features (--restart recomputes it)") }
+        if s.upToDate {
+            say("\(s.array) is up to date: computed with these parameters from the run's current features (--restart recomputes it) → \(s.resultPath)")
+            return
+        }
         say("\(s.rows) rows")
         if !s.explainedVarianceRatio.isEmpty {
             say("explained variance ratio: " + s.explainedVarianceRatio.map { String(format: "%.4f", $0) }.joined(separator: " ")

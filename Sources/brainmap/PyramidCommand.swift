@@ -19,6 +19,9 @@ struct PyramidCommand: AsyncParsableCommand {
     func run() async throws {
         let r = try Run.open(run)
         let names = arrays.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let names, names.isEmpty || names.contains("") {
+            throw ValidationError("--arrays '\(arrays!)' names no array; give names such as labels,entropy, or leave it out for every array")
+        }
         let bars = PhaseBars(quiet: false)
         let levels = try await r.buildPyramids(names) { name, done, total in bars.update("\(name): slices", done, total) }
         bars.finish()

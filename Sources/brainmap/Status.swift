@@ -38,8 +38,9 @@ struct Status: AsyncParsableCommand {
             if !s.staleUnits.isEmpty { print("  stale slices: \(s.staleUnits.joined(separator: ","))") }
         }
         print("\narrays:")
+        let width = max(14, st.arrays.map(\.name.count).max() ?? 0)   // whole names (clusters_… can be long)
         for a in st.arrays {
-            print("  \(a.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(a.step) generation \(a.generation)"
+            print("  \(a.name.padding(toLength: width, withPad: " ", startingAt: 0)) \(a.step) generation \(a.generation)"
                   + (a.levels.map { ", \($0) level\($0 == 1 ? "" : "s")" } ?? ", no pyramid (brainmap pyramid \(st.root) adds one)")
                   + (a.staging.map { " (generation \($0) being written under .brainmap/staging\(a.swapPending ? ", swap pending" : ""))" } ?? ""))
         }
