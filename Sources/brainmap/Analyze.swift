@@ -169,8 +169,8 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Clusters (2…255: stored as u1).") var k = 4
     @Option(help: "gmm or kmeans.") var method = "gmm"
     @Option(help: "The array clustered: nmf, pca or features.") var on = "nmf"
-    @Option(help: "Its channels clustered, numbered from 1 as printed: '1:3' (PCs 1, 2 and 3, as the paper clusters areas) or a list '14,9,8'; default all.") var components: String?
-    @Option(help: "σ in source pixels of a Gaussian mean of the input over each pixel's neighbourhood, within --within's class (else predicted tissue), before clustering; 0: none.") var smooth = 0.0
+    @Option(parsing: .unconditional, help: "Its channels clustered, numbered from 1 as printed: '1:3' (PCs 1, 2 and 3, as the paper clusters areas) or a list '14,9,8'; default all.") var components: String?
+    @Option(parsing: .unconditional, help: "σ in source pixels of a Gaussian mean of the input over each pixel's neighbourhood, within --within's class (else predicted tissue), before clustering; 0: none.") var smooth = 0.0
     @Option(help: "The output's name: 'clusters', or 'clusters_NAME' to keep another clustering of the run beside it (RUN/NAME, RUN/analysis/NAME.json).") var name = "clusters"
     @Option(help: "Only pixels predicted as this class (CTX, …), as the paper clusters cortex.") var within: String?
     @Option(parsing: .unconditional, help: "With --within: erode by a disk of this radius in source pixels (≥ 0; the paper: 64).") var erode = 0
@@ -202,7 +202,7 @@ struct Cluster: AsyncParsableCommand {
         try FlagCheck.atLeast("--max-iter", maxIter, 1)
         o.method = m; o.k = k; o.on = on; o.rois = rois.map(Run.canonicalSource); o.sample = sample; o.seed = seed; o.maxIter = maxIter; o.name = name
         if let components { o.components = try parseComponents(components) }
-        guard smooth >= 0, smooth.isFinite else { throw ValidationError("--smooth must be ≥ 0 (source pixels); got \(smooth)") }
+        guard smooth >= 0, smooth.isFinite else { throw ValidationError("--smooth must be a finite number ≥ 0 (σ in source pixels); got \(smooth)") }
         o.smooth = smooth
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }

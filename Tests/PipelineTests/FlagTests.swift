@@ -61,6 +61,8 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--k", "1"], ["--k 1 is outside the accepted range 2…255"], dir: dir)
         try expect(["cluster", run, "--k", "8", "--sample", "4"], ["--sample 4 is below the accepted minimum 8"], dir: dir)
         try expect(["cluster", run, "--on", "probabilities"], ["--on must be nmf, pca or features", "probabilities"], dir: dir)
+        try expect(["cluster", run, "--smooth", "-1"], ["--smooth must be a finite number ≥ 0", "got -1"], dir: dir)
+        try expect(["cluster", run, "--smooth", "inf"], ["--smooth must be a finite number ≥ 0"], dir: dir)
         try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "cluster", run, "--max-iter", "1000000"], ["1000002 passes", "--max-iter 1000 or fewer"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--lambda", "nan"], ["--lambda nan must be a finite number ≥ 0"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--top", "-1"], ["--top -1 is below the accepted minimum 1"], dir: dir)
