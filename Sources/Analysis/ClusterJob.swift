@@ -139,12 +139,14 @@ public final class ClusterJob: @unchecked Sendable {
 
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
-        guard try await o.mask.anyPixel(run, blocks, source: maskSource) else {
-            throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
+        let inputs = try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois])
+        if run.startsGeneration(o.name, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass),
+           try await !o.mask.hasPixels(o.k, run, blocks, source: maskSource) {
+            throw AnalysisError.input("fewer than --k \(o.k) predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
                                       + "(brainmap status \(o.run) lists the predicted slices)")
         }
         let session = try run.run.begin(step: o.name, command: "cluster", parameters: o.parameters,
-                                        inputs: try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois]),
+                                        inputs: inputs,
                                         outputs: [o.name], shard: o.shard, restart: o.restart, pass: o.pass)
         summary.notes = session.notes
         summary.resultPath = run.analysisDirectory + "/\(o.name).json"
@@ -192,10 +194,20 @@ public final class ClusterJob: @unchecked Sendable {
         // theirs; the sample is drawn from every shard's in proportion to its rows (the same rows in every process).
         var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 11, index: 0))
         let silhouettePath = session.statePath("silhouette-sample.f64"), silhouetteRows = 4000
+        // The silhouette's rows: at most 4000, evenly spaced through the sample — a merged sample is the shards' uniform
+        // parts one after the other, so a prefix would come from the first shards only.
+        func spread(_ rows: [Double]) -> [Double] {
+            let n = rows.count / d, m = min(n, silhouetteRows)
+            guard m < n else { return rows }
+            var out: [Double] = []
+            out.reserveCapacity(m * d)
+            for i in 0..<m { let r = i * n / m; out += rows[(r * d)..<((r + 1) * d)] }
+            return out
+        }
         var sample: [Double]?
         func samplePass() async throws -> Int {
             try await pass("sample") { _, x, px in reservoir.add(x, rows: px.count) }
-            try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, size: o.sample, tag: "cluster-sample")
+            try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, size: o.sample, blocks: blocks.count, tag: "cluster-sample")
             return reservoir.seen
         }
         func sharedSample() async throws -> (rows: [Double], seen: Int) {
@@ -207,11 +219,13 @@ public final class ClusterJob: @unchecked Sendable {
             sample = rows
             // The silhouette's rows, kept for the process that finishes the step: a later reduce may have other map
             // tasks (another N) than the ones that published this pass's samples.
-            if passes.keepsState {
-                try DurableFile.write(silhouettePath, Array(rows.prefix(min(rows.count / d, silhouetteRows) * d)).withUnsafeBytes { Array($0) })
-            }
-            guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
+            if passes.keepsState { try DurableFile.write(silhouettePath, spread(rows).withUnsafeBytes { Array($0) }) }
             let n = rows.count / d
+            guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
+            guard n >= o.k else {
+                throw AnalysisError.input("the merged sample has \(n) rows, fewer than --k \(o.k) (a map task held most of the \(seen) pixels under the mask); "
+                                          + "give --sample larger, or fewer map tasks")
+            }
             let (centroids, labels) = KMeans.fit(rows, rows: n, d: d, k: o.k, seed: o.seed)
             var st = EMState(rows: seen, centroids: centroids, reg: o.reg)
             if o.method == .gmm {
@@ -306,8 +320,8 @@ public final class ClusterJob: @unchecked Sendable {
             sample = try await sharedSample().rows
         }
         try await run.finishPyramid(pyramid, slices: zs, passes: passes, tag: o.name)
-        let sampled = sample!
-        let sil = min(sampled.count / d, silhouetteRows)
+        let sampled = spread(sample!)
+        let sil = sampled.count / d
         // Columns: ROI ids in order; contingency over all slices.
         let order = Set(counts.values.flatMap { $0.flatMap(\.keys) }).compactMap { Int64($0) }.sorted()
         func table(_ z: String?) -> [[Int]] {

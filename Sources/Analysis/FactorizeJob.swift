@@ -72,6 +72,8 @@ public struct FactorizeSummary: Sendable {
     public var explainedVarianceRatio: [Double] = []
     public var objectives: [Double] = []
     public var sampleObjective = 0.0
+    /// Rows the NMF fit ran on (≤ --sample).
+    public var sampleRows = 0
     public var resultPath = "", array = ""
     public var wall = 0.0, peakRSS = 0
     /// Why the result is recomputed from scratch (other parameters, changed inputs, --restart), if it is.
@@ -104,12 +106,14 @@ public final class FactorizeJob: @unchecked Sendable {
         summary.array = step; summary.resultPath = dir + "/\(step).json"
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
-        guard try await o.mask.anyPixel(run, blocks, source: maskSource) else {
-            throw AnalysisError.input("no predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
+        let inputs = try run.inputs(slices: o.slices, sources: [maskPath])
+        if run.startsGeneration(step, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass),
+           try await !o.mask.hasPixels(2, run, blocks, source: maskSource) {
+            throw AnalysisError.input("fewer than 2 predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
                                       + "(brainmap status \(o.run) lists the predicted slices)")
         }
         let session = try run.run.begin(step: step, command: "factorize", parameters: o.parameters,
-                                        inputs: try run.inputs(slices: o.slices, sources: [maskPath]), outputs: [step],
+                                        inputs: inputs, outputs: [step],
                                         shard: o.shard, restart: o.restart, pass: o.pass)
         summary.notes = session.notes
         if session.isComplete, let saved = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary.resultPath))) as? [String: Any] {
@@ -118,6 +122,7 @@ public final class FactorizeJob: @unchecked Sendable {
             summary.explainedVarianceRatio = saved["explained_variance_ratio"] as? [Double] ?? []
             summary.objectives = saved["objective_per_pass"] as? [Double] ?? []
             summary.sampleObjective = saved["sample_objective"] as? Double ?? 0
+            summary.sampleRows = saved["sample_rows"] as? Int ?? 0
             return summary
         }
 
@@ -157,7 +162,7 @@ public final class FactorizeJob: @unchecked Sendable {
                     x.withUnsafeBufferPointer { m.add($0.baseAddress!, rows: px.count) }
                     if o.method == .nmf { reservoir.add(x, rows: px.count) }
                 }
-                if o.method == .nmf { try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, size: o.sample, tag: "nmf-sample") }
+                if o.method == .nmf { try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, size: o.sample, blocks: blocks.count, tag: "nmf-sample") }
                 return m
             }, merge: { parts in parts.reduce(into: Moments(d: d)) { $0.merge($1) } })
             if o.method == .nmf { sample = try await passes.sample("nmf-sample", own: (reservoir.rows, reservoir.seen), d: d, size: o.sample).rows }
@@ -189,8 +194,14 @@ public final class FactorizeJob: @unchecked Sendable {
             var h: [Double], n: Int
             if let st = state, let saved = st.h {
                 h = saved; n = st.sampleRows; summary.sampleObjective = st.sampleObjective; summary.objectives = st.objectives
+                summary.sampleRows = n
             } else {
                 n = sample.count / d
+                summary.sampleRows = n
+                if Double(n) < 0.9 * Double(min(o.sample, Int(moments.count))) {
+                    summary.notes.append("the NMF sample has \(n) rows, not \(min(o.sample, Int(moments.count))): a map task held over 4× the average rows, "
+                                         + "and every task's share shrank alike (the sample stays uniform)")
+                }
                 let xs = o.nonneg.apply(sample, d: d, minimum: moments.min)
                 var w: [Double]
                 (w, h) = NMF.nndsvda(xs, rows: n, d: nd, k: o.k)

@@ -164,6 +164,14 @@ public final class RunArrays: @unchecked Sendable {
         }
     }
 
+    /// Whether a command with these parameters and inputs would begin a new generation of `step` (not resume or find
+    /// it up to date): what is worth checking before it begins. A reduce never begins one.
+    public func startsGeneration(_ step: String, parameters: Parameters, inputs: [String: String], restart: Bool, pass: PassMode?) -> Bool {
+        if case .reduce = pass { return false }
+        guard let e = run.manifest.steps[step], !restart else { return true }
+        return !parameters.differences(from: e.parameters).isEmpty || e.inputs != inputs
+    }
+
     /// The inputs an analysis step reads, with their versions: the predicted slices (features, labels), the
     /// factorisation it runs on (when not the features), and sources outside the run (mask, ROIs).
     public func inputs(slices: [Int]?, on: String? = nil, sources: [String?] = []) throws -> [String: String] {
@@ -223,15 +231,19 @@ public enum PixelMask: Sendable, Equatable {
         }
     }
 
-    /// The block's mask (h × w), or nil when the block was never predicted.
-    /// Whether any pixel of `blocks` is under the mask, stopping at the first block that has one: checked before a
-    /// step begins a generation, so a command that would find no rows (slices not predicted, a class never predicted)
-    /// is refused without replacing the step's finished result and staling what reads it.
-    func anyPixel(_ run: RunArrays, _ blocks: [RunArrays.Block], source: ZarrArray?) async throws -> Bool {
-        for b in blocks { if let m = try await mask(run, b, source: source), m.contains(true) { return true } }
+    /// Whether at least `minimum` pixels of `blocks` are under the mask, stopping as soon as they are: checked before
+    /// a step begins a new generation, so a command that would find too few rows (slices not predicted, a class never
+    /// predicted) is refused without replacing the step's finished result and staling what reads it.
+    func hasPixels(_ minimum: Int, _ run: RunArrays, _ blocks: [RunArrays.Block], source: ZarrArray?) async throws -> Bool {
+        var found = 0
+        for b in blocks {
+            if let m = try await mask(run, b, source: source) { found += m.lazy.filter { $0 }.count }
+            if found >= minimum { return true }
+        }
         return false
     }
 
+    /// The block's mask (h × w), or nil when the block was never predicted.
     func mask(_ run: RunArrays, _ b: RunArrays.Block, source: ZarrArray?) async throws -> [Bool]? {
         guard let l = try await run.labels(b) else { return nil }
         switch self {

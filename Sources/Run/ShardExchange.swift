@@ -132,13 +132,14 @@ public final class ShardExchange: @unchecked Sendable {
 
     /// Publishes this shard's sample (a uniform reservoir of its `seen` rows of `d` doubles, capacity `size`, in random
     /// order so any prefix is uniform), unless an earlier attempt did: the sample file first, then its description,
-    /// both atomically. Of N > 1 shards each writes at most 4·size/N rows — a merge takes size·seen/total from each,
-    /// so only a shard with over 4× the average rows has less than its share (the merged sample then shrinks, see
-    /// `sample`) — not the whole reservoir: with hundreds of map tasks their reservoirs would be tens of gigabytes.
-    public func publishSample(_ sample: [Double], seen: Int, d: Int, size: Int, tag: String) throws {
+    /// both atomically. Of the M shards that own any of the step's `blocks` (M = min(N, blocks)), each writes at most
+    /// 4·size/M rows — a merge takes size·seen/total from each, so only a shard with over 4× the average rows has less
+    /// than its share (the merged sample then shrinks, see `sample`) — not the whole reservoir: with hundreds of map
+    /// tasks their reservoirs would be tens of gigabytes.
+    public func publishSample(_ sample: [Double], seen: Int, d: Int, size: Int, blocks: Int, tag: String) throws {
         if try mine(tag, as: SampleInfo.self) != nil && FileManager.default.fileExists(atPath: sampleFile(tag, shard.index)) { return }
-        let held = sample.count / max(1, d)
-        let rows = shard.count == 1 ? held : min(held, (4 * size + shard.count - 1) / shard.count)
+        let held = sample.count / max(1, d), owners = max(1, min(shard.count, blocks))
+        let rows = owners == 1 ? held : min(held, (4 * size + owners - 1) / owners)
         try DurableFile.write(sampleFile(tag, shard.index), sample.prefix(rows * d).withUnsafeBytes { Array($0) })
         try publish(tag, SampleInfo(seen: seen, rows: rows, bytes: rows * d * 8))
     }

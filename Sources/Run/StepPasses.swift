@@ -128,8 +128,8 @@ public final class StepPasses: @unchecked Sendable {
     }
 
     /// Publishes this shard's sample of its rows (shards only) for `sample`.
-    public func publishSample(_ rows: [Double], seen: Int, d: Int, size: Int, tag: String) throws {
-        try exchange?.publishSample(rows, seen: seen, d: d, size: size, tag: tag)
+    public func publishSample(_ rows: [Double], seen: Int, d: Int, size: Int, blocks: Int, tag: String) throws {
+        try exchange?.publishSample(rows, seen: seen, d: d, size: size, blocks: blocks, tag: tag)
     }
 
     /// The sample over all blocks: one process's own; otherwise drawn from every shard's published sample (shards

@@ -153,6 +153,11 @@ extension Run {
         let underWay = !e.complete && !isUntouched(root + "/" + e.directory)
         guard pass != .map || (underWay && !inputsOnly) else { return }
         let own = e.commandLine(at: root).map { "\($0) --pass map --shard I/N for each I, then --pass reduce/N" }
+        if inputsOnly {   // a reduce, after the inputs changed under the generation
+            throw RunError.mismatch(run: root, step: step, differences: differences, hint:
+                "The inputs changed since generation \(e.generation) began, so its map tasks must run again: the first starts generation "
+                + "\(e.generation + 1) over the new inputs (\(line) --pass map --shard I/N for each I), then this reduce. A Slurm plan: submit.sh again")
+        }
         throw RunError.mismatch(run: root, step: step, differences: differences, hint: underWay
             ? "Its generation \(e.generation) is under way as map tasks and reduces; a --pass task never replaces it. "
                 + "Finish it with its own command" + (own.map { " (\($0))" } ?? "") + ", after which map tasks with other parameters start "

@@ -112,7 +112,7 @@ struct Factorize: AsyncParsableCommand {
                 + String(format: " (sum %.4f)", s.explainedVarianceRatio.reduce(0, +)))
         }
         if !s.objectives.isEmpty {
-            say(String(format: "objective ½‖X − WH‖²: sample fit %.6g (per row %.5g); full passes ", s.sampleObjective, s.sampleObjective / Double(max(1, min(sample, s.rows))))
+            say(String(format: "objective ½‖X − WH‖²: sample fit %.6g (per row %.5g); full passes ", s.sampleObjective, s.sampleObjective / Double(max(1, s.sampleRows)))
                 + s.objectives.map { String(format: "%.6g (per row %.5g)", $0, $0 / Double(s.rows)) }.joined(separator: ", "))
         }
         say(String(format: "%.1f s, peak RSS %@ → %@/%@ and %@", s.wall, formatBytes(s.peakRSS), run, s.array, s.resultPath))

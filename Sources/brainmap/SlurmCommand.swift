@@ -63,8 +63,8 @@ struct SlurmCommand: ParsableCommand {
                 // Each pass is a map array and a reduce job submitted up front: a plan of thousands is a mistake
                 // (e.g. --max-iter 1000000), and would flood the scheduler.
                 if analysisTasks > 1 && passes > 1000 {
-                    throw ValidationError("\(args[0]) would submit \(passes) passes (a map array and a reduce job each); "
-                                          + "give --max-iter 1000 or fewer (EM stops at convergence, usually within 100)")
+                    throw ValidationError("\(args[0]) would submit \(passes) passes (a map array and a reduce job each, at most 1000); "
+                        + (args[0] == "cluster" ? "give --max-iter 998 or fewer (EM stops at convergence, usually within 100)" : "give --passes 999 or fewer"))
                 }
                 layout = analysisTasks > 1 ? .mapReduce(tasks: analysisTasks, passes: passes) : .single
             default: layout = .single

@@ -63,7 +63,8 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--on", "probabilities"], ["--on must be nmf, pca or features", "probabilities"], dir: dir)
         try expect(["cluster", run, "--smooth", "-1"], ["--smooth must be a finite number ≥ 0", "got -1"], dir: dir)
         try expect(["cluster", run, "--smooth", "inf"], ["--smooth must be a finite number ≥ 0"], dir: dir)
-        try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "cluster", run, "--max-iter", "1000000"], ["1000002 passes", "--max-iter 1000 or fewer"], dir: dir)
+        try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "cluster", run, "--max-iter", "999"], ["1001 passes", "--max-iter 998 or fewer"], dir: dir)
+        try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "factorize", run, "--method", "nmf", "--passes", "1000"], ["1001 passes", "--passes 999 or fewer"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--lambda", "nan"], ["--lambda nan must be a finite number ≥ 0"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--top", "-1"], ["--top -1 is below the accepted minimum 1"], dir: dir)
         try expect(["train", "--volume", "v", "--annotations", "a", "--train-slices", "0", "--val-slices", "-2", "--out", dir + "/m.safetensors"],

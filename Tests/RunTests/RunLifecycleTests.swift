@@ -53,7 +53,7 @@ final class RunLifecycleTests: XCTestCase {
         let before = try Run.open(run).manifest.steps["pca"]
         var empty = FactorizeOptions(run: run); empty.method = .pca; empty.k = 4; empty.slices = [3]
         do { _ = try await FactorizeJob(options: empty).run(); XCTFail("no pixels must be refused") }
-        catch { XCTAssertTrue("\(error)".contains("no predicted pixels") && "\(error)".contains("nothing was changed"), "\(error)") }
+        catch { XCTAssertTrue("\(error)".contains("fewer than 2 predicted pixels") && "\(error)".contains("nothing was changed"), "\(error)") }
         let after = try Run.open(run).manifest.steps["pca"]
         XCTAssertEqual(after?.generation, before?.generation); XCTAssertEqual(after?.complete, true)
         XCTAssertFalse(try RunStatus.of(try Run.open(run)).steps.first { $0.name == "clusters_pcs" }?.stale ?? true)

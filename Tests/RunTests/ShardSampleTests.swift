@@ -17,7 +17,7 @@ final class ShardSampleTests: XCTestCase {
         for i in 0..<n {
             let ex = try ShardExchange(session: session, shard: try Shard(index: i, count: n), parameters: [:], command: "t", waits: false)
             let held = min(size, seen[i])
-            try ex.publishSample((0..<held).flatMap { [Double(i), Double($0)] }, seen: seen[i], d: d, size: size, tag: "s")
+            try ex.publishSample((0..<held).flatMap { [Double(i), Double($0)] }, seen: seen[i], d: d, size: size, blocks: 1000, tag: "s")
             let bytes = try FileManager.default.attributesOfItem(atPath: ex.sampleFile("s", i))[.size] as! Int
             XCTAssertEqual(bytes, 4 * size / n * d * 8, "shard \(i) writes 4·size/N rows, not its \(held)")
         }

@@ -42,20 +42,22 @@ public struct Augmentation: Sendable, Equatable, CustomStringConvertible {
         // Each key's largest sensible strength: beyond it a patch is mostly destroyed (σ against the 134-px window,
         // ln γ, the contrast factor's spread, the brightness offset on [0, 1] intensities).
         let limits: [String: (Float, String)] = ["blur": (16, "≤ 16 pixels"), "gamma": (2, "≤ 2 (ln γ: γ within e^±2)"),
-                                                 "contrast": (0.999, "< 1"), "brightness": (1, "≤ 1 (intensities are 0…1)")]
+                                                 "contrast": (1, "< 1"), "brightness": (1, "≤ 1 (intensities are 0…1)")]
         var seen = Set<String>()
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard let key = kv.first, !key.isEmpty else { throw PipelineError.input("--augment: an empty item in '\(text)'") }
             guard seen.insert(key).inserted else { throw PipelineError.input("--augment: \(key) is given twice in '\(text)'") }
             if kv == ["geometry"] { a.geometry = true; continue }
+            if key == "geometry" { throw PipelineError.input("--augment: geometry takes no value (it is on or absent); got '\(part)'") }
+            if ["standard", "none"].contains(key) { throw PipelineError.input("--augment: \(key) stands alone, not in a list; got '\(text)'") }
             guard let (limit, says) = limits[key] else {
                 throw PipelineError.input("--augment: unknown key '\(key)'; keys are geometry, blur, gamma, contrast, brightness")
             }
             guard kv.count == 2, let v = Float(kv[1]), !v.isNaN else {
                 throw PipelineError.input("--augment: '\(part)' is not \(key)=NUMBER; e.g. --augment standard or geometry,gamma=0.3")
             }
-            guard v >= 0, v <= limit else { throw PipelineError.input("--augment: \(key) must be ≥ 0 and \(says); got \(kv[1])") }
+            guard v >= 0, key == "contrast" ? v < limit : v <= limit else { throw PipelineError.input("--augment: \(key) must be ≥ 0 and \(says); got \(kv[1])") }
             switch key {
             case "blur": a.blur = v
             case "gamma": a.gamma = v

@@ -87,7 +87,7 @@ public final class TrainJob: @unchecked Sendable {
         summary.history = state.history
         // Done, unless the latent statistics of the saved model are missing (a model trained before they existed,
         // or a stop between the last epoch and them): then sample the patches again and add them.
-        if state.history.count >= o.epochs && Self.hasStatistics(sidecar: o.sidecar, epoch: state.bestEpoch) {
+        if state.history.count >= o.epochs && Self.hasStatistics(sidecar: o.sidecar, epoch: state.bestEpoch, weights: o.out) {
             summary.bestEpoch = state.bestEpoch; summary.bestValAccuracy = state.bestAccuracy
             return summary
         }
@@ -307,12 +307,14 @@ public final class TrainJob: @unchecked Sendable {
         return state
     }
 
-    /// Whether the sidecar holds latent statistics of the given epoch's model.
-    static func hasStatistics(sidecar: String, epoch: Int) -> Bool {
+    /// Whether the sidecar holds latent statistics of the given epoch's model, computed with these `weights` (when it
+    /// records which: a sidecar beside weights that were replaced is made again).
+    static func hasStatistics(sidecar: String, epoch: Int, weights: String) -> Bool {
         guard let data = FileManager.default.contents(atPath: sidecar),
               let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let stats = doc["latent_statistics"] as? [String: Any] else { return false }
-        return stats["epoch"] as? Int == epoch
+              let stats = doc["latent_statistics"] as? [String: Any], stats["epoch"] as? Int == epoch else { return false }
+        guard let recorded = doc["weights_sha256"] as? String else { return true }
+        return (try? SHA256.file(weights)) == recorded
     }
 
     private func writeSidecar(state: State, train: PatchSampler.Patches, val: PatchSampler.Patches, statistics: LatentStatistics? = nil) throws {

@@ -58,9 +58,11 @@ public enum OMEZarr {
             paths.append("\(level)")
             if md.shape[rank - 1] <= 1 && md.shape[rank - 2] <= 1 { break }
         }
+        // Level i's pixel covers 2^i level-0 pixels per axis: its centre is (2^i − 1)/2 of them further on.
         let datasets: [[String: Any]] = paths.enumerated().map { i, p in
-            ["path": p, "coordinateTransformations": [["type": "scale",
-                "scale": scale.enumerated().map { $0.offset >= rank - 2 ? $0.element * Double(1 << i) : $0.element }]]]
+            var t: [[String: Any]] = [["type": "scale", "scale": scale.enumerated().map { $0.offset >= rank - 2 ? $0.element * Double(1 << i) : $0.element }]]
+            if i > 0 { t.append(["type": "translation", "translation": scale.enumerated().map { $0.offset >= rank - 2 ? $0.element * Double((1 << i) - 1) / 2 : 0 }]) }
+            return ["path": p, "coordinateTransformations": t]
         }
         let axesJSON: [[String: Any]] = axes.map { a in a.type == "space" ? ["name": a.name, "type": a.type, "unit": unit] : ["name": a.name, "type": a.type] }
         var ms: [String: Any] = ["axes": axesJSON, "datasets": datasets, "name": name ?? (path as NSString).lastPathComponent]
