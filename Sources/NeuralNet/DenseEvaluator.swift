@@ -25,36 +25,34 @@ public struct DenseEvaluator: Sendable {
         fc1FFT = fc1 == .fft ? PolyphaseFFTConv(model.fc1) : nil
     }
 
-    /// Peak bytes one `forward` call holds for a tile of `outputs`² output pixels at stride `S`: at every layer the
-    /// input, the output and the im2col band are alive together (then the pooled copy replaces the input), and
-    /// fc1's output (1024 channels) sits beside fc2's. Counted by replaying the forward pass's shapes; the
-    /// pipeline's memory budget uses it and its test checks it against the process's measured peak RSS.
+    /// Peak bytes one worker holds for a tile of `outputs`² output pixels at stride `S`: the tile, the conv layers'
+    /// output and pooled buffers (each kept at its largest layer's size and reused from tile to tile), the im2col
+    /// workspace (which fc1's FFT scratch reuses), and the outputs (fc1 → ReLU → fc2 are fused per group of FFT
+    /// blocks: no 1024-channel tile buffer). Counted by replaying the forward pass's shapes; the pipeline's memory
+    /// budget uses it and its test checks it against the process's measured peak RSS.
     public func workspaceBytes(outputs n: Int, stride S: Int) -> Int {
         let m = model
         var side = Self.inputSize(outputs: n, stride: S)
         let tile = side * side   // the caller's tile stays alive throughout
         var strided = S.trailingZeroBitCount, dil = 1
-        var peak = 0, live = tile, col = 0   // the im2col workspace is kept at its largest size
+        var conv = 0, pooled = 0, col = 0
         for layer in [m.conv1, m.conv2, m.conv3, m.conv4] {
             let o = side - dil * (layer.k - 1)
             col = max(col, min(workspaceFloats, layer.cin * layer.k * layer.k * o * o))
-            let y = layer.cout * o * o
             let (p, _) = MaxPool.outputSize(o, o, stride: strided > 0 ? 2 : 1, dilation: dil)
-            let pooled = layer.cout * p * p
-            peak = max(peak, live + y, y + pooled)
-            live = pooled; side = p
+            conv = max(conv, layer.cout * o * o); pooled = max(pooled, layer.cout * p * p)
+            side = p
             if strided > 0 { strided -= 1 } else { dil *= 2 }
         }
         let o = side - dil * 5
+        var outputs = 70 * o * o
         if fc1FFT != nil {
-            // fc1 → ReLU → fc2 fused per group of FFT blocks: no 1024-channel tile buffer.
             col = max(col, PolyphaseFFTConv.scratchFloats)
-            peak = max(peak, live + 70 * o * o)
         } else {
             col = max(col, min(workspaceFloats, 128 * 36 * o * o))
-            peak = max(peak, live + 1024 * o * o, 1024 * o * o + 70 * o * o)
+            outputs += 1024 * o * o
         }
-        return 4 * (tile + col + peak)
+        return 4 * (tile + col + conv + pooled + outputs)
     }
 
     /// Input tile side needed for `outputs` output pixels along an axis at stride `s`.
@@ -68,9 +66,35 @@ public struct DenseEvaluator: Sendable {
         public var logits: [Float]
     }
 
+    /// Buffers one worker reuses from tile to tile (allocated once, at the first tile's sizes, never zero-filled:
+    /// every kernel writes all it later reads). `forward` borrows one from `workspaces` per call, so concurrent
+    /// callers (predict's workers) each keep one for the evaluator's lifetime: what the memory plan counts per worker.
+    final class Workspace {
+        var conv = [Float](), pooled = [Float](), col = [Float]()
+        /// `buffer` with room for `n` floats (contents undefined).
+        static func reserve(_ buffer: inout [Float], _ n: Int) {
+            if buffer.count < n { buffer = [Float](unsafeUninitializedCapacity: n) { _, c in c = n } }
+        }
+    }
+
+    /// Idle workspaces, one per caller that has finished with it.
+    final class WorkspacePool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var idle: [Workspace] = []
+        func take() -> Workspace { lock.lock(); defer { lock.unlock() }; return idle.popLast() ?? Workspace() }
+        func give(_ w: Workspace) { lock.lock(); idle.append(w); lock.unlock() }
+    }
+    let workspaces = WorkspacePool()
+
     /// Runs the dense net on one tile (single channel, gray/255, CHW with C = 1) of `th × tw` pixels.
     /// `th` and `tw` must be S·(n−1) + 134 for some n ≥ 1.
     public func forward(tile: [Float], th: Int, tw: Int, stride S: Int, profile p: EngineProfile? = nil) throws -> Output {
+        let ws = workspaces.take()
+        defer { workspaces.give(ws) }
+        return try forward(tile: tile, th: th, tw: tw, stride: S, workspace: ws, profile: p)
+    }
+
+    func forward(tile: [Float], th: Int, tw: Int, stride S: Int, workspace ws: Workspace, profile p: EngineProfile?) throws -> Output {
         guard Self.strides.contains(S) else { throw NeuralNetError.input("output stride \(S) is not one of \(Self.strides)") }
         guard th >= 134, tw >= 134, (th - 134) % S == 0, (tw - 134) % S == 0, tile.count == th * tw else {
             throw NeuralNetError.input("dense tile \(th)×\(tw) is not S·(n−1)+134 for stride \(S)")
@@ -79,55 +103,59 @@ public struct DenseEvaluator: Sendable {
         var strided = S.trailingZeroBitCount   // pools that keep stride 2
         var dil = 1
         var h = th, w = tw
-        var x = tile
-        var col = [Float]()
         for (i, layer) in [m.conv1, m.conv2, m.conv3, m.conv4].enumerated() {
             p?.layer = EngineProfile.Layer(rawValue: EngineProfile.Layer.conv1.rawValue + i)!
             let (ho, wo) = layer.outputSize(h, w, dilation: dil, padding: 0)
-            var y = [Float](repeating: 0, count: layer.cout * ho * wo)
-            p?.lap(.alloc)
-            x.withUnsafeBufferPointer { xi in y.withUnsafeMutableBufferPointer { yo in
-                layer.forward(xi.baseAddress!, h: h, w: w, dilation: dil, padding: 0, relu: false, out: yo.baseAddress!,
-                              workspace: &col, workspaceFloats: workspaceFloats, profile: p)
-            } }
             let s = strided > 0 ? 2 : 1
             let (hp, wp) = MaxPool.outputSize(ho, wo, stride: s, dilation: dil)
-            x = [Float](repeating: 0, count: layer.cout * hp * wp)
+            Workspace.reserve(&ws.conv, layer.cout * ho * wo)
             p?.lap(.alloc)
-            y.withUnsafeBufferPointer { yi in x.withUnsafeMutableBufferPointer { xo in
+            // conv: the tile or the previous pooled buffer → ws.conv; pool: ws.conv → ws.pooled.
+            ws.conv.withUnsafeMutableBufferPointer { yo in
+                func run(_ xi: UnsafePointer<Float>) {
+                    layer.forward(xi, h: h, w: w, dilation: dil, padding: 0, relu: false, out: yo.baseAddress!,
+                                  workspace: &ws.col, workspaceFloats: workspaceFloats, profile: p)
+                }
+                if i == 0 { tile.withUnsafeBufferPointer { run($0.baseAddress!) } }
+                else { ws.pooled.withUnsafeBufferPointer { run($0.baseAddress!) } }
+            }
+            Workspace.reserve(&ws.pooled, layer.cout * hp * wp)   // only now: it held this conv's input
+            p?.lap(.alloc)
+            ws.conv.withUnsafeBufferPointer { yi in ws.pooled.withUnsafeMutableBufferPointer { xo in
                 MaxPool.forward(yi.baseAddress!, channels: layer.cout, h: ho, w: wo, stride: s, dilation: dil, relu: true, out: xo.baseAddress!)
             } }
             p?.lap(.pool, flops: 4 * Double(layer.cout * hp * wp))   // three max and the ReLU floor per output
             if strided > 0 { strided -= 1 } else { dil *= 2 }
             h = hp; w = wp
         }
-        func conv(_ layer: ConvLayer, _ input: [Float], relu: Bool, _ stage: EngineProfile.Layer) -> [Float] {
+        func conv(_ layer: ConvLayer, _ input: UnsafePointer<Float>, relu: Bool, _ stage: EngineProfile.Layer) -> [Float] {
             p?.layer = stage
             let (ho, wo) = layer.outputSize(h, w, dilation: dil, padding: 0)
-            var y = [Float](repeating: 0, count: layer.cout * ho * wo)
+            var y = [Float](unsafeUninitializedCapacity: layer.cout * ho * wo) { _, n in n = layer.cout * ho * wo }
             p?.lap(.alloc)
-            input.withUnsafeBufferPointer { xi in y.withUnsafeMutableBufferPointer { yo in
-                layer.forward(xi.baseAddress!, h: h, w: w, dilation: dil, padding: 0, relu: relu, out: yo.baseAddress!,
-                              workspace: &col, workspaceFloats: workspaceFloats, profile: p)
-            } }
+            y.withUnsafeMutableBufferPointer { yo in
+                layer.forward(input, h: h, w: w, dilation: dil, padding: 0, relu: relu, out: yo.baseAddress!,
+                              workspace: &ws.col, workspaceFloats: workspaceFloats, profile: p)
+            }
             return y
         }
         let latents: [Float]
         if let fft = fc1FFT {
             p?.layer = .fc1
-            var fused = [Float](repeating: 0, count: m.fc2.cout * (h - dil * 5) * (w - dil * 5))
+            let n = m.fc2.cout * (h - dil * 5) * (w - dil * 5)
+            var fused = [Float](unsafeUninitializedCapacity: n) { _, c in c = n }
             p?.lap(.alloc)
-            x.withUnsafeBufferPointer { xi in fused.withUnsafeMutableBufferPointer { lo in
-                fft.forward(xi.baseAddress!, h: h, w: w, dilation: dil, then: m.fc2, out: lo.baseAddress!, profile: p)
+            ws.pooled.withUnsafeBufferPointer { xi in fused.withUnsafeMutableBufferPointer { lo in
+                fft.forward(xi.baseAddress!, h: h, w: w, dilation: dil, then: m.fc2, out: lo.baseAddress!, workspace: &ws.col, profile: p)
             } }
             h -= dil * 5; w -= dil * 5
             latents = fused
         } else {
-            let hidden = conv(m.fc1, x, relu: true, .fc1)
+            let hidden = ws.pooled.withUnsafeBufferPointer { conv(m.fc1, $0.baseAddress!, relu: true, .fc1) }
             h -= dil * 5; w -= dil * 5
-            latents = conv(m.fc2, hidden, relu: false, .fc2)
+            latents = hidden.withUnsafeBufferPointer { conv(m.fc2, $0.baseAddress!, relu: false, .fc2) }
         }
-        let logits = conv(m.fc3, latents, relu: false, .fc3)
+        let logits = latents.withUnsafeBufferPointer { conv(m.fc3, $0.baseAddress!, relu: false, .fc3) }
         p?.layer = .tile
         return Output(height: h, width: w, latents: latents, logits: logits)
     }
@@ -157,6 +185,8 @@ public struct DenseEvaluator: Sendable {
             let p = profile == nil ? nil : EngineProfile()
             p?.threads = workers > 1 ? 1 : blasThreads
             p?.start()
+            let workspace = workspaces.take()
+            defer { workspaces.give(workspace) }
             var i = worker
             while i < tiles.count {
                 let (ty, tx, nh, nw) = tiles[i]
@@ -164,7 +194,7 @@ public struct DenseEvaluator: Sendable {
                 let y0 = rows.lowerBound + ty * S - Self.halo, x0 = cols.lowerBound + tx * S - Self.halo
                 let input = Self.extract(plane: plane, height: height, width: width, y0: y0, x0: x0, th: th, tw: tw)
                 p?.lap(.layout)
-                do { collector.place(try forward(tile: input, th: th, tw: tw, stride: S, profile: p), at: ty, tx) }
+                do { collector.place(try forward(tile: input, th: th, tw: tw, stride: S, workspace: workspace, profile: p), at: ty, tx) }
                 catch { collector.fail(error) }
                 p?.lap(.layout)
                 i += workers

@@ -70,14 +70,26 @@ func measureSgemm(m: Int, n: Int, k: Int, threads: Int, seconds: Double) -> Doub
 
 struct BenchCNN: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cnn",
-        abstract: "Dense and exact px/s on a phantom slice, GFLOP/s and % of measured sgemm peak, onnxruntime as peer.")
+        abstract: "Dense and exact px/s on a phantom slice against PyTorch and onnxruntime, interleaved rounds.",
+        discussion: """
+        Each round runs, in turn: brainmap dense stride 1 (FFT fc1, 176² tiles, one tile per thread with 1-thread \
+        BLAS: the default), brainmap exact (padded 128, batch 64), the PyTorch peer (tools/bench/cnn_torch_peer.py \
+        run by --torch-python: exact batch 64, and the dense net at its best of 128/256/384-px tiles) and the \
+        onnxruntime peer (tools/bench/cnn_peer.py). Reported: every round, the medians, and the per-round ratios \
+        (median, min–max). --variants adds brainmap's other dense configurations, measured once.
+        """)
     @Option(help: "Seconds per measurement.") var seconds = 3.0
+    @Option(help: "Rounds (medians reported).") var rounds = 3
     @Option(help: "Threads (cores) to use.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Python with torch installed (default: .venv-torch/bin/python).") var torchPython: String?
+    @Flag(help: "Also measure, once, fc1 by sgemm, BLAS-threaded tiles and strides 2/4/16 (informational).")
+    var variants = false
     @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of dense S=1 and exact, next to sgemm (3 rounds, profiled and plain alternating).")
     var profile = false
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
+        guard rounds >= 1, seconds > 0, threads >= 1 else { throw ValidationError("--rounds, --seconds and --threads must be positive") }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-cnn-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -91,26 +103,93 @@ struct BenchCNN: AsyncParsableCommand {
         }
 
         let peak = measureSgemm(m: 1024, n: 2048, k: 4608, threads: threads, seconds: seconds)
-        print(String(format: "sgemm peak (1024×4608 · 4608×2048, %d threads): %.1f GFLOP/s", threads, peak))
-        print("GFLOP/s counts the direct network's FLOPs (9.8 MFLOP per dense pixel, 176 per exact patch); the FFT path")
-        print("does fewer, so its \"% of sgemm peak\" can pass 100%.")
-        print("mode                                           px/s     GFLOP/s   % of sgemm peak")
-        func row(_ name: String, _ pxs: Double, _ macs: Int) {
-            let gf = pxs * Double(macs) * 2 / 1e9
-            print(name.padding(toLength: 44, withPad: " ", startingAt: 0) + pad(String(format: "%.0f", pxs), 9)
-                  + pad(String(format: "%.1f", gf), 12) + pad(String(format: "%.0f%%", 100 * gf / peak), 12))
+        say("OpenBLAS core \(BLASCore.record); \(threads) threads; \(rounds) rounds of \(seconds) s per measurement")
+        say(String(format: "sgemm peak (1024×4608 · 4608×2048, %d threads): %.1f GFLOP/s", threads, peak))
+        let python = torchPython ?? repositoryRoot() + "/.venv-torch/bin/python"
+        let torch = FileManager.default.isExecutableFile(atPath: python)
+        if !torch { say("PyTorch peer skipped: no \(python); run tools/bench/setup-torch.sh") }
+
+        let fft = DenseEvaluator(model: model, fc1: .fft)
+        let exact = PatchEvaluator(model: model, threads: threads)
+        let patches = (0..<64).map { (100 + ($0 / 8) * 37, 200 + ($0 % 8) * 61) }
+        let rows = 0..<352, cols = 0..<704   // eight 176² tiles: four per thread at 2 threads
+        var results: [String: [Double]] = [:]
+        for r in 1...rounds {
+            let dense = try throughput(seconds: seconds) {
+                _ = try fft.evaluate(plane: plane, height: H, width: W, rows: rows, cols: cols, stride: 1, tile: 176,
+                                     parallelTiles: threads, blasThreads: threads)
+                return rows.count * cols.count
+            }
+            let ex = throughput(seconds: seconds) {
+                _ = exact.evaluate(plane: plane, height: H, width: W, pixels: patches)
+                return patches.count
+            }
+            var round = ["brainmap dense": dense, "brainmap exact": ex]
+            if torch, let out = runPeer("cnn_torch_peer.py", [dir + "/w.safetensors", "\(seconds)", "\(threads)"], python: python) {
+                for (k, v) in peerRates(out) { round["PyTorch " + k] = v }
+            }
+            if let out = runPeer("cnn_peer.py", ["cnn", dir + "/w.safetensors", "\(seconds)", "\(threads)"]) {
+                for (k, v) in peerRates(out) { round["onnxruntime " + k] = v }
+            }
+            for (k, v) in round { results[k, default: []].append(v) }
+            say("round \(r): " + round.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f", $0.key, $0.value) }.joined(separator: ", "))
         }
+
+        say("\nmedians of \(rounds) rounds (GFLOP/s counts the direct network's FLOPs: 9.8 MFLOP per dense pixel, 176 per")
+        say("exact patch; the FFT path executes fewer, so its % of sgemm peak can pass 100%):")
+        say("mode                                              px/s     GFLOP/s   % of sgemm peak")
+        let rowsShown: [(String, String, Int)] = [
+            ("brainmap dense", "brainmap dense S=1 (FFT fc1, 176² tiles)", CNNCost.denseMACs),
+            ("PyTorch dense", "PyTorch dense S=1, best of 128/256/384 tiles", CNNCost.denseMACs),
+            ("PyTorch dense@128", "  PyTorch dense S=1, 128² tile", CNNCost.denseMACs),
+            ("PyTorch dense@256", "  PyTorch dense S=1, 256² tile", CNNCost.denseMACs),
+            ("PyTorch dense@384", "  PyTorch dense S=1, 384² tile", CNNCost.denseMACs),
+            ("onnxruntime dense", "onnxruntime dense S=1 (128² tile)", CNNCost.denseMACs),
+            ("brainmap exact", "brainmap exact (padded 128, batch 64)", CNNCost.exactMACs),
+            ("PyTorch exact", "PyTorch exact (3-ch, batch 64)", CNNCost.exactMACs + 124 * 124 * 16 * 98),
+            ("onnxruntime exact", "onnxruntime exact (3-ch, batch 32)", CNNCost.exactMACs + 124 * 124 * 16 * 98)]
+        for (key, name, macs) in rowsShown {
+            guard let v = results[key] else { continue }
+            row(name, median(v), macs, peak: peak)
+        }
+        for (a, b) in [("brainmap dense", "PyTorch dense"), ("brainmap exact", "PyTorch exact"),
+                       ("brainmap dense", "onnxruntime dense"), ("brainmap exact", "onnxruntime exact")] {
+            guard let x = results[a], let y = results[b], x.count == y.count else { continue }
+            let ratios = zip(x, y).map { $0 / $1 }
+            say(String(format: "%@ / %@: median of rounds %.2f× (%.2f–%.2f; rounds %@)", a, b, median(ratios), ratios.min()!, ratios.max()!,
+                       ratios.map { String(format: "%.2f", $0) }.joined(separator: " / ")))
+        }
+        if variants { try measureVariants(model: model, plane: plane, height: H, width: W, peak: peak) }
+    }
+
+    /// "name rate" lines of a peer's output.
+    private func peerRates(_ out: String) -> [(String, Double)] {
+        out.split(separator: "\n").compactMap { l in
+            let p = l.split(separator: " ")
+            guard p.count == 2, let v = Double(p[1]) else { return nil }
+            return (String(p[0]), v)
+        }
+    }
+
+    private func row(_ name: String, _ pxs: Double, _ macs: Int, peak: Double) {
+        let gf = pxs * Double(macs) * 2 / 1e9
+        say(name.padding(toLength: 46, withPad: " ", startingAt: 0) + pad(String(format: "%.0f", pxs), 9)
+            + pad(String(format: "%.1f", gf), 12) + pad(String(format: "%.0f%%", 100 * gf / peak), 12))
+    }
+
+    /// brainmap's other dense configurations, once each (informational: not interleaved with the peers).
+    private func measureVariants(model: AreaClassifier, plane: [UInt8], height H: Int, width W: Int, peak: Double) throws {
+        say("\nother brainmap configurations (one measurement each):")
         let gemm = DenseEvaluator(model: model, fc1: .gemm), fft = DenseEvaluator(model: model, fc1: .fft)
-        var best = 0.0
-        for (dense, tile, parallel) in [(gemm, 128, 1), (gemm, 128, threads), (fft, 176, 1), (fft, 176, threads)] where parallel <= threads {
+        for (dense, tile, parallel) in [(gemm, 128, 1), (gemm, 128, threads), (fft, 176, 1)] where parallel <= threads {
             let rows = 0..<352, cols = 0..<704
             let pxs = try throughput(seconds: seconds) {
                 _ = try dense.evaluate(plane: plane, height: H, width: W, rows: rows, cols: cols, stride: 1, tile: tile,
                                        parallelTiles: parallel, blasThreads: threads)
                 return rows.count * cols.count
             }
-            best = max(best, pxs)
-            row("dense S=1 fc1 \(dense.fc1Algorithm) tile \(tile), \(parallel == 1 ? "BLAS×\(threads)" : "\(parallel) tiles×BLAS1")", pxs, CNNCost.denseMACs)
+            row("dense S=1 fc1 \(dense.fc1Algorithm) tile \(tile), \(parallel == 1 ? "BLAS×\(threads)" : "\(parallel) tiles×BLAS1")", pxs,
+                CNNCost.denseMACs, peak: peak)
         }
         for S in [2, 4, 16] {
             for (dense, parallel) in [(gemm, 1), (fft, threads)] {
@@ -119,22 +198,8 @@ struct BenchCNN: AsyncParsableCommand {
                                                parallelTiles: parallel, blasThreads: threads)
                     return o.height * o.width
                 }
-                row("dense S=\(S) fc1 \(dense.fc1Algorithm) (output px)", pxs, CNNCost.denseMACs(stride: S))
+                row("dense S=\(S) fc1 \(dense.fc1Algorithm) (output px)", pxs, CNNCost.denseMACs(stride: S), peak: peak)
             }
-        }
-        let exact = PatchEvaluator(model: model, threads: threads)
-        let pixels = (0..<64).map { (100 + ($0 / 8) * 37, 200 + ($0 % 8) * 61) }
-        let exactPxs = throughput(seconds: seconds) {
-            _ = exact.evaluate(plane: plane, height: H, width: W, pixels: pixels)
-            return pixels.count
-        }
-        row("exact (padded 128, batch 64)", exactPxs, CNNCost.exactMACs)
-        print(String(format: "dense/exact speed-up: %.1f×", best / exactPxs))
-        if let out = runPeer("cnn_peer.py", ["cnn", dir + "/w.safetensors", "\(seconds)", "\(threads)"]) {
-            var peer: [String: Double] = [:]
-            for l in out.split(separator: "\n") { let p = l.split(separator: " "); if p.count == 2 { peer[String(p[0])] = Double(p[1]) } }
-            if let d = peer["dense"] { row("onnxruntime dense S=1 (128² tile)", d, CNNCost.denseMACs); print(String(format: "  brainmap/onnxruntime dense: %.2f×", best / d)) }
-            if let e = peer["exact"] { row("onnxruntime exact (3-ch, batch 32)", e, CNNCost.exactMACs + 124 * 124 * 16 * 98); print(String(format: "  brainmap/onnxruntime exact: %.2f×", exactPxs / e)) }
         }
     }
 }
