@@ -14,7 +14,7 @@ public final class ConvBandScratch {
     /// and OpenBLAS's packed panels.
     public static let defaultColFloats = 64 << 10
     let colFloats: Int
-    let col = Buffer(), y = Buffer(), dcol = Buffer()
+    let col = Scratch<Float>(), y = Scratch<Float>(), dcol = Scratch<Float>()
 
     public init(colFloats: Int = ConvBandScratch.defaultColFloats) { self.colFloats = max(1, colFloats) }
 
@@ -27,17 +27,6 @@ public final class ConvBandScratch {
         let K = cin * k * k
         let n = max(1, colFloats / (K * 2 * pitch)) * 2 * pitch
         return K * n * (training ? 2 : 1) + cout * n
-    }
-
-    /// A raw growable allocation (hot loops take its pointer; contents are not kept across growth).
-    final class Buffer {
-        private(set) var p = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-        private var capacity = 1
-        func reserve(_ n: Int) -> UnsafeMutablePointer<Float> {
-            if n > capacity { p.deallocate(); p = .allocate(capacity: n); capacity = n }
-            return p
-        }
-        deinit { p.deallocate() }
     }
 }
 
@@ -83,39 +72,32 @@ struct PooledConvGeometry {
         return out
     }
 
-    /// Wide im2col of one segment: row (c, ky, kx) = the padded input from (2·py0 + ky, kx) on, 2·rows·wp2 floats
-    /// (clipped at the channel plane's end, the rest zeros: columns no pool reads).
-    func im2col(_ x: UnsafePointer<Float>, _ s: Segment, col: UnsafeMutablePointer<Float>, ld: Int) {
-        let count = 2 * s.rows * wp2
-        let image = x + s.image * cin * inPlane
+    /// Calls body(col offset, input offset, floats to copy, floats in the row) for every im2col row (c, ky, kx) of a
+    /// segment: that row is the padded input from (2·py0 + ky, kx) on, 2·rows·wp2 floats, clipped at the channel
+    /// plane's end (the clipped columns are ones no pool reads).
+    @inline(__always) private func forEachRow(_ s: Segment, ld: Int, _ body: (Int, Int, Int, Int) -> Void) {
+        let count = 2 * s.rows * wp2, image = s.image * cin * inPlane
         var r = 0
-        for c in 0..<cin {
-            for ky in 0..<k {
-                for kx in 0..<k {
-                    let start = (2 * s.py0 + ky) * wp2 + kx, avail = min(count, inPlane - start)
-                    let dst = col + r * ld + s.column
-                    dst.update(from: image + c * inPlane + start, count: avail)
-                    if avail < count { (dst + avail).update(repeating: 0, count: count - avail) }
-                    r += 1
-                }
-            }
+        for c in 0..<cin { for ky in 0..<k { for kx in 0..<k {
+            let start = (2 * s.py0 + ky) * wp2 + kx
+            body(r * ld + s.column, image + c * inPlane + start, min(count, inPlane - start), count)
+            r += 1
+        } } }
+    }
+
+    /// Wide im2col of one segment (zeros where a row is clipped).
+    func im2col(_ x: UnsafePointer<Float>, _ s: Segment, col: UnsafeMutablePointer<Float>, ld: Int) {
+        forEachRow(s, ld: ld) { o, i, avail, count in
+            (col + o).update(from: x + i, count: avail)
+            if avail < count { (col + o + avail).update(repeating: 0, count: count - avail) }
         }
     }
 
-    /// The adjoint of `im2col`: dx[c, (2·py0 + ky, kx) + j] += dcol[(c, ky, kx), j] over the segment's columns.
+    /// The adjoint of `im2col`: dx[input offset + j] += dcol[col offset + j] over each row of the segment.
     func col2im(_ dcol: UnsafePointer<Float>, _ s: Segment, dx: UnsafeMutablePointer<Float>, ld: Int) {
-        let count = 2 * s.rows * wp2
-        let image = dx + s.image * cin * inPlane
-        var r = 0
-        for c in 0..<cin {
-            for ky in 0..<k {
-                for kx in 0..<k {
-                    let start = (2 * s.py0 + ky) * wp2 + kx, avail = min(count, inPlane - start)
-                    let src = dcol + r * ld + s.column, dst = image + c * inPlane + start
-                    for j in 0..<avail { dst[j] += src[j] }
-                    r += 1
-                }
-            }
+        forEachRow(s, ld: ld) { o, i, avail, _ in
+            let src = dcol + o, dst = dx + i
+            for j in 0..<avail { dst[j] += src[j] }
         }
     }
 

@@ -119,7 +119,7 @@ private struct Net: @unchecked Sendable {
 }
 
 /// A growable scratch allocation whose address is stable between resizes (hot loops use raw pointers).
-private final class Scratch<T: Numeric> {
+final class Scratch<T: Numeric> {
     private(set) var p = UnsafeMutablePointer<T>.allocate(capacity: 1)
     private var capacity = 1
     /// At least `n` elements; the contents are not kept.
