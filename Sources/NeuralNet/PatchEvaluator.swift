@@ -11,12 +11,27 @@ public struct PatchEvaluator: Sendable {
         self.model = model; self.threads = max(1, threads)
     }
 
+    /// Patches that go through the conv stages together: the unit of the per-thread workspace.
+    public static let chunk = 8
+
+    /// Bytes of one thread's conv-stage workspace (`Workspace`): two ping-pong activation buffers of `chunk`
+    /// patches and the band scratch. The features (4608 floats per patch) are the caller's.
+    public static var workspaceBytes: Int { 4 * (chunk * (pingFloats + pongFloats) + bandFloats) }
+    /// Per patch, padded as the next layer reads it: the patch (130²), then conv2's pooled output; conv1's pooled
+    /// output (16 · 64²), then conv3's.
+    static let pingFloats = max(130 * 130, 32 * 30 * 30), pongFloats = max(16 * 64 * 64, 64 * 14 * 14)
+    /// The band scratch at its largest over the four stages: (cin, cout, k, padded input width) of each.
+    static let bandFloats = [(1, 16, 7, 130), (16, 32, 5, 64), (32, 64, 3, 30), (64, 128, 3, 14)]
+        .map { ConvBandScratch.floats(cin: $0.0, cout: $0.1, k: $0.2, pitch: $0.3, training: false) }.max()!
+
     /// Evaluates the pixels `(row, col)` of a uint8 plane of `height × width`.
     public func evaluate(plane: [UInt8], height: Int, width: Int, pixels: [(Int, Int)], profile: EngineProfile? = nil) -> ClassifierOutput {
         let n = pixels.count
         var features = [Float](repeating: 0, count: n * 4608)
+        // Each worker takes a contiguous share of the patches, in chunks; the convolutions run on single-threaded
+        // BLAS whatever the share (OpenBLAS's multi-threaded split of a small sgemm can change the last bits).
         let workers = min(threads, max(1, n))
-        if workers > 1 { BLAS.setThreads(1) }
+        BLAS.setThreads(1)
         let started = DispatchTime.now().uptimeNanoseconds
         let lock = UncheckedSendable(NSLock())
         features.withUnsafeMutableBufferPointer { feat in
@@ -24,16 +39,14 @@ public struct PatchEvaluator: Sendable {
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 let p = profile == nil ? nil : EngineProfile()
                 p?.start()
-                var ws = Workspace()
-                var i = worker
-                while i < n {
-                    convStages(plane: plane, height: height, width: width, pixel: pixels[i], ws: &ws, out: featBase.value + i * 4608, profile: p)
-                    i += workers
-                }
+                let ws = Workspace()
+                let lo = n * worker / workers, hi = n * (worker + 1) / workers
+                convStages(plane: plane, height: height, width: width, pixels: pixels[lo..<hi], ws: ws,
+                           out: featBase.value + lo * 4608, profile: p)
                 if let p { lock.value.lock(); profile!.merge(p); lock.value.unlock() }
             }
         }
-        if let profile {   // idle: workers waiting for the last patch of the convolution stages
+        if let profile {   // idle: workers waiting for the last chunk of the convolution stages
             let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             profile.addIdle(seconds: wall * Double(workers) - profile.busySeconds)
         }
@@ -48,66 +61,69 @@ public struct PatchEvaluator: Sendable {
     /// (the prediction pipeline runs one of these per worker thread, with BLAS set to one thread).
     public func evaluateOnThisThread(plane: [UInt8], height: Int, width: Int, pixels: [(Int, Int)]) -> ClassifierOutput {
         var features = [Float](repeating: 0, count: pixels.count * 4608)
-        var ws = Workspace()
+        let ws = Workspace()
         features.withUnsafeMutableBufferPointer { feat in
-            for (i, px) in pixels.enumerated() {
-                convStages(plane: plane, height: height, width: width, pixel: px, ws: &ws, out: feat.baseAddress! + i * 4608)
-            }
+            convStages(plane: plane, height: height, width: width, pixels: pixels[...], ws: ws, out: feat.baseAddress!)
         }
         return fullyConnected(features, n: pixels.count)
     }
 
-    struct Workspace {
-        var a = [Float](), col = [Float]()
+    /// One thread's buffers for a chunk of patches (see `workspaceBytes`).
+    final class Workspace {
+        let ping = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.chunk * PatchEvaluator.pingFloats)
+        let pong = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.chunk * PatchEvaluator.pongFloats)
+        let bands = ConvBandScratch()
+        deinit { ping.deallocate(); pong.deallocate() }
     }
 
-    /// conv1…conv4 with pooling on one patch; writes the 4608 flattened features (C, H, W order).
-    private func convStages(plane: [UInt8], height: Int, width: Int, pixel: (Int, Int), ws: inout Workspace,
+    /// conv1…conv4 with pooling, `chunk` patches at a time; writes the i-th patch's 4608 flattened features (C, H, W
+    /// order) at out + 4608·i.
+    private func convStages(plane: [UInt8], height: Int, width: Int, pixels: ArraySlice<(Int, Int)>, ws: Workspace,
                             out: UnsafeMutablePointer<Float>, profile p: EngineProfile? = nil) {
-        let P = AreaClassifier.patchSize
+        var lo = pixels.startIndex
+        while lo < pixels.endIndex {
+            let hi = min(pixels.endIndex, lo + Self.chunk)
+            convChunk(plane: plane, height: height, width: width, pixels: pixels[lo..<hi], ws: ws,
+                      out: out + (lo - pixels.startIndex) * 4608, profile: p)
+            lo = hi
+        }
+    }
+
+    private func convChunk(plane: [UInt8], height: Int, width: Int, pixels: ArraySlice<(Int, Int)>, ws: Workspace,
+                            out: UnsafeMutablePointer<Float>, profile p: EngineProfile? = nil) {
+        let P = AreaClassifier.patchSize, B = pixels.count, P2 = P + 2
         p?.layer = .tile
-        var patch = [Float](repeating: 0, count: P * P)
-        let r0 = pixel.0 - P / 2, c0 = pixel.1 - P / 2
+        // Patches with conv1's zero padding (1 pixel) stored around them.
+        let patches = ws.ping
+        patches.update(repeating: 0, count: B * P2 * P2)
         plane.withUnsafeBufferPointer { src in
-            for y in 0..<P {
-                let iy = r0 + y
-                guard iy >= 0 && iy < height else { continue }
-                for x in max(0, -c0)..<min(P, width - c0) { patch[y * P + x] = Float(src[iy * width + c0 + x]) / 255 }
+            for (b, pixel) in pixels.enumerated() {
+                let r0 = pixel.0 - P / 2, c0 = pixel.1 - P / 2, patch = patches + b * P2 * P2 + P2 + 1
+                let xa = max(0, -c0), xb = min(P, width - c0)
+                guard xa < xb else { continue }
+                for y in 0..<P {
+                    let iy = r0 + y
+                    guard iy >= 0 && iy < height else { continue }
+                    let row = src.baseAddress! + iy * width + c0
+                    for x in xa..<xb { patch[y * P2 + x] = Float(row[x]) / 255 }
+                }
             }
         }
         p?.lap(.layout)
         let m = model
-        // (layer, padding) per stage; each stage is conv → ReLU → 2×2 maxpool stride 2.
+        // (layer, padding) per stage; each stage is conv → ReLU → 2×2 maxpool stride 2, ping → pong → ping → pong → out,
+        // each output stored with the next stage's padding.
         let stages: [(ConvLayer, Int)] = [(m.conv1, 1), (m.conv2, 1), (m.conv3, 0), (m.conv4, 0)]
         var h = P, w = P
-        var input = patch
         for (si, (layer, pad)) in stages.enumerated() {
             p?.layer = EngineProfile.Layer(rawValue: EngineProfile.Layer.conv1.rawValue + si)!
+            let input = si % 2 == 0 ? ws.ping : ws.pong
+            let last = si == stages.count - 1
+            let output = last ? out : si % 2 == 0 ? ws.pong : ws.ping
+            layer.forwardPooled(input, batch: B, h: h, w: w, padding: pad, outPad: last ? 0 : stages[si + 1].1, out: output,
+                                scratch: ws.bands, profile: p)
             let (ho, wo) = layer.outputSize(h, w, dilation: 1, padding: pad)
-            if ws.a.count < layer.cout * ho * wo { ws.a = .init(repeating: 0, count: layer.cout * ho * wo) }
-            p?.lap(.alloc)
-            input.withUnsafeBufferPointer { inp in
-                ws.a.withUnsafeMutableBufferPointer { a in
-                    layer.forward(inp.baseAddress!, h: h, w: w, dilation: 1, padding: pad, relu: false, out: a.baseAddress!, workspace: &ws.col,
-                                  profile: p)
-                }
-            }
-            let (hp, wp) = MaxPool.outputSize(ho, wo, stride: 2, dilation: 1)
-            if si == stages.count - 1 {
-                ws.a.withUnsafeBufferPointer { a in
-                    MaxPool.forward(a.baseAddress!, channels: layer.cout, h: ho, w: wo, stride: 2, dilation: 1, relu: true, out: out)
-                }
-            } else {
-                var next = [Float](repeating: 0, count: layer.cout * hp * wp)
-                ws.a.withUnsafeBufferPointer { a in
-                    next.withUnsafeMutableBufferPointer { o in
-                        MaxPool.forward(a.baseAddress!, channels: layer.cout, h: ho, w: wo, stride: 2, dilation: 1, relu: true, out: o.baseAddress!)
-                    }
-                }
-                input = next
-            }
-            p?.lap(.pool, flops: 4 * Double(layer.cout * hp * wp))
-            h = hp; w = wp
+            (h, w) = MaxPool.outputSize(ho, wo, stride: 2, dilation: 1)
         }
     }
 

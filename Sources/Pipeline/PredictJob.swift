@@ -133,8 +133,8 @@ public final class PredictJob: @unchecked Sendable {
         case .exact:
             let t = o.tile ?? 16
             engine = .exact(PatchEvaluator(model: model, threads: 1), tile: t)
-            // Per patch: the 4608 features, and conv workspaces of the 128² patch (conv1: 16·126² out, 49·126² im2col).
-            perWorker = 4 * (t * t * (4608 + 1024 + 70) + 16 * 126 * 126 * 2 + 49 * 126 * 126 + 3 * 128 * 128)
+            // Per patch of the tile: the 4608 features, fc1's and the outputs; the conv stages' chunk workspace.
+            perWorker = 4 * t * t * (4608 + 1024 + 70) + PatchEvaluator.workspaceBytes
             extraWeights = 0
         }
         let block = o.block ?? 2 * engine.tile

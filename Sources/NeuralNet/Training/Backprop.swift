@@ -5,8 +5,8 @@ import Foundation
 /// single-threaded BLAS and its own gradient accumulators, summed in thread order at the end: the result depends on
 /// the seed, the batch and the thread count, nothing else.
 ///
-/// Conv stages run image by image (im2col + sgemm, the same kernels as inference); the linear layers run as sgemms
-/// over the thread's part of the batch.
+/// Conv stages run over the thread's whole part band by band (`forwardPooled` / `backwardPooled`, the kernels of
+/// exact inference); the linear layers run as sgemms over the part.
 public final class Backprop {
     public let shape: NetworkShape
     public let threads: Int
@@ -119,7 +119,7 @@ private struct Net: @unchecked Sendable {
 }
 
 /// A growable scratch allocation whose address is stable between resizes (hot loops use raw pointers).
-private final class Scratch<T: Numeric> {
+final class Scratch<T: Numeric> {
     private(set) var p = UnsafeMutablePointer<T>.allocate(capacity: 1)
     private var capacity = 1
     /// At least `n` elements; the contents are not kept.
@@ -137,12 +137,12 @@ private final class Worker {
     /// Gradients of every parameter, concatenated in `parameterShapes` order.
     var grads = Scratch<Float>()
     // Per conv stage, for the whole part: pooled outputs and the argmax each took.
-    var pooled: [Scratch<Float>] = [], argmax: [Scratch<Int32>] = [], dp: [Scratch<Float>] = []
+    var pooled: [Scratch<Float>] = [], argmax: [Scratch<UInt8>] = [], dp: [Scratch<Float>] = []
     // Per linear layer: its (dropped-out) input rows, and its output rows (post-ReLU where it has one).
     var xs: [Scratch<Float>] = [], zs: [Scratch<Float>] = []
-    // Per-image scratch.
-    var y = Scratch<Float>(), dy = Scratch<Float>(), dWfolded = Scratch<Float>()
-    var col: [Float] = [], dcol: [Float] = []
+    // The conv stages' band scratch, and conv1's gradient on its channel-folded weights.
+    let bands = ConvBandScratch()
+    var dWfolded = Scratch<Float>(), paddedImages = Scratch<Float>()
 
     func run(net: Net, images: UnsafePointer<Float>, labels: [Int], dropout: [Float]?, batch: Int, gradients: Bool) {
         let s = net.shape, geo = s.convGeometry, m = labels.count
@@ -151,30 +151,30 @@ private final class Worker {
             pooled = (0..<L).map { _ in Scratch() }; argmax = (0..<L).map { _ in Scratch() }; dp = (0..<L).map { _ in Scratch() }
         }
         if xs.count != F { xs = (0..<F).map { _ in Scratch() }; zs = (0..<F).map { _ in Scratch() } }
-        let planeIn = s.input * s.input
-        var maxConv = 0
-        let P = (0..<L).map { l -> UnsafeMutablePointer<Float> in
-            let g = geo[l]
-            maxConv = max(maxConv, s.convs[l].out * g.convSide * g.convSide)
-            return pooled[l].reserve(m * s.convs[l].out * g.pooled * g.pooled)
+        // Stage l's input is stored with its padding: the images (copied into a padded buffer if conv1 pads), then
+        // each pooled output with the next conv's padding around it.
+        func pad(_ l: Int) -> Int { l < L ? s.convs[l].pad : 0 }
+        func stageFloats(_ l: Int) -> Int {
+            let side = geo[l].pooled + 2 * pad(l + 1)
+            return s.convs[l].out * side * side
         }
-        let A = (0..<L).map { l in argmax[l].reserve(m * s.convs[l].out * geo[l].pooled * geo[l].pooled) }
-        let Y = y.reserve(maxConv)
-        func stageInput(_ l: Int, _ j: Int) -> UnsafePointer<Float> {
-            l == 0 ? images + j * planeIn : UnsafePointer(P[l - 1] + j * geo[l].cin * geo[l].side * geo[l].side)
-        }
-        // Conv stages, image by image: y = conv(x) + b, pooled = maxpool(ReLU(y)).
-        for j in 0..<m {
-            for l in 0..<L {
-                let g = geo[l], c = s.convs[l], layer = net.convs[l]
-                let pooledSize = c.out * g.pooled * g.pooled
-                layer.weight.withUnsafeBufferPointer { w in layer.bias.withUnsafeBufferPointer { b in
-                    layer.forwardWhole(stageInput(l, j), h: g.side, w: g.side, dilation: 1, padding: c.pad,
-                                       weight: w.baseAddress!, bias: b.baseAddress!, y: Y, col: &col)
-                } }
-                MaxPool.forwardRecording(Y, channels: c.out, h: g.convSide, w: g.convSide, stride: 2, dilation: 1,
-                                         out: P[l] + j * pooledSize, argmax: A[l] + j * pooledSize)
-            }
+        let P = (0..<L).map { pooled[$0].reserve(m * stageFloats($0)) }
+        let A = (0..<L).map { argmax[$0].reserve(m * stageFloats($0)) }
+        let x0: UnsafePointer<Float>
+        if pad(0) > 0 {
+            let side = s.input, p = pad(0), side2 = side + 2 * p
+            let padded = paddedImages.reserve(m * side2 * side2)
+            padded.update(repeating: 0, count: m * side2 * side2)
+            for j in 0..<m { for y in 0..<side {
+                (padded + (j * side2 + y + p) * side2 + p).update(from: images + (j * side + y) * side, count: side)
+            } }
+            x0 = UnsafePointer(padded)
+        } else { x0 = images }
+        func stageInput(_ l: Int) -> UnsafePointer<Float> { l == 0 ? x0 : UnsafePointer(P[l - 1]) }
+        // Conv stages over the whole part, band by band: pooled = maxpool(ReLU(conv(x) + b)), with the argmax.
+        for l in 0..<L {
+            net.convs[l].forwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
+                                       out: P[l], argmax: A[l], scratch: bands)
         }
         // Linear layers over the part: x_i = dropout(a_i), z_i = x_i·Wᵢᵀ + b_i, a_{i+1} = ReLU(z_i) or z_i.
         let dw = s.dropoutWidth
@@ -253,26 +253,17 @@ private final class Worker {
             }
             g = gx
         }
-        // Conv stages, image by image, last to first; g's rows are dL/d(pooled output of the last stage).
-        let D = (0..<L).map { dp[$0].reserve(s.convs[$0].out * geo[$0].pooled * geo[$0].pooled) }
-        let DY = dy.reserve(maxConv)
+        // Conv stages over the part, last to first, band by band; g's rows are dL/d(pooled output of the last stage).
+        let D = (0..<L).map { dp[$0].reserve(m * stageFloats($0)) }
+        g.withUnsafeBufferPointer { D[L - 1].update(from: $0.baseAddress!, count: m * fin[0]) }
         let foldedGrad = s.inChannels > 1
         let kk0 = s.convs[0].k * s.convs[0].k
         let DW0 = dWfolded.reserve(s.convs[0].out * kk0)
         if foldedGrad { DW0.update(repeating: 0, count: s.convs[0].out * kk0) }
-        for j in 0..<m {
-            g.withUnsafeBufferPointer { D[L - 1].update(from: $0.baseAddress! + j * fin[0], count: fin[0]) }
-            for l in stride(from: L - 1, through: 0, by: -1) {
-                let gg = geo[l], c = s.convs[l], layer = net.convs[l]
-                let outs = gg.pooled * gg.pooled, pooledSize = c.out * outs
-                MaxPool.backward(D[l], pooled: P[l] + j * pooledSize, argmax: A[l] + j * pooledSize,
-                                 channels: c.out, h: gg.convSide, w: gg.convSide, outputs: outs, dInput: DY)
-                layer.weight.withUnsafeBufferPointer { w in
-                    layer.backward(stageInput(l, j), h: gg.side, w: gg.side, dilation: 1, padding: c.pad,
-                                   weight: w.baseAddress!, dy: DY, dW: l == 0 && foldedGrad ? DW0 : grad(2 * l),
-                                   db: grad(2 * l + 1), dx: l > 0 ? D[l - 1] : nil, col: &col, dcol: &dcol)
-                }
-            }
+        for l in stride(from: L - 1, through: 0, by: -1) {
+            net.convs[l].backwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
+                                        dPooled: D[l], pooled: P[l], argmax: A[l], dW: l == 0 && foldedGrad ? DW0 : grad(2 * l),
+                                        db: grad(2 * l + 1), dx: l > 0 ? D[l - 1] : nil, scratch: bands)
         }
         if foldedGrad {
             // Every input channel sees the same image, so each gets the folded weight's gradient.

@@ -1,5 +1,7 @@
-/// Backward passes of the layer primitives (`ConvLayer`, `MaxPool`), for training. Same layouts as the forward
-/// passes: one image in CHW, weights [cout, cin·k·k].
+/// Backward passes of the layer primitives (`ConvLayer`, `MaxPool`), image by image. Same layouts as the forward
+/// passes: one image in CHW, weights [cout, cin·k·k]. Training runs the banded batch kernels of BatchedConv.swift;
+/// these plain per-image definitions are what TrainingTests checks against finite differences and BatchedConvTests
+/// checks those kernels against.
 extension ConvLayer {
     /// Pre-activation forward: y[cout, ho·wo] = W·im2col(x) + b, using `col` (resized
     /// as needed) for the whole image's im2col (training images are small; the dense engine bands instead).
