@@ -75,6 +75,6 @@ struct BenchTrain: AsyncParsableCommand {
         let o = median(ours)
         if peer.isEmpty { say(String(format: "median: brainmap %.1f patches/s", o)); return }
         let p = median(peer)
-        say(String(format: "median: brainmap %.1f patches/s, PyTorch %.1f patches/s: ratio %.2f (the issue's target: ≥ 3)", o, p, o / p))
+        say(String(format: "median: brainmap %.1f patches/s, PyTorch %.1f patches/s: ratio %.2f", o, p, o / p))
     }
 }
