@@ -4,7 +4,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure throughput next to a peer measured in the same run (machines are noisy; ratios are what count).",
-        subcommands: [BenchIO.self, BenchGEMM.self, BenchCNN.self, BenchExact.self, BenchPredict.self, BenchTrain.self, BenchCleanup.self])
+        subcommands: [BenchIO.self, BenchGEMM.self, BenchCNN.self, BenchPredict.self, BenchTrain.self, BenchCleanup.self])
 }
 
 /// Runs a peer script from tools/bench with the repository's reference Python; nil (with a note) when unavailable.

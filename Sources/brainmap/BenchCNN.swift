@@ -82,6 +82,8 @@ struct BenchCNN: AsyncParsableCommand {
     @Option(help: "Rounds (medians reported).") var rounds = 3
     @Option(help: "Threads (cores) to use.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Python with torch installed (default: .venv-torch/bin/python).") var torchPython: String?
+    @Option(help: "What to measure: dense, exact, or both (dense,exact); exact alone is the quick loop for exact-path work.")
+    var modes = "dense,exact"
     @Flag(help: "Also measure, once, fc1 by sgemm, BLAS-threaded tiles and strides 2/4/16 (informational).")
     var variants = false
     @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of dense S=1 and exact, next to sgemm (3 rounds, profiled and plain alternating).")
@@ -90,6 +92,9 @@ struct BenchCNN: AsyncParsableCommand {
 
     func run() async throws {
         guard rounds >= 1, seconds > 0, threads >= 1 else { throw ValidationError("--rounds, --seconds and --threads must be positive") }
+        let chosen = Set(modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        guard !chosen.isEmpty, chosen.isSubset(of: ["dense", "exact"]) else { throw ValidationError("--modes must be dense, exact or dense,exact; got '\(modes)'") }
+        let wantDense = chosen.contains("dense"), wantExact = chosen.contains("exact")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-cnn-\(getpid())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -115,21 +120,26 @@ struct BenchCNN: AsyncParsableCommand {
         let rows = 0..<352, cols = 0..<704   // eight 176² tiles: four per thread at 2 threads
         var results: [String: [Double]] = [:]
         for r in 1...rounds {
-            let dense = try throughput(seconds: seconds) {
-                _ = try fft.evaluate(plane: plane, height: H, width: W, rows: rows, cols: cols, stride: 1, tile: 176,
-                                     parallelTiles: threads, blasThreads: threads)
-                return rows.count * cols.count
+            var round: [String: Double] = [:]
+            if wantDense {
+                round["brainmap dense"] = try throughput(seconds: seconds) {
+                    _ = try fft.evaluate(plane: plane, height: H, width: W, rows: rows, cols: cols, stride: 1, tile: 176,
+                                         parallelTiles: threads, blasThreads: threads)
+                    return rows.count * cols.count
+                }
             }
-            let ex = throughput(seconds: seconds) {
-                _ = exact.evaluate(plane: plane, height: H, width: W, pixels: patches)
-                return patches.count
+            if wantExact {
+                round["brainmap exact"] = throughput(seconds: seconds) {
+                    _ = exact.evaluate(plane: plane, height: H, width: W, pixels: patches)
+                    return patches.count
+                }
             }
-            var round = ["brainmap dense": dense, "brainmap exact": ex]
-            if torch, let out = runPeer("cnn_torch_peer.py", [dir + "/w.safetensors", "\(seconds)", "\(threads)"], python: python) {
-                for (k, v) in peerRates(out) { round["PyTorch " + k] = v }
+            let tiles = wantDense ? [] : ["none"]   // the PyTorch peer's dense tiles: its default three, or none
+            if torch, let out = runPeer("cnn_torch_peer.py", [dir + "/w.safetensors", "\(seconds)", "\(threads)"] + tiles, python: python) {
+                for (k, v) in peerRates(out) where wantDense || k == "exact" { round["PyTorch " + k] = v }
             }
             if let out = runPeer("cnn_peer.py", ["cnn", dir + "/w.safetensors", "\(seconds)", "\(threads)"]) {
-                for (k, v) in peerRates(out) { round["onnxruntime " + k] = v }
+                for (k, v) in peerRates(out) where (k == "dense" && wantDense) || (k == "exact" && wantExact) { round["onnxruntime " + k] = v }
             }
             for (k, v) in round { results[k, default: []].append(v) }
             say("round \(r): " + round.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f", $0.key, $0.value) }.joined(separator: ", "))

@@ -10,6 +10,7 @@ Prints
                  dilation 16, fc2/fc3 as 1x1) on one T x T output tile (input T+133), output px/s, for each T in
                  TILES (default 128,256,384: a larger tile amortises the 133-pixel halo)
   dense R        the best of those
+TILES "none": exact only.
 Under torch.inference_mode; one warm-up call per shape before timing.
 """
 import sys, time
@@ -54,6 +55,8 @@ def main(path, seconds, threads, tiles="128,256,384"):
     with torch.inference_mode():
         x = torch.rand(64, 3, 128, 128)
         print(f"exact {timed(lambda: exact(w, x), 64, seconds):.1f}", flush=True)
+        if tiles == "none":
+            return
         best = 0.0
         for t in map(int, tiles.split(",")):
             tile = torch.rand(1, 1, t + 133, t + 133)
