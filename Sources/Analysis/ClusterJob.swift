@@ -368,6 +368,9 @@ public final class ClusterJob: @unchecked Sendable {
         // Every shard wrote its blocks (the counts exchange above waited for all): clusters moves into place.
         try DurableFile.write(session.statePath("summary.json"), json: SavedClusterSummary(summary))
         try passes.finish(arrays: [o.name], results: [session.statePath("result.json"): summary.resultPath])
+        // The smoothing scratch (as large as the clustered channels over the run) is not read once the step is complete
+        // (every shard passed the counts exchange above); a crash before this leaves it, harmlessly.
+        if o.smooth > 0 { try? FileManager.default.removeItem(atPath: session.directory + "/smoothed") }
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary

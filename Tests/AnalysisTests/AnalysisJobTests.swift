@@ -224,6 +224,8 @@ final class AnalysisJobTests: XCTestCase {
         XCTAssertEqual(areas.ari!, scores["ari"] as! Double, accuracy: 1e-12)
         XCTAssertEqual(areas.vMeasure!.v, scores["v"] as! Double, accuracy: 1e-12)
         XCTAssertTrue(areas.resultPath.hasSuffix("/analysis/clusters_areas.json"))
+        let generation = try XCTUnwrap(try Run.open(run).manifest.steps["clusters_areas"]).directory
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/" + generation + "/smoothed"), "the smoothing scratch is removed once complete")
         XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/analysis/clusters.json"))) is [String: Any], true)
         // Unsmoothed: the same pixels, other rows, a new generation.
         a.smooth = 0
