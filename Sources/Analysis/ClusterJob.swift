@@ -45,11 +45,12 @@ public struct ClusterOptions: Sendable {
     public var mostPasses: Int { method == .gmm ? 2 + maxIter : 2 }
 
     var parameters: Parameters {
-        Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on),
+        // EM's settings only for a GMM: k-means never reads them, so changing them must not recompute it.
+        let em = method == .gmm ? [("reg", "\(reg)"), ("tol", "\(tol)"), ("max_iter", "\(maxIter)")] : []
+        return Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on),
                     ("components", components.map { $0.map { String($0 + 1) }.joined(separator: ",") } ?? "all"),
-                    ("smooth", "\(smooth)"), ("mask", mask.description), ("sample", "\(sample)"),
-                    ("reg", "\(reg)"), ("tol", "\(tol)"), ("seed", "\(seed)"), ("max_iter", "\(maxIter)"),
-                    ("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"), ("rois", rois ?? "-"),
+                    ("smooth", "\(smooth)"), ("mask", mask.description), ("sample", "\(sample)"), ("seed", "\(seed)")]
+                   + em + [("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"), ("rois", rois ?? "-"),
                     ("match", match.map { "\($0.0),\($0.1)" } ?? "-")])
     }
 }
@@ -140,7 +141,7 @@ public final class ClusterJob: @unchecked Sendable {
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
         let inputs = try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois])
-        if run.startsGeneration(o.name, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass),
+        if run.run.wouldStartGeneration(o.name, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass),
            try await !o.mask.hasPixels(o.k, run, blocks, source: maskSource) {
             throw AnalysisError.input("fewer than --k \(o.k) predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
                                       + "(brainmap status \(o.run) lists the predicted slices)")
@@ -214,7 +215,7 @@ public final class ClusterJob: @unchecked Sendable {
             try await passes.sample("cluster-sample", own: (reservoir.rows, reservoir.seen), d: d, size: o.sample)
         }
         if state == nil {
-            _ = try await passes.merged("cluster-pass1", compute: samplePass, merge: { $0.reduce(0, +) })
+            _ = try await passes.merged("cluster-sampling", compute: samplePass, merge: { $0.reduce(0, +) })
             let (rows, seen) = try await sharedSample()
             sample = rows
             // The silhouette's rows, kept for the process that finishes the step: a later reduce may have other map

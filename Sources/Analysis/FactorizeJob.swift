@@ -107,7 +107,7 @@ public final class FactorizeJob: @unchecked Sendable {
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
         let inputs = try run.inputs(slices: o.slices, sources: [maskPath])
-        if run.startsGeneration(step, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass),
+        if run.run.wouldStartGeneration(step, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass),
            try await !o.mask.hasPixels(2, run, blocks, source: maskSource) {
             throw AnalysisError.input("fewer than 2 predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
                                       + "(brainmap status \(o.run) lists the predicted slices)")
@@ -156,7 +156,7 @@ public final class FactorizeJob: @unchecked Sendable {
             moments = st.moments
         } else {
             var reservoir = RowReservoir(size: o.sample, d: d, rng: SeededRandom(seed: o.seed, stream: 7, index: 0))
-            moments = try await passes.merged("\(step)-pass1", compute: {
+            moments = try await passes.merged("\(step)-moments", compute: {
                 var m = Moments(d: d)
                 try await pass("moments" + (o.method == .nmf ? " + sample" : "")) { _, x, px in
                     x.withUnsafeBufferPointer { m.add($0.baseAddress!, rows: px.count) }

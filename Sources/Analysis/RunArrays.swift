@@ -164,14 +164,6 @@ public final class RunArrays: @unchecked Sendable {
         }
     }
 
-    /// Whether a command with these parameters and inputs would begin a new generation of `step` (not resume or find
-    /// it up to date): what is worth checking before it begins. A reduce never begins one.
-    public func startsGeneration(_ step: String, parameters: Parameters, inputs: [String: String], restart: Bool, pass: PassMode?) -> Bool {
-        if case .reduce = pass { return false }
-        guard let e = run.manifest.steps[step], !restart else { return true }
-        return !parameters.differences(from: e.parameters).isEmpty || e.inputs != inputs
-    }
-
     /// The inputs an analysis step reads, with their versions: the predicted slices (features, labels), the
     /// factorisation it runs on (when not the features), and sources outside the run (mask, ROIs).
     public func inputs(slices: [Int]?, on: String? = nil, sources: [String?] = []) throws -> [String: String] {

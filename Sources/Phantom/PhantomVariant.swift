@@ -105,3 +105,21 @@ public struct PhantomOptionError: Error, CustomStringConvertible {
     public let description: String
     init(_ d: String) { description = d }
 }
+
+extension PhantomVolume {
+    /// Whether the anomaly's disc covers tissue in some slice, judged from the layout on a grid of at most 64×64
+    /// points in the disc (the anomaly is only painted on tissue: a disc in the background would leave an empty
+    /// mask, and an anomaly test scored on it means nothing).
+    public func coversTissue(_ a: PhantomAnomaly) -> Bool {
+        let step = max(1, a.radius / 32)
+        for z in 0..<shape[0] {
+            for y in stride(from: max(0, a.y - a.radius), through: min(shape[1] - 1, a.y + a.radius), by: step) {
+                for x in stride(from: max(0, a.x - a.radius), through: min(shape[2] - 1, a.x + a.radius), by: step) where a.contains(y: y, x: x) {
+                    let (zd, yd, xd) = (Double(z), Double(y), Double(x))
+                    if layout.site(z: zd, y: yd, x: xd, warp: layout.warp(z: zd, y: yd, x: xd)).area != .background { return true }
+                }
+            }
+        }
+        return false
+    }
+}

@@ -48,6 +48,8 @@ public struct PredictSummary: Sendable {
     public var remote = ""
     public var peakRSS = 0
     public var plan: MemoryPlan?
+    /// What beginning the step decided and why (e.g. what --restart discarded).
+    public var notes: [String] = []
     /// Thread-seconds: network busy / idle (waiting for input) on the compute threads; seconds spent fetching
     /// windows (summed over blocks in flight), writing, and waiting for a free slot (backpressure).
     public var computeBusy = 0.0, computeIdle = 0.0, fetch = 0.0, write = 0.0, backpressure = 0.0
@@ -166,6 +168,7 @@ public final class PredictJob: @unchecked Sendable {
                                        outputs: o.outputs.map(\.rawValue), shard: o.shard, restart: o.restart, policy: .refuse(hint:
             "Re-run with the same parameters to resume it (other slices can be added), add --restart to start it over, or choose another --out."),
                                        info: info)
+        summary.notes = session.notes
         let run = try await RunStore.open(session: session, outputs: o.outputs, precision: o.precision, grid: grid, io: io)
         let masks = try await MaskProvider(rule: o.mask, source: source, context: context)
 

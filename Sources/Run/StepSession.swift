@@ -12,6 +12,25 @@ public enum ChangePolicy: Sendable {
 }
 
 extension Run {
+    /// How a command's parameters and inputs differ from a step's saved generation, each difference in words: what
+    /// decides whether `begin` resumes the generation or starts another.
+    static func differences(of e: StepRecord, parameters: Parameters, inputs: [String: String]) -> (parameters: [String], inputs: [String]) {
+        let inputDiffs = Set(e.inputs.keys).union(inputs.keys).sorted().compactMap { k -> String? in
+            e.inputs[k] == inputs[k] ? nil : "\(Run.describe(k)): computed from \(e.inputs[k] ?? "(nothing)"), now \(inputs[k] ?? "(not an input)")"
+        }
+        return (parameters.differences(from: e.parameters), inputDiffs)
+    }
+
+    /// Whether `begin` with these arguments would start a new generation of `step` (rather than resume it or find it
+    /// up to date): what a command checks before it begins, e.g. that it has pixels to work on. A reduce never starts
+    /// one; a --restart does (or joins one other shards just started: checking then costs nothing).
+    public func wouldStartGeneration(_ step: String, parameters: Parameters, inputs: [String: String], restart: Bool, pass: PassMode?) -> Bool {
+        if case .reduce = pass { return false }
+        guard let e = manifest.steps[step], !restart else { return true }
+        let d = Run.differences(of: e, parameters: parameters, inputs: inputs)
+        return !(d.parameters.isEmpty && d.inputs.isEmpty)
+    }
+
     /// Starts or resumes a step: the saved generation is resumed when its parameters and inputs equal these;
     /// otherwise (or with `restart`) a new generation begins — its own directory for done markers and state, its
     /// arrays staged until `finish` — and `notes` says why. Inputs are descriptors (`predict@all`, `step:pca`,
@@ -42,10 +61,7 @@ extension Run {
                                      + "Run the map tasks of its first pass first (\(line) --pass map --shard I/N for each I), then this reduce")
             }
             if let e = existing {
-                let paramDiffs = parameters.differences(from: e.parameters)
-                let inputDiffs = Set(e.inputs.keys).union(inputs.keys).sorted().compactMap { k -> String? in
-                    e.inputs[k] == inputs[k] ? nil : "\(Run.describe(k)): computed from \(e.inputs[k] ?? "(nothing)"), now \(inputs[k] ?? "(not an input)")"
-                }
+                let (paramDiffs, inputDiffs) = Run.differences(of: e, parameters: parameters, inputs: inputs)
                 let same = paramDiffs.isEmpty && inputDiffs.isEmpty
                 if let pass, !same, !restart {
                     try refusePassTask(pass, step: step, e, differences: paramDiffs + inputDiffs, inputsOnly: paramDiffs.isEmpty, line: line)
@@ -92,8 +108,10 @@ extension Run {
                         }
                         others.append(l)
                     }
+                    let gone = m.steps.keys.filter { $0 != "predict" }.sorted()
                     try discardEverything()
                     m = RunManifest()
+                    if !gone.isEmpty { notes.append("--restart: discarded every result computed from the old predictions too: " + gone.joined(separator: ", ")) }
                 } else if let e = existing {
                     dropped.append(root + "/" + e.directory)
                 }

@@ -134,12 +134,13 @@ struct BenchCNN: AsyncParsableCommand {
                     return patches.count
                 }
             }
-            let tiles = wantDense ? [] : ["none"]   // the PyTorch peer's dense tiles: its default three, or none
-            if torch, let out = runPeer("cnn_torch_peer.py", [dir + "/w.safetensors", "\(seconds)", "\(threads)"] + tiles, python: python) {
-                for (k, v) in peerRates(out) where wantDense || k == "exact" { round["PyTorch " + k] = v }
+            // The peers measure only the chosen modes (PyTorch at its default three dense tiles).
+            let peerModes = [wantDense ? "dense" : nil, wantExact ? "exact" : nil].compactMap { $0 }.joined(separator: ",")
+            if torch, let out = runPeer("cnn_torch_peer.py", [dir + "/w.safetensors", "\(seconds)", "\(threads)", "128,256,384", peerModes], python: python) {
+                for (k, v) in peerRates(out) { round["PyTorch " + k] = v }
             }
-            if let out = runPeer("cnn_peer.py", ["cnn", dir + "/w.safetensors", "\(seconds)", "\(threads)"]) {
-                for (k, v) in peerRates(out) where (k == "dense" && wantDense) || (k == "exact" && wantExact) { round["onnxruntime " + k] = v }
+            if let out = runPeer("cnn_peer.py", ["cnn", dir + "/w.safetensors", "\(seconds)", "\(threads)", peerModes]) {
+                for (k, v) in peerRates(out) { round["onnxruntime " + k] = v }
             }
             for (k, v) in round { results[k, default: []].append(v) }
             say("round \(r): " + round.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f", $0.key, $0.value) }.joined(separator: ", "))

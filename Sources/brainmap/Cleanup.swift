@@ -39,7 +39,7 @@ struct Cleanup: AsyncParsableCommand {
         // (see Predict) instead of leaving them in glibc's heap, so peak RSS stays flat in the slice count.
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 256 << 10)
         let job = CleanupJob(options: o)
-        let signals = StopSignals { job.requestStop() }
+        let signals = StopSignals(finishing: "the slice in flight") { job.requestStop() }
         defer { signals.cancel() }
         let bars = PhaseBars(quiet: quiet)
         do {

@@ -22,6 +22,10 @@ struct PhantomCommand: AsyncParsableCommand {
         let chunkShape = try parseInts(chunks, count: 3, name: "--chunks"), codec = try parseCodec(codec)
         let shiftSpec = try shift.map(PhantomShift.parse), anomalySpec = try anomaly.map { try PhantomAnomaly.parse($0, shape: s) }
         if FileManager.default.fileExists(atPath: out) && !overwrite { throw ValidationError("\(out) exists; add --overwrite to replace it") }
+        if let a = anomalySpec, !PhantomVolume(shape: s, seed: seed).coversTissue(a) {
+            throw ValidationError("--anomaly \(a): the disc lies in the background of every slice, so no tissue would get the anomalous texture "
+                                  + "and its mask would be empty; move it onto tissue (a phantom's 'areas' array shows where tissue is)")
+        }
         try checkRoom(shape: s, chunks: chunkShape)
         // Written under a temporary name beside the target and renamed into place when complete.
         let tmp = OutputPath.temporary(beside: out)

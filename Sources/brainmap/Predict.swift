@@ -32,7 +32,7 @@ struct Predict: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Output pixels per block side (= the output chunk side; ≥ \(Self.minimumBlock)). Default: two engine tiles.") var block: Int?
     @Option(parsing: .unconditional, help: "Engine tile side in output pixels, ≥ 1 (default 176 dense/FFT, 128 dense/sgemm, 16 exact).") var tile: Int?
     @Option(help: "fc1 algorithm for dense mode: fft or gemm.") var fc1 = "fft"
-    @Flag(help: "Delete the run's previous outputs and start over.") var restart = false
+    @Flag(help: "Delete the run's previous outputs and every result computed from them (cleanup, factorize, cluster …), and start over.") var restart = false
     @Flag(help: "No progress bar or progress lines (the closing summary is still printed).") var quiet = false
     @OptionGroup var sourceFlags: SourceFlags
     @OptionGroup var blas: BLASFlags
@@ -67,7 +67,7 @@ struct Predict: AsyncParsableCommand {
         // the resident set sits ~30 MB higher). This process is the command's own; set once here.
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 256 << 10)
         let job = PredictJob(options: o, context: sourceFlags.context())
-        let signals = StopSignals { job.requestStop() }
+        let signals = StopSignals(finishing: "the blocks in flight") { job.requestStop() }
         defer { signals.cancel() }
         let reporter = quiet ? nil : RunProgress(label: "predict")
         do {
@@ -86,6 +86,7 @@ struct Predict: AsyncParsableCommand {
     static let minimumBlock = 16
 
     func printSummary(_ s: PredictSummary) {
+        for n in s.notes { print("note: \(n)") }
         if let plan = s.plan { print("memory plan: \(plan)") }
         print("blocks: \(s.blocksDone) done now, \(s.blocksAlreadyDone) already done (resumed), \(s.blocksWithoutTissue) without tissue, \(s.blocksOtherShards) for other shards")
         print(String(format: "pixels: %d predicted (tissue), %d evaluated in %.1f s: %.0f px/s", s.pixelsPredicted, s.pixelsComputed, s.wall, s.pixelsPerSecond))

@@ -12,7 +12,8 @@ import Foundation
 /// already consistent and resumes (a write in flight leaves at most a hidden `.tmp-*` file, never read as a chunk).
 final class StopSignals: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
-    init(_ onStop: @escaping @Sendable () -> Void) {
+    /// `inFlight`: what the job finishes before it stops, in words (predict: "the blocks in flight").
+    init(finishing inFlight: String, _ onStop: @escaping @Sendable () -> Void) {
         let count = StopCount()
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
@@ -20,7 +21,7 @@ final class StopSignals: @unchecked Sendable {
             src.setEventHandler {   // (dispatch drops this handler, and with it `src`, once the source is cancelled)
                 // A dispatch source coalesces signals that arrive before its handler runs: `data` is how many came.
                 if count.add(Int(max(1, src.data))) > 1 { Self.quitNow() }
-                FileHandle.standardError.write(Data("\nstopping: finishing the blocks in flight (signal again to quit at once)\n".utf8))
+                FileHandle.standardError.write(Data("\nstopping: finishing \(inFlight) (signal again to quit at once)\n".utf8))
                 onStop()
             }
             src.resume()

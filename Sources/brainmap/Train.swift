@@ -49,7 +49,7 @@ struct Train: AsyncParsableCommand {
         o.augment = try Augmentation.parse(augment); o.balance = balance
         o.labelMap = try LabelMap.load(labelMap)
         let job = TrainJob(options: o, context: sourceFlags.context())
-        let signals = StopSignals { job.requestStop() }
+        let signals = StopSignals(finishing: "the batch in flight (a re-run resumes at the start of the unfinished epoch)") { job.requestStop() }
         defer { signals.cancel() }
         let display = TrainDisplay(quiet: quiet)
         do {

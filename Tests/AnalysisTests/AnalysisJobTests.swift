@@ -288,7 +288,7 @@ final class AnalysisJobTests: XCTestCase {
         try FileManager.default.removeItem(atPath: state)
         let merged1 = try await task(p, .all, .reduce(tasks: 3))
         XCTAssertNotNil(merged1)
-        XCTAssertEqual(try status().lastPerShard["reduce"], "pca-pass1")
+        XCTAssertEqual(try status().lastPerShard["reduce"], "pca-moments")
         // Run again, the reduce finds its pass merged and exits at once (no error).
         let again = try await task(p, .all, .reduce(tasks: 3))
         XCTAssertTrue(again?.description.contains("nothing to merge") ?? false, "\(String(describing: again))")
@@ -342,5 +342,10 @@ final class AnalysisJobTests: XCTestCase {
         let last = try await clusterTask(.all, .reduce(tasks: 2))
         let clustered = try XCTUnwrap(last)
         XCTAssertNotNil(clustered.silhouette)
+
+        // EM's settings are not k-means parameters: changing them finds the k-means result up to date.
+        c.reg = 1e-3; c.tol = 0.5; c.maxIter = 7
+        let kmeansAgain = try await ClusterJob(options: c).run()
+        XCTAssertTrue(kmeansAgain.upToDate, "\(kmeansAgain.notes)")
     }
 }

@@ -47,6 +47,15 @@ final class FlagTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run).filter { $0.hasPrefix("evaluation") }, [])
     }
 
+    /// `phantom --anomaly` in the background would write an empty anomaly mask: refused before anything is written.
+    func testPhantomAnomalyOffTissue() throws {
+        let dir = PythonReference.tempDir("phantom-flags")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try expect(["phantom", dir + "/p.zarr", "--shape", "3,400,1200", "--anomaly", "2,2,3"],
+                   ["--anomaly 2,2,3: the disc lies in the background of every slice", "move it onto tissue"], dir: dir)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/p.zarr"))
+    }
+
     func testAnalysisAndCleanupFlags() throws {
         let dir = PythonReference.tempDir("analysis-flags")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -149,14 +149,14 @@ final class RunLifecycleTests: XCTestCase {
         catch {
             XCTAssertTrue("\(error)".contains("--wait-timeout") && "\(error)".contains("shard 0/2 never started"), "\(error)")
         }
-        XCTAssertTrue(phases.contains("waiting for shard 0/2 to publish 'pca-pass1'"), "\(phases)")
+        XCTAssertTrue(phases.contains("waiting for shard 0/2 to publish 'pca-moments'"), "\(phases)")
 
         // A damaged file of the other shard is an error, not skipped.
         let dir = try Run.open(lone).manifest.steps["pca"]!.directory
-        let foreign = lone + "/" + dir + "/exchange/pca-pass1-shard-0-of-2.json"
+        let foreign = lone + "/" + dir + "/exchange/pca-moments-shard-0-of-2.json"
         try Data("{\"parameters\": {}".utf8).write(to: URL(fileURLWithPath: foreign))
         do { _ = try await FactorizeJob(options: o).run(); XCTFail("a damaged shard file must be an error") }
-        catch { XCTAssertTrue("\(error)".contains("pca-pass1-shard-0-of-2.json is damaged"), "\(error)") }
+        catch { XCTAssertTrue("\(error)".contains("pca-moments-shard-0-of-2.json is damaged"), "\(error)") }
 
         // A shard whose heartbeat is old and which has not published: reported as stopped.
         try FileManager.default.removeItem(atPath: foreign)
@@ -234,6 +234,12 @@ final class RunLifecycleTests: XCTestCase {
         XCTAssertEqual(done.status, 0, done.stderr)
         for name in ["labels", "features", "probabilities", "entropy"] { WorkflowFixture.assertSame(run + "/" + name, ref + "/" + name, name) }
         XCTAssertEqual(try Run.inspect(run).manifest.steps.keys.sorted(), ["predict"], "the old run's steps are gone")
+
+        // A restart says which results it discarded besides the predictions.
+        _ = try await f.cleanup(run, k: 3)
+        let again = try BrainmapCLI.run(f.predictArgs(run, slices: [0]) + ["--restart"], logDir: f.dir, tag: "restart-note")
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("note: --restart: discarded every result computed from the old predictions too: cleanup"), again.stdout)
     }
 
     /// `brainmap status` as a user reads it.

@@ -2,9 +2,10 @@
 """Peers for `brainmap bench gemm|cnn`, measured in the same run on the same machine.
 
   cnn_peer.py gemm M N K SECONDS THREADS       numpy float32 matmul GFLOP/s (numpy's own BLAS)
-  cnn_peer.py cnn WEIGHTS SECONDS THREADS      onnxruntime: per-patch padded-128 net (batch 32) in patches/s, and the
-                                               dense stride-1 dilated net (built as its own ONNX graph) on a 128×128
-                                               output tile in px/s
+  cnn_peer.py cnn WEIGHTS SECONDS THREADS [MODES]
+                                               onnxruntime: per-patch padded-128 net (batch 32) in patches/s ("exact"),
+                                               and the dense stride-1 dilated net (built as its own ONNX graph) on a
+                                               128×128 output tile in px/s ("dense"); MODES: dense,exact (default)
 """
 import sys, time
 import numpy as np
@@ -21,7 +22,7 @@ def gemm(m, n, k, seconds, threads):
     print(f"gemm {2 * m * n * k * reps / (time.perf_counter() - t0) / 1e9:.1f}")
 
 
-def cnn(weights, seconds, threads):
+def cnn(weights, seconds, threads, modes="dense,exact"):
     import onnx, onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     from safetensors.numpy import load_file
@@ -30,13 +31,17 @@ def cnn(weights, seconds, threads):
     w = load_file(weights)
     so = ort.SessionOptions(); so.intra_op_num_threads = int(threads); so.inter_op_num_threads = 1
 
-    sess = build(w, 128, 1, so)
-    x = np.random.rand(32, 3, 128, 128).astype(np.float32)
-    sess.run(None, {"x": x})
-    t0, n = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
-        sess.run(None, {"x": x}); n += 32
-    print(f"exact {n / (time.perf_counter() - t0):.1f}")
+    modes = modes.split(",")
+    if "exact" in modes:
+        sess = build(w, 128, 1, so)
+        x = np.random.rand(32, 3, 128, 128).astype(np.float32)
+        sess.run(None, {"x": x})
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds:
+            sess.run(None, {"x": x}); n += 32
+        print(f"exact {n / (time.perf_counter() - t0):.1f}")
+    if "dense" not in modes:
+        return
 
     # dense dilated net: fc1 as 6x6 conv dilation 16, fc2/fc3 1x1
     inits = [numpy_helper.from_array(w[f"conv{i}.weight"].sum(axis=1, keepdims=True) if i == 1 else w[f"conv{i}.weight"], f"cw{i}")
@@ -69,4 +74,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "gemm":
         gemm(*map(int, sys.argv[2:5]), float(sys.argv[5]), sys.argv[6])
     else:
-        cnn(sys.argv[2], float(sys.argv[3]), sys.argv[4])
+        cnn(sys.argv[2], float(sys.argv[3]), sys.argv[4], *sys.argv[5:6])

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch peer for `brainmap bench cnn` (run by .venv-torch, see setup-torch.sh): the same weights, CPU, THREADS threads.
 
-  cnn_torch_peer.py WEIGHTS SECONDS THREADS [TILES]
+  cnn_torch_peer.py WEIGHTS SECONDS THREADS [TILES] [MODES]
 
 Prints
   exact R        the paper's network on zero-padded 128x128 patches (3 channels, conv1/conv2 padding 1), batch 64,
@@ -10,7 +10,7 @@ Prints
                  dilation 16, fc2/fc3 as 1x1) on one T x T output tile (input T+133), output px/s, for each T in
                  TILES (default 128,256,384: a larger tile amortises the 133-pixel halo)
   dense R        the best of those
-TILES "none": exact only.
+TILES "none": no dense tiles (exact only). MODES: dense, exact or dense,exact (the default): what is measured.
 Under torch.inference_mode; one warm-up call per shape before timing.
 """
 import sys, time
@@ -48,14 +48,16 @@ def dense(w, x):
     return lat, F.conv2d(lat, w["fc3.weight"].reshape(6, 64, 1, 1), w["fc3.bias"])
 
 
-def main(path, seconds, threads, tiles="128,256,384"):
+def main(path, seconds, threads, tiles="128,256,384", modes="dense,exact"):
     seconds = float(seconds)
+    modes = modes.split(",")
     torch.set_num_threads(int(threads))
     w = load_file(path)
     with torch.inference_mode():
-        x = torch.rand(64, 3, 128, 128)
-        print(f"exact {timed(lambda: exact(w, x), 64, seconds):.1f}", flush=True)
-        if tiles == "none":
+        if "exact" in modes:
+            x = torch.rand(64, 3, 128, 128)
+            print(f"exact {timed(lambda: exact(w, x), 64, seconds):.1f}", flush=True)
+        if tiles == "none" or "dense" not in modes:
             return
         best = 0.0
         for t in map(int, tiles.split(",")):
