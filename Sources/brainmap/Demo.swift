@@ -123,7 +123,7 @@ struct Demo: AsyncParsableCommand {
         let report = try await ReportJob.run(ro)
         say(String(format: "   %d images in %.1f s", report.images.count, report.wall))
 
-        say(String(format: "done in %@. Outputs:", formatClock(Date().timeIntervalSince(start))))
+        say(String(format: "done in %@ (per step: %@). Outputs:", formatClock(Date().timeIntervalSince(start)), DemoClock.shared.summary()))
         say("   \(group)  raw, areas, layers (the phantom; open in napari)")
         say("   \(model)  the trained network, with \((t.sidecar as NSString).lastPathComponent) (metrics per epoch)")
         say("   \(run)  labels, probabilities, features (64-d latents), entropy of slices 3–4, run.json")
@@ -149,7 +149,25 @@ struct Demo: AsyncParsableCommand {
     }
 
     private func step(_ title: String, _ command: String) {
+        DemoClock.shared.begin(String(title.prefix { $0 != " " }.dropLast()))   // "7." → "7"
         say(title)
         say("   $ " + command)
+    }
+}
+
+/// When each demo step began: the closing line says where the time went (training dominates; the budget is
+/// the whole demo), so a user comparing machines sees which step is slow.
+private final class DemoClock: @unchecked Sendable {
+    static let shared = DemoClock()
+    private var marks: [(step: String, at: Date)] = []
+    private let lock = NSLock()
+    func begin(_ step: String) { lock.withLock { marks.append((step, Date())) } }
+    /// "1: 0:07, 2: 6:25, …" up to now.
+    func summary(until end: Date = Date()) -> String {
+        lock.withLock {
+            marks.indices.map { i in
+                "\(marks[i].step): " + formatClock((i + 1 < marks.count ? marks[i + 1].at : end).timeIntervalSince(marks[i].at))
+            }.joined(separator: ", ")
+        }
     }
 }
