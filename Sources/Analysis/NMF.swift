@@ -47,15 +47,24 @@ public enum NMF {
     }
 
     /// One HALS sweep over the columns of W (n×k) for fixed H: uses A = HHᵀ (k×k) and B = XHᵀ (n×k).
+    /// A row's update for column t reads only that row (its columns before t already updated), so the sweep runs row
+    /// by row — the same arithmetic as column by column — with the rows split over the cores (the in-memory fit spent
+    /// most of its time here, on one core, striding through W once per column).
     static func sweepW(_ w: UnsafeMutablePointer<Double>, rows n: Int, k: Int, a: [Double], b: UnsafePointer<Double>) {
-        for t in 0..<k {
-            let hess = a[t * k + t]
-            guard hess > 0 else { continue }
-            for i in 0..<n {
-                var grad = -b[i * k + t]
-                let wi = w + i * k
-                for r in 0..<k { grad += a[t * k + r] * wi[r] }
-                wi[t] = max(wi[t] - grad / hess, 0)
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, n / 4096))
+        let out = SendablePointer(w), rhs = SendablePointer(UnsafeMutablePointer(mutating: b))
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            a.withUnsafeBufferPointer { a in
+                for i in (n * p / parts)..<(n * (p + 1) / parts) {
+                    let wi = out.value + i * k, bi = rhs.value + i * k
+                    for t in 0..<k {
+                        let hess = a[t * k + t]
+                        guard hess > 0 else { continue }
+                        var grad = -bi[t]
+                        for r in 0..<k { grad += a[t * k + r] * wi[r] }
+                        wi[t] = max(wi[t] - grad / hess, 0)
+                    }
+                }
             }
         }
     }
