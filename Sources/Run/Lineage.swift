@@ -56,14 +56,38 @@ extension Run {
         return "unknown"
     }
 
-    /// A source outside the run: for a local array, its metadata and the modification time of its folder (chunk
-    /// files written, replaced or removed change it); a remote one is known by its address only.
+    /// A source outside the run: for a local array, its metadata and the modification times of its folder and every
+    /// folder under it (chunk files written, replaced or removed change their folder's time; nested chunk keys — zarr
+    /// v3's `c/0/0/0`, v2's "/" separator, an OME-Zarr group's levels — put chunks in sub-folders); a remote one is
+    /// known by its address only.
     static func sourceVersion(_ path: String) -> String {
         let base = path.split(separator: "?").first.map(String.init) ?? path
         var st = stat()
         guard !base.contains("://"), stat(base, &st) == 0 else { return path }
         let meta = [".zarray", "zarr.json", ".zgroup"].compactMap { FileManager.default.contents(atPath: base + "/" + $0) }.first ?? Data()
-        return path + "@" + fnv(String(decoding: meta, as: UTF8.self) + "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+        return path + "@" + fnv(String(decoding: meta, as: UTF8.self) + folderTimes(base))
+    }
+
+    /// "relative folder=mtime;…" of a folder and all folders under it, sorted. Entries are told apart by readdir's
+    /// type (no stat per chunk file; a file system that does not report types gets a stat).
+    static func folderTimes(_ root: String) -> String {
+        var parts: [String] = [], stack = [root]
+        while let dir = stack.popLast() {
+            var st = stat()
+            guard stat(dir, &st) == 0 else { continue }
+            parts.append("\(dir.dropFirst(root.count))=\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+            guard let d = opendir(dir) else { continue }
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name == "." || name == ".." { continue }
+                let child = dir + "/" + name
+                var isDir = e.pointee.d_type == UInt8(DT_DIR)
+                if e.pointee.d_type == UInt8(DT_UNKNOWN) { var cs = stat(); isDir = stat(child, &cs) == 0 && (cs.st_mode & S_IFMT) == S_IFDIR }
+                if isDir { stack.append(child) }
+            }
+        }
+        return parts.sorted().joined(separator: ";")
     }
 
     /// cleanup --3d's version of a group of slices: the predicted slices' versions, and the group itself (so that

@@ -32,10 +32,20 @@ struct SlurmCommand: ParsableCommand {
     @Flag(help: "Submit the plan (DIR/submit.sh) and print the job ids.") var submit = false
     @Argument(parsing: .captureForPassthrough, help: "The steps: brainmap commands separated by ';'.") var plan: [String] = []
 
+    /// Commands that work on a run or its inputs and end: what a batch job can be (not demo, serve, bench, slurm).
+    static let plannable: Set<String> = ["phantom", "train", "predict", "evaluate", "cleanup", "factorize", "select-factors",
+                                         "cluster", "pyramid", "report", "import-tiff", "export-tiff", "status"]
+
     func run() throws {
         let groups = plan.split(separator: ";", omittingEmptySubsequences: true).map(Array.init)
         guard !groups.isEmpty else { throw ValidationError("give the steps, e.g. predict --volume … --out run.zarr ';' cleanup run.zarr") }
         guard tasks >= 1, analysisTasks >= 1, cpusPerTask >= 1 else { throw ValidationError("--tasks, --analysis-tasks and --cpus-per-task must be ≥ 1") }
+        // Header values are written verbatim into `#SBATCH` lines: a line break would end the header and run the rest.
+        for (flag, value) in [("--partition", partition), ("--time", time), ("--account", account), ("--mem", mem)] + sbatchArgs.map({ ("--sbatch-arg", Optional($0)) }) {
+            if let value, value.contains(where: { $0.isNewline }) || value.isEmpty {
+                throw ValidationError("\(flag) '\(value)': give one non-empty line (it becomes an #SBATCH line)")
+            }
+        }
         var steps: [SlurmPlan.Step] = []
         var budget = "2GiB"
         for (i, g) in groups.enumerated() {
@@ -43,6 +53,15 @@ struct SlurmCommand: ParsableCommand {
             let what = "step \(i + 1) (\(args.joined(separator: " ")))"
             guard !args.contains(where: { $0 == "--shard" || $0.hasPrefix("--shard=") }) else {
                 throw ValidationError("\(what): leave out --shard, the plan gives each task its shard")
+            }
+            // Array tasks start minutes apart and a resubmitted index starts again: with --restart each would discard
+            // the others' work. Restart by hand first (brainmap STEP … --restart, or remove the run), then plan.
+            guard !args.contains("--restart") else {
+                throw ValidationError("\(what): leave out --restart — each job of the plan would start the step over and discard the "
+                                      + "others' work; start it over once by hand first (e.g. delete the run or its step), then submit the plan")
+            }
+            guard let command = args.first, Self.plannable.contains(command) else {
+                throw ValidationError("\(what): '\(args.first ?? "")' is not a step of a plan; steps are " + Self.plannable.sorted().joined(separator: ", "))
             }
             // Checked as the job will parse it, so a typo fails here, not hours later in the queue.
             let parsed: ParsableCommand

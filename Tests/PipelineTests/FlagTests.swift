@@ -74,6 +74,12 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--smooth", "inf"], ["--smooth must be a finite number ≥ 0"], dir: dir)
         try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "cluster", run, "--max-iter", "999"], ["1001 passes", "--max-iter 998 or fewer"], dir: dir)
         try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "factorize", run, "--method", "nmf", "--passes", "1000"], ["1001 passes", "--passes 999 or fewer"], dir: dir)
+        // Each array task would start the step over under the others; a server or a nested plan never ends; a line
+        // break in a header value would run the rest of it as a command.
+        try expect(["slurm", "--dir", dir + "/plan", "factorize", run, "--restart"], ["leave out --restart", "discard the others' work"], dir: dir)
+        try expect(["slurm", "--dir", dir + "/plan", "serve", run], ["'serve' is not a step of a plan", "predict"], dir: dir)
+        try expect(["slurm", "--dir", dir + "/plan", "--partition", "cpu\nrm -rf x", "cleanup", run], ["--partition", "give one non-empty line"], dir: dir)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/plan/submit.sh"))
         try expect(["select-factors", run, "--rois", "r", "--lambda", "nan"], ["--lambda nan must be a finite number ≥ 0"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--top", "-1"], ["--top -1 is below the accepted minimum 1"], dir: dir)
         try expect(["train", "--volume", "v", "--annotations", "a", "--train-slices", "0", "--val-slices", "-2", "--out", dir + "/m.safetensors"],

@@ -9,6 +9,27 @@ final class ManifestTests: XCTestCase {
                        ["k: the run has 15, this command has 5", "seed: the run has 1, this command has (absent)"])
     }
 
+    /// A chunk rewritten in a nested key's folder (zarr v3's c/0/0/0: zarr-python replaces the file there) changes
+    /// the source's version; so does a new level of an OME-Zarr group. Nothing changed: the same version.
+    func testNestedChunkRewriteChangesTheSourceVersion() throws {
+        let dir = NSTemporaryDirectory() + "nested-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/rois/c/0/0", withIntermediateDirectories: true)
+        try Data("{\"zarr_format\": 3}".utf8).write(to: URL(fileURLWithPath: dir + "/rois/zarr.json"))
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/rois/c/0/0/0"))
+        let v1 = Run.sourceVersion(dir + "/rois")
+        XCTAssertEqual(Run.sourceVersion(dir + "/rois"), v1)
+        usleep(10_000)
+        try Data([9, 9, 9]).write(to: URL(fileURLWithPath: dir + "/rois/c/0/0/0.tmp"))
+        XCTAssertEqual(rename(dir + "/rois/c/0/0/0.tmp", dir + "/rois/c/0/0/0"), 0)
+        let v2 = Run.sourceVersion(dir + "/rois")
+        XCTAssertNotEqual(v2, v1, "a rewritten nested chunk went unnoticed")
+        usleep(10_000)
+        try fm.createDirectory(atPath: dir + "/rois/c/1/0", withIntermediateDirectories: true)
+        XCTAssertNotEqual(Run.sourceVersion(dir + "/rois"), v2)
+    }
+
     /// A source typed relative, with `./` or a trailing `/`, is one parameter and one input, not a change.
     func testSourceSpellingsAreOne() {
         let cwd = FileManager.default.currentDirectoryPath
