@@ -29,14 +29,24 @@ enum BLASStartup {
                 warn("brainmap: OpenBLAS chose its \(first) kernels on this CPU (\(cpu.summary)); running \(loaded) instead (--blas-core keep to disable)")
             } else if loaded == wanted {
                 BLASCore.selection = "--blas-core; OpenBLAS had loaded \(first)"
-            } else {
+            } else if requestedCore(arguments).lowercased() == "auto" {
+                BLASCore.selection = "brainmap asked for \(wanted), which this OpenBLAS lacks; OpenBLAS detected \(first)"
                 warn("brainmap: could not switch OpenBLAS from \(first) to \(wanted) (this OpenBLAS lacks that core); running \(loaded)")
+            } else {
+                // Asked for by name: running other kernels than asked (and recording them as asked) would be a lie.
+                warn("brainmap: --blas-core \(wanted): this OpenBLAS lacks that core (it loaded \(loaded) instead); "
+                     + "choose one it has (e.g. \(first), which it detected), or auto")
+                exit(64)
             }
             return
         }
         let request = requestedCore(arguments)
         let user = env[testHook] == nil ? env["OPENBLAS_CORETYPE"] : nil
-        if user != nil { BLASCore.selection = "OPENBLAS_CORETYPE set by the user" }
+        if let user {
+            // OpenBLAS ignores a name it does not know and detects instead: say so rather than credit the user.
+            BLASCore.selection = BLASCore.canonical(user) == loaded ? "OPENBLAS_CORETYPE set by the user"
+                : "OPENBLAS_CORETYPE=\(user) set by the user; OpenBLAS loaded \(loaded)"
+        }
         switch BLASCore.decide(loaded: loaded, cpu: cpu, request: request, userCoreType: user) {
         case let .keep(note):
             if let note { warn(note) }

@@ -10,6 +10,10 @@ struct Bench: AsyncParsableCommand {
 /// Runs a peer script from tools/bench with the repository's reference Python; nil (with a note) when unavailable.
 func runPeer(_ script: String, _ args: [String], python: String? = nil) -> String? {
     let root = repositoryRoot()
+    guard FileManager.default.fileExists(atPath: root + "/tools/bench/" + script) else {
+        print("  (peer skipped: no \(root)/tools/bench/\(script); run brainmap from its checkout, or the checkout's .build binary)")
+        return nil
+    }
     let python = python ?? ProcessInfo.processInfo.environment["BRAINMAP_PYTHON"] ?? root + "/.venv/bin/python"
     guard FileManager.default.isExecutableFile(atPath: python) else {
         print("  (peer skipped: no \(python); run tools/setup-python.sh)")

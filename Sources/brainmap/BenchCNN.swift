@@ -26,16 +26,23 @@ enum CNNCost {
 struct BenchGEMM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gemm",
         abstract: "sgemm GFLOP/s (OpenBLAS) at the shapes the dense net uses, next to numpy's matmul in the same run.")
-    @Option(help: "Seconds per measurement.") var seconds = 2.0
+    @Option(parsing: .unconditional, help: "Seconds per measurement.") var seconds = 2.0
     @Option(help: "One shape M,N,K instead of the dense net's shapes.") var shape: String?
     @Flag(help: "Skip the numpy peer.") var noPeer = false
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
+        guard seconds.isFinite, seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds \(seconds): give a time from above 0 to 3600") }
         var shapes = [(1024, 2048, 4608), (2048, 2048, 2048), (128, 4096, 576)]
         if let shape {
             let d = shape.split(separator: ",").compactMap { Int($0) }
-            guard d.count == 3, d.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shape must be M,N,K") }
+            guard d.count == 3, d.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shape must be M,N,K (positive sizes); got '\(shape)'") }
+            // A, B and C in float32 (and numpy's copies beside them): refuse what cannot be held rather than abort.
+            let bytes = d.allSatisfy({ $0 <= 1 << 20 }) ? 4 * (d[0] * d[2] + d[2] * d[1] + d[0] * d[1]) : Int.max
+            guard bytes <= 8 << 30 else {
+                throw ValidationError("--shape \(shape): A, B and C would take " + (bytes == Int.max ? "more than 8 GiB" : formatBytes(bytes))
+                                      + "; give at most 8 GiB of float32 matrices")
+            }
             shapes = [(d[0], d[1], d[2])]
         }
         print("OpenBLAS core: \(BLASCore.record); CPU: \(CPUFeatures.detect().summary)")

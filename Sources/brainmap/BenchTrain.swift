@@ -21,6 +21,11 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Python with torch installed (default: .venv-torch/bin/python).") var torchPython: String?
     @OptionGroup var blas: BLASFlags
 
+    func validate() throws {
+        guard rounds >= 1, batches >= 1, threads >= 1 else { throw ValidationError("--rounds, --batches and --threads must be ≥ 1") }
+        guard (1...1024).contains(batch) else { throw ValidationError("--batch \(batch): give 1 to 1024 patches per minibatch") }
+    }
+
     func run() async throws {
         let shape = NetworkShape.paper(.valid134)
         let n = batch * (batches + 1), side = shape.input

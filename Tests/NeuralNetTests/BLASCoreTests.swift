@@ -86,6 +86,15 @@ final class BLASCoreTests: XCTestCase {
         // --blas-core overrides both: here a downgrade on request, silently.
         let asked = try bench(["OPENBLAS_CORETYPE": nil, "BRAINMAP_TEST_CORETYPE_IS_DETECTION": nil], ["--blas-core", "Prescott"])
         XCTAssertTrue(asked.stdout.contains("OpenBLAS core: Prescott (--blas-core"), asked.stdout + asked.stderr)
+        // A core this OpenBLAS was built without (Debian's lacks the oldest): refused, not run on others as if asked.
+        let lacking = try bench(["OPENBLAS_CORETYPE": nil, "BRAINMAP_TEST_CORETYPE_IS_DETECTION": nil], ["--blas-core", "Katmai"])
+        if !lacking.stdout.contains("OpenBLAS core: Katmai") {
+            XCTAssertEqual(lacking.status, 64, lacking.stdout + lacking.stderr)
+            XCTAssertTrue(lacking.stderr.contains("--blas-core Katmai: this OpenBLAS lacks that core"), lacking.stderr)
+        }
+        // A name OpenBLAS does not know: it detects instead, and the record says what was set and what loaded.
+        let garbage = try bench(["OPENBLAS_CORETYPE": "garbage", "BRAINMAP_TEST_CORETYPE_IS_DETECTION": nil])
+        XCTAssertTrue(garbage.stdout.contains("(OPENBLAS_CORETYPE=garbage set by the user; OpenBLAS loaded"), garbage.stdout)
         if !cpu.avx512 {
             let refused = try bench(["OPENBLAS_CORETYPE": nil], ["--blas-core", "SkylakeX"])
             XCTAssertEqual(refused.status, 64)

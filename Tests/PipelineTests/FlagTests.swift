@@ -80,6 +80,11 @@ final class FlagTests: XCTestCase {
         try expect(["slurm", "--dir", dir + "/plan", "serve", run], ["'serve' is not a step of a plan", "predict"], dir: dir)
         try expect(["slurm", "--dir", dir + "/plan", "--partition", "cpu\nrm -rf x", "cleanup", run], ["--partition", "give one non-empty line"], dir: dir)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/plan/submit.sh"))
+        // Benchmarks refuse sizes they cannot hold and times that are not times (they aborted or measured nothing).
+        try expect(["bench", "gemm", "--no-peer", "--shape", "100000,100000,100000"], ["would take 111.76 GiB", "at most 8 GiB"], dir: dir)
+        try expect(["bench", "gemm", "--seconds", "-1"], ["--seconds -1.0: give a time from above 0 to 3600"], dir: dir)
+        try expect(["bench", "train", "--batch", "100000"], ["--batch 100000: give 1 to 1024"], dir: dir)
+        try expect(["bench", "train", "--rounds", "0"], ["--rounds, --batches and --threads must be ≥ 1"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--lambda", "nan"], ["--lambda nan must be a finite number ≥ 0"], dir: dir)
         try expect(["select-factors", run, "--rois", "r", "--top", "-1"], ["--top -1 is below the accepted minimum 1"], dir: dir)
         try expect(["train", "--volume", "v", "--annotations", "a", "--train-slices", "0", "--val-slices", "-2", "--out", dir + "/m.safetensors"],

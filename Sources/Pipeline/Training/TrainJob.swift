@@ -118,7 +118,7 @@ public final class TrainJob: @unchecked Sendable {
                 for i in Swift.stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.next(below: i + 1)) }
             }
             var lossSum = 0.0, correct = 0, seen = 0
-            var images = [Float](repeating: 0, count: o.batch * plane)
+            var images = [Float](repeating: 0, count: min(o.batch, train.count) * plane)   // a --batch above the patches is one batch
             for b in 0..<batches {
                 if stopFlag.isSet { throw TrainInterrupted(epochsDone: state.history.count) }
                 let idx = Array(order[(b * o.batch)..<min(train.count, (b + 1) * o.batch)])
