@@ -119,11 +119,17 @@ extension Run {
     /// Per predicted slice: predict's generation and a digest of its finished blocks (slices without any are absent).
     public func predictedSliceVersions() -> [Int: String] {
         guard let p = manifest.steps["predict"] else { return [:] }
+        return predictedBlocks().mapValues { ids in "p\(p.generation)." + fnv(ids.sorted().map(String.init).joined(separator: ",")) + ".\(ids.count)" }
+    }
+
+    /// predict's finished block ids per slice (slices without one are absent).
+    public func predictedBlocks() -> [Int: [Int]] {
+        guard let p = manifest.steps["predict"] else { return [:] }
         let done = DoneMarkers.read(directory: root + "/" + p.directory).keys.compactMap { Int($0) }
         guard !done.isEmpty, let perSlice = blocksPerSlice() else { return [:] }
         var bySlice: [Int: [Int]] = [:]
         for id in done { bySlice[id / perSlice, default: []].append(id) }
-        return bySlice.mapValues { ids in "p\(p.generation)." + fnv(ids.sorted().map(String.init).joined(separator: ",")) + ".\(ids.count)" }
+        return bySlice
     }
 
     /// Blocks per slice of predict's grid: recorded by predict, else from the labels array's chunking.

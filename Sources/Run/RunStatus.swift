@@ -38,9 +38,7 @@ public struct RunStatus: Sendable {
         let m = run.manifest
         var st = RunStatus(root: run.root)
         st.blocksPerSlice = run.blocksPerSlice()
-        if let p = m.steps["predict"], let per = st.blocksPerSlice {
-            for id in DoneMarkers.read(directory: run.root + "/" + p.directory).keys.compactMap({ Int($0) }) { st.predictedBlocks[id / per, default: 0] += 1 }
-        }
+        st.predictedBlocks = run.predictedBlocks().mapValues(\.count)
         let sliceVersions = run.predictedSliceVersions()
         var staleSteps = Set<String>()
         // Steps in dependency order: predict first, then those whose inputs are already placed.

@@ -97,6 +97,19 @@ public final class CleanupJob: @unchecked Sendable {
         if let bad = zs.first(where: { $0 < 0 || $0 >= labels.shape[0] }) {
             throw PipelineError.input("--slices: slice \(bad) is outside the run (z = 0..<\(labels.shape[0]))")
         }
+        // Slices predict has not finished are cleaned as they are (empty, or the largest components of a part) and
+        // again once it has (they are then stale): say so, rather than report them cleaned like the others.
+        var unfinishedNote: String?
+        if run.manifest.steps["predict"] != nil, let perSlice = run.blocksPerSlice() {
+            let blocks = run.predictedBlocks()
+            let none = zs.filter { blocks[$0] == nil }, partial = zs.filter { (blocks[$0]?.count ?? perSlice) < perSlice }
+            var parts: [String] = []
+            if !partial.isEmpty { parts.append("partly predicted: " + partial.map { "slice \($0) (\(blocks[$0]!.count)/\(perSlice) blocks)" }.joined(separator: ", ")) }
+            if !none.isEmpty { parts.append("not predicted: slices " + Run.ranges(none, separator: ", ", dash: "–") + " (their labels_clean stays empty)") }
+            if !parts.isEmpty {
+                unfinishedNote = parts.joined(separator: "; ") + " — cleaned as they are now, and again once predict has finished them"
+            }
+        }
         // Other parameters start a labels_clean that replaces the old one whole: refused when --slices would leave
         // out slices the old one has cleaned (they would silently vanish).
         if !o.restart, o.slices != nil, let e = run.manifest.steps["cleanup"], !o.parameters.differences(from: e.parameters).isEmpty {
@@ -119,7 +132,7 @@ public final class CleanupJob: @unchecked Sendable {
         let work = session.plan(zs, id: { $0 }, version: { o.threeD ? groupVersion : predicted[$0] ?? "none" })
 
         var summary = CleanupSummary()
-        summary.notes = session.notes
+        summary.notes = session.notes + (unfinishedNote.map { [$0] } ?? [])
         summary.slicesAlreadyDone = work.alreadyDone; summary.slicesStale = work.stale
         let groups: [[Int]] = o.threeD ? [zs] : zs.map { [$0] }
         for group in groups {
