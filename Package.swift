@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Pipeline", "Run", "VolumeStore", "NeuralNet", "COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Reads a run's results (arrays through VolumeStore, JSON files) into PNG images and an HTML page; serves runs.
-        .target(name: "Report", dependencies: ["VolumeStore", "CPNG"],
+        .target(name: "Report", dependencies: ["VolumeStore", "Run", "CPNG"],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .executableTarget(name: "brainmap", dependencies: [
             "VolumeStore", "NeuralNet", "Phantom", "Run", "Pipeline", "Analysis", "Report",

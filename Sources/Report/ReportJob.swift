@@ -1,4 +1,5 @@
 import Foundation
+import Run
 import VolumeStore
 
 public struct ReportOptions: Sendable {
@@ -35,6 +36,8 @@ public struct ReportSummary: Sendable {
     public var images: [String] = []
     /// Notes on what is not in the report and why (raw unreadable, …).
     public var notes: [String] = []
+    /// What `brainmap status` lists to run next (stale or unfinished steps): the page says so at its top.
+    public var outOfDate: [String] = []
     public var wall = 0.0
 }
 
@@ -109,10 +112,16 @@ public enum ReportJob {
         }
         let title = "brainmap report: " + (contents.root as NSString).lastPathComponent
         let notes = summary.notes.isEmpty ? "" : "<p class=\"note\">" + summary.notes.map(HTML.escape).joined(separator: "<br>") + "</p>"
+        // What is out of date (a step whose inputs changed, one that did not finish, partly predicted slices) is
+        // drawn as it is on disk: say so at the top, as `brainmap status` does, rather than present it as current.
+        let outOfDate = (try? RunStatus.of(Run.inspect(contents.root)))?.next ?? []
+        summary.outOfDate = outOfDate
+        let stale = outOfDate.isEmpty ? "" : "<div class=\"stale\"><b>Not up to date</b> — these results are shown as they are on disk; "
+            + "run what `brainmap status` lists, then the report again:<ul>" + outOfDate.map { "<li>" + HTML.escape($0) + "</li>" }.joined() + "</ul></div>"
         let page = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">"
             + "<title>\(HTML.escape(title))</title><style>\(HTML.style)</style></head><body>"
             + "<header><h1>\(HTML.escape(title))</h1><p>\(HTML.escape(contents.root)) · source \(HTML.escape(contents.source ?? "unknown")) · stride \(contents.stride) · slices \(slices.map(String.init).joined(separator: ", "))</p></header>"
-            + "<nav>\(nav.joined())</nav>" + notes + sliceHTML + evaluation + training + analysis + provenance + "</body></html>"
+            + "<nav>\(nav.joined())</nav>" + stale + notes + sliceHTML + evaluation + training + analysis + provenance + "</body></html>"
         summary.index = out + "/index.html"
         let tmp = summary.index + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: tmp, contents: Data(page.utf8)), rename(tmp, summary.index) == 0 else {

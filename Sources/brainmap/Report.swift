@@ -36,6 +36,7 @@ struct ReportCommand: AsyncParsableCommand {
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD: return per-slice buffers to the system (see Predict) */, 256 << 10)
         let s = try await ReportJob.run(o) { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
         for n in s.notes { say("note: \(n)") }
+        if !s.outOfDate.isEmpty { say("note: not up to date (the page says so at its top): " + s.outOfDate.joined(separator: "; ")) }
         say(String(format: "%d images for slices %@ in %.1f s, peak RSS %@", s.images.count, s.slices.map(String.init).joined(separator: ","), s.wall, formatBytes(peakRSS())))
         say("report: \(s.index)")
     }

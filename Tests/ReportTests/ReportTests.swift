@@ -158,6 +158,29 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(withAUC.contains("ROC AUC <b><span data-key=\"evaluation-anomaly.json#roc_auc\">0.9470</span></b> of the anomaly map: 120 anomalous"), withAUC)
     }
 
+    /// Results whose inputs changed since (here: pca's predicted slices) are drawn as they are on disk; the page says
+    /// at its top what is not up to date, as `brainmap status` does. An up-to-date run has no such box.
+    func testStaleResultsAreFlagged() throws {
+        let f = try ReportFixture.run()
+        let current = try ReportFixture.cli(["report", f.run, "--out", f.dir + "/report-current", "--width", "64"], f.dir)
+        XCTAssertFalse(current.stdout.contains("not up to date"), current.stdout)
+        XCTAssertFalse(try String(contentsOfFile: f.dir + "/report-current/index.html", encoding: .utf8).contains("Not up to date"))
+        let run = f.dir + "/stale.zarr"
+        try? FileManager.default.removeItem(atPath: run)
+        try FileManager.default.copyItem(atPath: f.run, toPath: run)
+        var doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/run.json"))) as! [String: Any]
+        var steps = doc["steps"] as! [String: Any], pca = steps["pca"] as! [String: Any]
+        pca["inputs"] = (pca["inputs"] as! [String: String]).mapValues { _ in "p0.changed" }
+        steps["pca"] = pca; doc["steps"] = steps
+        try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: run + "/run.json"))
+        let r = try ReportFixture.cli(["report", run, "--out", f.dir + "/report-stale", "--width", "64"], f.dir)
+        XCTAssertTrue(r.stdout.contains("note: not up to date"), r.stdout)
+        let page = try String(contentsOfFile: f.dir + "/report-stale/index.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("<div class=\"stale\"><b>Not up to date</b>"), page)
+        XCTAssertTrue(page.contains("<li>pca (its inputs changed)"), page)
+        XCTAssertTrue(page.contains("<li>clusters_pcs (reads a stale step)"), page)
+    }
+
     func testAMissingRunIsAnErrorThatSaysWhatToDo() throws {
         let f = try ReportFixture.run()
         let r = try BrainmapCLI.run(["report", f.dir + "/nothing.zarr"], logDir: f.dir, tag: "missing")

@@ -77,6 +77,6 @@ enum HTML {
     table{border-collapse:collapse;margin:6px 0 12px;background:#fff}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;font-variant-numeric:tabular-nums}
     th{background:#eef1f5}caption{text-align:left;font-weight:600;padding:4px 0}td:first-child,th:first-child{text-align:left}
     dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:6px 0}dt{font-weight:600}dd{margin:0;word-break:break-all}
-    svg text{font:11px system-ui,sans-serif;fill:#333}.note{color:#666;font-size:12px}
+    svg text{font:11px system-ui,sans-serif;fill:#333}.note{color:#666;font-size:12px}.stale{border:2px solid #c60;background:#fff4e5;padding:6px 10px;margin:8px 0;font-size:13px}
     """
 }
