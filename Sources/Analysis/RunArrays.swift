@@ -31,7 +31,12 @@ public final class RunArrays: @unchecked Sendable {
     public func channels(_ name: String) async throws -> ZarrArray {
         let a: ZarrArray
         do { a = try await VolumeSource.open(try run.arrayPath(name), options: context) }
-        catch { throw AnalysisError.input("\(root) has no readable '\(name)' array (\(error)); run the step that writes it first") }
+        catch {
+            if FileManager.default.fileExists(atPath: root + "/" + name) { throw AnalysisError.input("\(root)/\(name) cannot be read (\(error))") }
+            let how = name == "features" ? "predict it with --outputs including features (a new --out: a run's outputs cannot change)"
+                : "run the step that writes it first (brainmap factorize \(root) --method \(name) …)"
+            throw AnalysisError.input("\(root) has no '\(name)' array yet; \(how)")
+        }
         guard a.shape.count == 4, Array(a.shape.dropFirst()) == labels.shape, a.metadata.chunks[1] == 1,
               Array(a.metadata.chunks.suffix(2)) == Array(labels.metadata.chunks.suffix(2)), a.metadata.chunks[0] == a.shape[0],
               a.metadata.dtype.kind == .float else {

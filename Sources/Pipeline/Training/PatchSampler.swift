@@ -87,6 +87,11 @@ public struct PatchSampler: Sendable {
             }
         }
         if let empty = seen.indices.first(where: { seen[$0] == 0 }) {
+            // The network has an output per class of the paper's six: a label map cannot leave one out.
+            if !map.classOf.values.contains(empty) {
+                throw PipelineError.input("--label-map \(map.name): no annotation id maps to \(AreaClassifier.classes[empty]), but the network has one output "
+                    + "per class (\(AreaClassifier.classes.joined(separator: ", "))) and each needs training patches; map the ids of an area to it")
+            }
             let why = rule == .wholeWindow ? "no \(window)×\(window) window lies wholly inside it" : "no pixel is annotated with it"
             throw PipelineError.input("\(flag): class \(AreaClassifier.classes[empty]) has no patch in slices \(slices.map(String.init).joined(separator: ",")): \(why) (label map \(map.name)). Add slices where it is annotated, or check --label-map.")
         }
