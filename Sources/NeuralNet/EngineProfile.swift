@@ -33,6 +33,8 @@ public final class EngineProfile: @unchecked Sendable {
     }
 
     public var layer: Layer = .tile
+    /// Training's backward pass: laps are charged to the layer's backward stages (the same kinds, listed apart).
+    public var backward = false
     /// BLAS threads the next laps' work occupies.
     public var threads = 1
     private var ns: [UInt64]
@@ -40,7 +42,7 @@ public final class EngineProfile: @unchecked Sendable {
     private var last: UInt64 = 0
 
     public init() {
-        ns = .init(repeating: 0, count: Layer.allCases.count * Kind.allCases.count)
+        ns = .init(repeating: 0, count: 2 * Layer.allCases.count * Kind.allCases.count)
         flops = .init(repeating: 0, count: ns.count)
     }
 
@@ -52,7 +54,7 @@ public final class EngineProfile: @unchecked Sendable {
     /// Charges the time since the previous lap (or start) to the current layer's `kind`, with the FLOPs it executed.
     @inline(__always) public func lap(_ kind: Kind, flops f: Double = 0) {
         let t = Self.now()
-        let i = layer.rawValue * Kind.allCases.count + kind.rawValue
+        let i = ((backward ? Layer.allCases.count : 0) + layer.rawValue) * Kind.allCases.count + kind.rawValue
         ns[i] &+= (t &- last) &* UInt64(threads)
         flops[i] += f
         last = t
@@ -70,11 +72,13 @@ public final class EngineProfile: @unchecked Sendable {
         for i in ns.indices { ns[i] &+= other.ns[i]; flops[i] += other.flops[i] }
     }
 
-    /// The non-empty stages in network order: (layer, kind, thread-seconds, FLOPs).
-    public var stages: [(layer: Layer, kind: Kind, seconds: Double, flops: Double)] {
-        Layer.allCases.flatMap { l in Kind.allCases.compactMap { k in
-            let i = l.rawValue * Kind.allCases.count + k.rawValue
-            return ns[i] == 0 && flops[i] == 0 ? nil : (l, k, Double(ns[i]) / 1e9, flops[i])
-        } }
+    /// The non-empty stages in network order, the forward pass's then the backward pass's (layers last to first):
+    /// (layer, kind, backward, thread-seconds, FLOPs).
+    public var stages: [(layer: Layer, kind: Kind, backward: Bool, seconds: Double, flops: Double)] {
+        let L = Layer.allCases.count
+        return [false, true].flatMap { back in (back ? Layer.allCases.reversed() : Layer.allCases).flatMap { l in Kind.allCases.compactMap { k in
+            let i = ((back ? L : 0) + l.rawValue) * Kind.allCases.count + k.rawValue
+            return ns[i] == 0 && flops[i] == 0 ? nil : (l, k, back, Double(ns[i]) / 1e9, flops[i])
+        } } }
     }
 }
