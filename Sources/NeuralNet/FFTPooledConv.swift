@@ -147,27 +147,28 @@ public final class FFTPooledConv: Sendable {
                         Self.load(ys + j * N2 + og * 8, imOffset: cout, binStride: G * N2, s.re, s.im)
                         FFT16.inverse2D(s.re, s.im, rows: rows, cols: cols, s.tile, &s.fft)
                         profile?.lap(.fftInverse, flops: PolyphaseFFTConv.transformFlops(rows: rows))
-                        // Bias, ReLU and pool (as forwardPooled: the max of the raw outputs, then the bias; the
-                        // scale is a power of two, so scaling before the max changes nothing).
-                        let bv = UnsafeRawPointer(bias.baseAddress! + og * 8).loadUnaligned(as: V8.self)
-                        let dst = out + g.outOffset(img, og * 8, y0 / 2) + x0 / 2
-                        for pr in 0..<(rows / 2) {
-                            let r0 = s.tile + 2 * pr * 16, r1 = r0 + 16
-                            for pc in 0..<(cols / 2) {
-                                let a0 = r0[2 * pc] * scale, a1 = r0[2 * pc + 1] * scale
-                                let a2 = r1[2 * pc] * scale, a3 = r1[2 * pc + 1] * scale
-                                let m = pointwiseMax(pointwiseMax(a0, a1), pointwiseMax(a2, a3))
-                                let v = pointwiseMax(m + bv, .zero)
-                                let o = pr * g.outW + pc
-                                for l in 0..<8 { dst[l * g.outPlane + o] = v[l] }
-                                if let argmax {
-                                    let arg = argmax + g.outOffset(img, og * 8, y0 / 2) + x0 / 2 + o
-                                    for l in 0..<8 {
-                                        var mx = a0[l], a: UInt8 = 0
-                                        if a1[l] > mx { mx = a1[l]; a = 1 }
-                                        if a2[l] > mx { mx = a2[l]; a = 2 }
-                                        if a3[l] > mx { a = 3 }
-                                        arg[l * g.outPlane] = a
+                        // Bias, ReLU and pool, lane by lane (as forwardPooled: the max of the raw outputs, then the
+                        // bias; the scale is a power of two, so scaling after the max changes nothing). Scalar code:
+                        // the generic SIMD pointwiseMax and a per-lane scatter cost 2 ms per patch here.
+                        let t = UnsafeRawPointer(s.tile), first = g.outOffset(img, og * 8, y0 / 2) + x0 / 2
+                        for l in 0..<8 {
+                            let bl = bias[og * 8 + l], dst = out + first + l * g.outPlane
+                            let arg = argmax.map { $0 + first + l * g.outPlane }
+                            for pr in 0..<(rows / 2) {
+                                let r0 = 4 * (2 * pr * 16 * 8 + l), r1 = r0 + 4 * 16 * 8
+                                for pc in 0..<(cols / 2) {
+                                    let a0 = t.load(fromByteOffset: r0 + 4 * 16 * pc, as: Float.self)
+                                    let a1 = t.load(fromByteOffset: r0 + 4 * (16 * pc + 8), as: Float.self)
+                                    let a2 = t.load(fromByteOffset: r1 + 4 * 16 * pc, as: Float.self)
+                                    let a3 = t.load(fromByteOffset: r1 + 4 * (16 * pc + 8), as: Float.self)
+                                    let m = max(max(a0, a1), max(a2, a3))
+                                    dst[pr * g.outW + pc] = max(m * scale + bl, 0)
+                                    if let arg {
+                                        var mx = a0, a: UInt8 = 0
+                                        if a1 > mx { mx = a1; a = 1 }
+                                        if a2 > mx { mx = a2; a = 2 }
+                                        if a3 > mx { a = 3 }
+                                        arg[pr * g.outW + pc] = a
                                     }
                                 }
                             }
