@@ -18,15 +18,16 @@ public final class EngineProfile: @unchecked Sendable {
         /// Copies and layout changes: tile extraction and placement, im2col, gathers and scatters.
         case layout
         case gemm, bias, pool
-        /// fc1 by FFT: the gather and forward transforms, the per-bin complex products (cgemm3m), the inverse
-        /// transforms (their gather is fc1's layout, their bias, ReLU and scatter fc1's bias).
+        /// Layers by FFT: the gather and forward transforms, the per-bin complex products (fc1: cgemm3m; conv2: sgemm
+        /// on the real block form), the inverse transforms (fc1: their gather is its layout, their bias, ReLU and
+        /// scatter its bias; conv2: bias, ReLU and pool are its pool).
         case fftForward, fftProduct, fftInverse
         /// Workers waiting for the last tile (wall × threads − busy).
         case idle
         public var name: String {
             switch self {
             case .alloc: "alloc+zero"; case .layout: "copy/layout"; case .gemm: "sgemm"; case .bias: "bias(+ReLU)"
-            case .pool: "ReLU+maxpool"; case .fftForward: "FFT forward (+gather)"; case .fftProduct: "FFT pointwise product (cgemm3m)"
+            case .pool: "ReLU+maxpool"; case .fftForward: "FFT forward (+gather)"; case .fftProduct: "FFT per-bin products (BLAS)"
             case .fftInverse: "FFT inverse"; case .idle: "thread idle"
             }
         }
