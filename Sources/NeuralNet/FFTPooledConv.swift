@@ -25,8 +25,9 @@ public final class FFTPooledConv: Sendable {
         layer.k % 2 == 1 && layer.k >= 3 && layer.k <= 15 && layer.cin % 8 == 0 && layer.cout % 8 == 0
     }
 
-    /// Where the FFT form is the faster one (measured, `bench cnn --profile`): 5×5 kernels and larger, whose 16×16
-    /// blocks keep ≥ 12×12 of their outputs.
+    /// Where the FFT form is used: kernels of 5×5 and larger (measured for conv2 by `bench cnn --profile` and
+    /// `bench train --profile`). 3×3 layers stay banded: ~4× fewer FLOPs at best, and the block-form weight spectra
+    /// grow as cin·cout (conv4's would take 19 MB against its 295 KB of weights).
     public static func pays(for layer: ConvLayer) -> Bool { fits(layer) && layer.k >= 5 }
 
     public init(_ layer: ConvLayer) {
