@@ -174,7 +174,7 @@ extension ConvLayer {
     func backwardPooled(_ x: UnsafePointer<Float>, batch: Int, h: Int, w: Int, padding p: Int, outPad: Int = 0,
                         dPooled: UnsafePointer<Float>, pooled: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
                         dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                        scratch: ConvBandScratch) {
+                        scratch: ConvBandScratch, profile: EngineProfile? = nil) {
         let g = PooledConvGeometry(self, h: h, w: w, padding: p, outPad: outPad)
         let K = g.K, W2 = g.wp2
         let bands = g.bands(batch: batch, pairs: scratch.pairsPerBand(K: K, pitch: W2))
@@ -182,6 +182,7 @@ extension ConvLayer {
         let col = scratch.col.reserve(K * maxColumns), dy = scratch.y.reserve(cout * maxColumns)
         let dcol = dx == nil ? nil : scratch.dcol.reserve(K * maxColumns)
         dx?.update(repeating: 0, count: batch * cin * g.inPlane)
+        profile?.lap(.alloc)
         weight.withUnsafeBufferPointer { wpt in
             for band in bands {
                 let n = band.columns
@@ -200,16 +201,21 @@ extension ConvLayer {
                     }
                     g.im2col(x, s, col: col, ld: n)
                 }
+                profile?.lap(.layout)
                 for c in 0..<cout {
                     var sum: Float = 0
                     let row = dy + c * n
                     for i in 0..<n { sum += row[i] }
                     db[c] += sum
                 }
+                profile?.lap(.bias, flops: Double(cout * n))
                 BLAS.gemm(m: cout, n: K, k: n, a: dy, lda: n, b: col, ldb: n, c: dW, ldc: K, transB: true, accumulate: true)
+                profile?.lap(.gemm, flops: 2 * Double(cout * K * n))
                 guard let dx, let dcol else { continue }
                 BLAS.gemm(m: K, n: n, k: cout, a: wpt.baseAddress!, lda: K, b: dy, ldb: n, c: dcol, ldc: n, transA: true)
+                profile?.lap(.gemm, flops: 2 * Double(cout * K * n))
                 for s in band.segments { g.col2im(dcol, s, dx: dx, ld: n) }
+                profile?.lap(.layout)
             }
         }
     }

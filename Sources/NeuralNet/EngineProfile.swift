@@ -18,21 +18,24 @@ public final class EngineProfile: @unchecked Sendable {
         /// Copies and layout changes: tile extraction and placement, im2col, gathers and scatters.
         case layout
         case gemm, bias, pool
-        /// fc1 by FFT: the gather and forward transforms, the per-bin complex products (cgemm3m), the inverse
-        /// transforms (their gather is fc1's layout, their bias, ReLU and scatter fc1's bias).
+        /// Layers by FFT: the gather and forward transforms, the per-bin complex products (fc1: cgemm3m; conv2: sgemm
+        /// on the real block form), the inverse transforms (fc1: their gather is its layout, their bias, ReLU and
+        /// scatter its bias; conv2: bias, ReLU and pool are its pool).
         case fftForward, fftProduct, fftInverse
         /// Workers waiting for the last tile (wall × threads − busy).
         case idle
         public var name: String {
             switch self {
             case .alloc: "alloc+zero"; case .layout: "copy/layout"; case .gemm: "sgemm"; case .bias: "bias(+ReLU)"
-            case .pool: "ReLU+maxpool"; case .fftForward: "FFT forward (+gather)"; case .fftProduct: "FFT pointwise product (cgemm3m)"
+            case .pool: "ReLU+maxpool"; case .fftForward: "FFT forward (+gather)"; case .fftProduct: "FFT per-bin products (BLAS)"
             case .fftInverse: "FFT inverse"; case .idle: "thread idle"
             }
         }
     }
 
     public var layer: Layer = .tile
+    /// Training's backward pass: laps are charged to the layer's backward stages (the same kinds, listed apart).
+    public var backward = false
     /// BLAS threads the next laps' work occupies.
     public var threads = 1
     private var ns: [UInt64]
@@ -40,7 +43,7 @@ public final class EngineProfile: @unchecked Sendable {
     private var last: UInt64 = 0
 
     public init() {
-        ns = .init(repeating: 0, count: Layer.allCases.count * Kind.allCases.count)
+        ns = .init(repeating: 0, count: 2 * Layer.allCases.count * Kind.allCases.count)
         flops = .init(repeating: 0, count: ns.count)
     }
 
@@ -52,7 +55,7 @@ public final class EngineProfile: @unchecked Sendable {
     /// Charges the time since the previous lap (or start) to the current layer's `kind`, with the FLOPs it executed.
     @inline(__always) public func lap(_ kind: Kind, flops f: Double = 0) {
         let t = Self.now()
-        let i = layer.rawValue * Kind.allCases.count + kind.rawValue
+        let i = ((backward ? Layer.allCases.count : 0) + layer.rawValue) * Kind.allCases.count + kind.rawValue
         ns[i] &+= (t &- last) &* UInt64(threads)
         flops[i] += f
         last = t
@@ -70,11 +73,13 @@ public final class EngineProfile: @unchecked Sendable {
         for i in ns.indices { ns[i] &+= other.ns[i]; flops[i] += other.flops[i] }
     }
 
-    /// The non-empty stages in network order: (layer, kind, thread-seconds, FLOPs).
-    public var stages: [(layer: Layer, kind: Kind, seconds: Double, flops: Double)] {
-        Layer.allCases.flatMap { l in Kind.allCases.compactMap { k in
-            let i = l.rawValue * Kind.allCases.count + k.rawValue
-            return ns[i] == 0 && flops[i] == 0 ? nil : (l, k, Double(ns[i]) / 1e9, flops[i])
-        } }
+    /// The non-empty stages in network order, the forward pass's then the backward pass's (layers last to first):
+    /// (layer, kind, backward, thread-seconds, FLOPs).
+    public var stages: [(layer: Layer, kind: Kind, backward: Bool, seconds: Double, flops: Double)] {
+        let L = Layer.allCases.count
+        return [false, true].flatMap { back in (back ? Layer.allCases.reversed() : Layer.allCases).flatMap { l in Kind.allCases.compactMap { k in
+            let i = ((back ? L : 0) + l.rawValue) * Kind.allCases.count + k.rawValue
+            return ns[i] == 0 && flops[i] == 0 ? nil : (l, k, back, Double(ns[i]) / 1e9, flops[i])
+        } } }
     }
 }

@@ -128,4 +128,28 @@ enum FFT16 {
             }
         } }
     }
+
+    /// The half spectra of a conv layer's k×k kernels (k ≤ 16) placed at the top-left of a zero 16×16 block, eight
+    /// output channels (lanes) at a time: body(input channel, first of the eight output channels, re, im), 144 bins
+    /// each. Conjugated, they turn the per-bin products into correlations (what a conv layer computes).
+    static func kernelSpectra(_ layer: ConvLayer, _ body: (Int, Int, UnsafePointer<V8>, UnsafePointer<V8>) -> Void) {
+        let (ci, co, k) = (layer.cin, layer.cout, layer.k)
+        precondition(k <= 16 && co % 8 == 0)
+        var scratch = Scratch()
+        var x = [V8](repeating: .zero, count: 256), fre = [V8](repeating: .zero, count: 144), fim = fre
+        for c in 0..<ci {
+            for og in 0..<(co / 8) {
+                for i in 0..<256 { x[i] = .zero }
+                for ky in 0..<k { for kx in 0..<k {
+                    var v = V8.zero
+                    for l in 0..<8 { v[l] = layer.weight[((og * 8 + l) * ci + c) * k * k + ky * k + kx] }
+                    x[ky * 16 + kx] = v
+                } }
+                x.withUnsafeBufferPointer { xp in fre.withUnsafeMutableBufferPointer { r in fim.withUnsafeMutableBufferPointer { m in
+                    forward2D(xp.baseAddress!, r.baseAddress!, m.baseAddress!, &scratch)
+                    body(c, og * 8, r.baseAddress!, m.baseAddress!)
+                } } }
+            }
+        }
+    }
 }

@@ -9,20 +9,29 @@ public struct PatchEvaluator: Sendable {
 
     public init(model: AreaClassifier, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.model = model; self.threads = max(1, threads)
+        conv2FFT = FFTPooledConv(model.conv2)
     }
 
-    /// Patches that go through the conv stages together: the unit of the per-thread workspace.
+    /// conv2 by 16×16 FFT blocks (its 5×5 kernel: ~5× fewer FLOPs than the banded sgemm).
+    let conv2FFT: FFTPooledConv
+
+    /// Patches whose conv4 runs as one banded pass (its bands run on from one patch into the next: conv4 has only
+    /// 12 conv rows per patch), and whose features are written together.
     public static let chunk = 8
 
-    /// Bytes of one thread's conv-stage workspace (`Workspace`): two ping-pong activation buffers of `chunk`
-    /// patches and the band scratch. The features (4608 floats per patch) are the caller's.
-    public static var workspaceBytes: Int { 4 * (chunk * (pingFloats + pongFloats) + bandFloats) }
-    /// Per patch, padded as the next layer reads it: the patch (130²), then conv2's pooled output; conv1's pooled
-    /// output (16 · 64²), then conv3's.
-    static let pingFloats = max(130 * 130, 32 * 30 * 30), pongFloats = max(16 * 64 * 64, 64 * 14 * 14)
-    /// The band scratch at its largest over the four stages: (cin, cout, k, padded input width) of each.
-    static let bandFloats = [(1, 16, 7, 130), (16, 32, 5, 64), (32, 64, 3, 30), (64, 128, 3, 14)]
+    /// Bytes of one thread's conv-stage workspace (`Workspace`): one patch's input, conv1 and conv2 outputs, the
+    /// chunk's conv3 outputs (conv4's input), the band scratch and conv2's FFT spectra (one patch's 25 blocks).
+    /// The features (4608 floats per patch) are the caller's.
+    public static var workspaceBytes: Int {
+        4 * (patchFloats + conv1Floats + conv2Floats + chunk * conv3Floats + bandFloats + fftFloats)
+    }
+    /// Per patch, padded as the next layer reads it: the patch (130²), conv1's pooled output (16 · 64²), conv2's
+    /// (32 · 30²), conv3's (64 · 14²).
+    static let patchFloats = 130 * 130, conv1Floats = 16 * 64 * 64, conv2Floats = 32 * 30 * 30, conv3Floats = 64 * 14 * 14
+    /// The band scratch at its largest over the banded stages: (cin, cout, k, padded input width) of each.
+    static let bandFloats = [(1, 16, 7, 130), (32, 64, 3, 30), (64, 128, 3, 14)]
         .map { ConvBandScratch.floats(cin: $0.0, cout: $0.1, k: $0.2, pitch: $0.3, training: false) }.max()!
+    static let fftFloats = FFTPooledConv.scratchFloats(cin: 16, cout: 32, training: false)
 
     /// Evaluates the pixels `(row, col)` of a uint8 plane of `height × width`.
     public func evaluate(plane: [UInt8], height: Int, width: Int, pixels: [(Int, Int)], profile: EngineProfile? = nil) -> ClassifierOutput {
@@ -32,7 +41,7 @@ public struct PatchEvaluator: Sendable {
         // BLAS whatever the share (OpenBLAS's multi-threaded split of a small sgemm can change the last bits).
         let workers = min(threads, max(1, n))
         BLAS.setThreads(1)
-        let started = DispatchTime.now().uptimeNanoseconds
+        let started = DispatchTime.now().uptimeNanoseconds, busyBefore = profile?.busySeconds ?? 0
         let lock = UncheckedSendable(NSLock())
         features.withUnsafeMutableBufferPointer { feat in
             let featBase = UncheckedSendable(feat.baseAddress!)
@@ -48,7 +57,7 @@ public struct PatchEvaluator: Sendable {
         }
         if let profile {   // idle: workers waiting for the last chunk of the convolution stages
             let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            profile.addIdle(seconds: wall * Double(workers) - profile.busySeconds)
+            profile.addIdle(seconds: wall * Double(workers) - (profile.busySeconds - busyBefore))   // this call's alone
         }
         BLAS.setThreads(threads)
         profile?.threads = threads
@@ -68,12 +77,15 @@ public struct PatchEvaluator: Sendable {
         return fullyConnected(features, n: pixels.count)
     }
 
-    /// One thread's buffers for a chunk of patches (see `workspaceBytes`).
+    /// One thread's buffers (see `workspaceBytes`).
     final class Workspace {
-        let ping = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.chunk * PatchEvaluator.pingFloats)
-        let pong = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.chunk * PatchEvaluator.pongFloats)
+        let patch = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.patchFloats)
+        let conv1 = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.conv1Floats)
+        let conv2 = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.conv2Floats)
+        let conv3 = UnsafeMutablePointer<Float>.allocate(capacity: PatchEvaluator.chunk * PatchEvaluator.conv3Floats)
         let bands = ConvBandScratch()
-        deinit { ping.deallocate(); pong.deallocate() }
+        let fft = FFTConvScratch()
+        deinit { patch.deallocate(); conv1.deallocate(); conv2.deallocate(); conv3.deallocate() }
     }
 
     /// conv1…conv4 with pooling, `chunk` patches at a time; writes the i-th patch's 4608 flattened features (C, H, W
@@ -89,42 +101,44 @@ public struct PatchEvaluator: Sendable {
         }
     }
 
+    /// Each patch through conv1, conv2 (FFT) and conv3 on its own — one patch's activations at a time, so the
+    /// spectra fit in the workspace the chunk-wide buffers took before — then conv4 over the chunk. Every stage is
+    /// conv → ReLU → 2×2 maxpool stride 2, its output stored with the next stage's padding.
     private func convChunk(plane: [UInt8], height: Int, width: Int, pixels: ArraySlice<(Int, Int)>, ws: Workspace,
                             out: UnsafeMutablePointer<Float>, profile p: EngineProfile? = nil) {
-        let P = AreaClassifier.patchSize, B = pixels.count, P2 = P + 2
-        p?.layer = .tile
-        // Patches with conv1's zero padding (1 pixel) stored around them.
-        let patches = ws.ping
-        patches.update(repeating: 0, count: B * P2 * P2)
-        plane.withUnsafeBufferPointer { src in
-            for (b, pixel) in pixels.enumerated() {
-                let r0 = pixel.0 - P / 2, c0 = pixel.1 - P / 2, patch = patches + b * P2 * P2 + P2 + 1
-                let xa = max(0, -c0), xb = min(P, width - c0)
-                guard xa < xb else { continue }
-                for y in 0..<P {
-                    let iy = r0 + y
-                    guard iy >= 0 && iy < height else { continue }
-                    let row = src.baseAddress! + iy * width + c0
-                    for x in xa..<xb { patch[y * P2 + x] = Float(row[x]) / 255 }
+        let P = AreaClassifier.patchSize, P2 = P + 2, m = model
+        func pooledSide(_ layer: ConvLayer, _ side: Int, _ pad: Int) -> Int {
+            MaxPool.outputSize(side + 2 * pad - (layer.k - 1), 1, stride: 2, dilation: 1).0
+        }
+        let s1 = pooledSide(m.conv1, P, 1), s2 = pooledSide(m.conv2, s1, 1), s3 = pooledSide(m.conv3, s2, 0)
+        for (b, pixel) in pixels.enumerated() {
+            p?.layer = .tile
+            // The patch with conv1's zero padding (1 pixel) stored around it.
+            let patch = ws.patch
+            patch.update(repeating: 0, count: P2 * P2)
+            let r0 = pixel.0 - P / 2, c0 = pixel.1 - P / 2, inner = patch + P2 + 1
+            let xa = max(0, -c0), xb = min(P, width - c0)
+            if xa < xb {
+                plane.withUnsafeBufferPointer { src in
+                    for y in 0..<P {
+                        let iy = r0 + y
+                        guard iy >= 0 && iy < height else { continue }
+                        let row = src.baseAddress! + iy * width + c0
+                        for x in xa..<xb { inner[y * P2 + x] = Float(row[x]) / 255 }
+                    }
                 }
             }
+            p?.lap(.layout)
+            p?.layer = .conv1
+            m.conv1.forwardPooled(patch, batch: 1, h: P, w: P, padding: 1, outPad: 1, out: ws.conv1, scratch: ws.bands, profile: p)
+            p?.layer = .conv2
+            conv2FFT.forwardPooled(ws.conv1, batch: 1, h: s1, w: s1, padding: 1, out: ws.conv2, scratch: ws.fft, profile: p)
+            p?.layer = .conv3
+            m.conv3.forwardPooled(ws.conv2, batch: 1, h: s2, w: s2, padding: 0, out: ws.conv3 + b * Self.conv3Floats,
+                                  scratch: ws.bands, profile: p)
         }
-        p?.lap(.layout)
-        let m = model
-        // (layer, padding) per stage; each stage is conv → ReLU → 2×2 maxpool stride 2, ping → pong → ping → pong → out,
-        // each output stored with the next stage's padding.
-        let stages: [(ConvLayer, Int)] = [(m.conv1, 1), (m.conv2, 1), (m.conv3, 0), (m.conv4, 0)]
-        var h = P, w = P
-        for (si, (layer, pad)) in stages.enumerated() {
-            p?.layer = EngineProfile.Layer(rawValue: EngineProfile.Layer.conv1.rawValue + si)!
-            let input = si % 2 == 0 ? ws.ping : ws.pong
-            let last = si == stages.count - 1
-            let output = last ? out : si % 2 == 0 ? ws.pong : ws.ping
-            layer.forwardPooled(input, batch: B, h: h, w: w, padding: pad, outPad: last ? 0 : stages[si + 1].1, out: output,
-                                scratch: ws.bands, profile: p)
-            let (ho, wo) = layer.outputSize(h, w, dilation: 1, padding: pad)
-            (h, w) = MaxPool.outputSize(ho, wo, stride: 2, dilation: 1)
-        }
+        p?.layer = .conv4
+        m.conv4.forwardPooled(ws.conv3, batch: pixels.count, h: s3, w: s3, padding: 0, out: out, scratch: ws.bands, profile: p)
     }
 
     /// fc1 → ReLU → fc2 (latents) → fc3 (logits), batched over all patches as three sgemms.

@@ -37,25 +37,12 @@ public final class PolyphaseFFTConv: Sendable {
         precondition(layer.k == 6 && layer.cin % 8 == 0 && layer.cout % 8 == 0)
         cin = layer.cin; cout = layer.cout; bias = layer.bias
         var wf = [Float](repeating: 0, count: Self.bins * layer.cin * layer.cout * 2)
-        var scratch = FFT16.Scratch()
-        var x = [V8](repeating: .zero, count: 256), fre = [V8](repeating: .zero, count: 256), fim = fre
         let (ci, co) = (layer.cin, layer.cout)
-        for c in 0..<ci {
-            for og in 0..<(co / 8) {
-                for i in 0..<256 { x[i] = .zero }
-                for ky in 0..<6 { for kx in 0..<6 {
-                    var v = V8.zero
-                    for l in 0..<8 { v[l] = layer.weight[(og * 8 + l) * ci * 36 + c * 36 + ky * 6 + kx] }
-                    x[ky * 16 + kx] = v
-                } }
-                x.withUnsafeBufferPointer { xp in fre.withUnsafeMutableBufferPointer { r in fim.withUnsafeMutableBufferPointer { m in
-                    FFT16.forward2D(xp.baseAddress!, r.baseAddress!, m.baseAddress!, &scratch)
-                } } }
-                for b in 0..<Self.bins { for l in 0..<8 {
-                    let o = ((b * ci + c) * co + og * 8 + l) * 2
-                    wf[o] = fre[b][l]; wf[o + 1] = -fim[b][l]
-                } }
-            }
+        FFT16.kernelSpectra(layer) { c, o0, fre, fim in
+            for b in 0..<Self.bins { for l in 0..<8 {
+                let o = ((b * ci + c) * co + o0 + l) * 2
+                wf[o] = fre[b][l]; wf[o + 1] = -fim[b][l]
+            } }
         }
         weightsF = wf
     }

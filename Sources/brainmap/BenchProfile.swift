@@ -43,13 +43,15 @@ struct EngineProfileBench {
                 if profiled { exactRates.1.append(r) } else { exactRates.0.append(r) }
             }
         }
-        table("dense S=1, fc1 FFT, 176-px tiles, \(threads) tiles × BLAS 1", denseProfile, units: densePixels, unit: "px",
-              rates: denseRates, sgemm1: sgemm1)
-        table("exact (padded 128), batch 64, \(threads) patch workers, then fc1–3 on BLAS × \(threads)", exactProfile,
-              units: exactPatches, unit: "patch", rates: exactRates, sgemm1: sgemm1)
+        Self.table("dense S=1, fc1 FFT, 176-px tiles, \(threads) tiles × BLAS 1", denseProfile, units: densePixels, unit: "px",
+                   rates: denseRates, sgemm1: sgemm1)
+        Self.table("exact (padded 128), batch 64, \(threads) patch workers, then fc1–3 on BLAS × \(threads)", exactProfile,
+                   units: exactPatches, unit: "patch", rates: exactRates, sgemm1: sgemm1)
     }
 
-    private func table(_ title: String, _ p: EngineProfile, units: Int, unit: String, rates: ([Double], [Double]), sgemm1: Double) {
+    /// One profile as a table: per stage its share, thread-time and MFLOP per unit (px or patch), GFLOP/s per core and
+    /// that against 1-thread sgemm; `rates`: the plain and profiled rounds' units/s.
+    static func table(_ title: String, _ p: EngineProfile, units: Int, unit: String, rates: ([Double], [Double]), sgemm1: Double) {
         let total = p.stages.reduce(0) { $0 + $1.seconds }
         let flops = p.stages.reduce(0) { $0 + $1.flops }
         func med(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
@@ -62,7 +64,7 @@ struct EngineProfileBench {
               + "  GFLOP/s/core  % of sgemm(1 thread)")
         for s in p.stages {
             let gf = s.seconds > 0 ? s.flops / s.seconds / 1e9 : 0
-            print("  " + "\(s.layer.name) \(s.kind.name)".padding(toLength: 42, withPad: " ", startingAt: 0)
+            print("  " + "\(s.layer.name) \(s.backward ? "backward " : "")\(s.kind.name)".padding(toLength: 42, withPad: " ", startingAt: 0)
                   + pad(String(format: "%.1f", 100 * s.seconds / total), 8)
                   + pad(String(format: "%.3f", s.seconds / Double(units) * perUnit.1), 17)
                   + pad(s.flops > 0 ? String(format: "%.3f", s.flops / Double(units) / perUnit.3) : "", 13)

@@ -19,6 +19,8 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Minibatch size.") var batch = 32
     @Option(help: "Threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Python with torch installed (default: .venv-torch/bin/python).") var torchPython: String?
+    @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of a training step, forward and backward, next to sgemm (no peer; plain and profiled rounds alternate).")
+    var profile = false
     @OptionGroup var blas: BLASFlags
 
     func validate() throws {
@@ -37,20 +39,9 @@ struct BenchTrain: AsyncParsableCommand {
             for y in 0..<side { for x in 0..<side { images[(i * side + y) * side + x] = Float(strip[y * 5805 + x0 + x]) / 255 } }
         }
         let labels = (0..<n).map { $0 % shape.classes }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-train-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let initial = shape.initialParameters(seed: 1)
-        var named: [String: Tensor] = [:]
-        for ((name, _), t) in zip(shape.parameterShapes, initial) { named[name] = t }
-        named["images"] = Tensor(shape: [n, side, side], data: images)
-        named["labels"] = Tensor(shape: [n], data: labels.map(Float.init))
-        try Safetensors.save(named, path: dir + "/batch.safetensors")
-        let python = torchPython ?? repositoryRoot() + "/.venv-torch/bin/python"
-        say("\(batches) minibatches of \(batch) (134² windows, valid134 net) per measurement, \(threads) threads, \(rounds) rounds interleaved")
-
-        var ours: [Double] = [], peer: [Double] = []
-        for r in 0..<rounds {
+        /// Patches/s of `batches` minibatches (after one warm-up) from the initial weights, Adam included.
+        func measure(profile: EngineProfile?) -> Double {
             let bp = Backprop(shape: shape, threads: threads)
             var params = initial
             var adam = Adam(sizes: params.map(\.count))
@@ -61,11 +52,39 @@ struct BenchTrain: AsyncParsableCommand {
                 let masks = Backprop.dropoutMasks(shape: shape, seed: 1, stream: 0, first: lo, count: batch)
                 let result = images.withUnsafeBufferPointer {
                     bp.run(parameters: params, images: UnsafeBufferPointer(rebasing: $0[(lo * side * side)..<((lo + batch) * side * side)]),
-                           labels: Array(labels[lo..<(lo + batch)]), dropout: masks, gradients: true)
+                           labels: Array(labels[lo..<(lo + batch)]), dropout: masks, gradients: true, profile: b > 0 ? profile : nil)
                 }
                 adam.update(&params, gradients: result.gradients)
             }
-            ours.append(Double(batches * batch) / Date().timeIntervalSince(t0))
+            return Double(batches * batch) / Date().timeIntervalSince(t0)
+        }
+        if profile {
+            let sgemm1 = measureSgemm(m: 1024, n: 2048, k: 4608, threads: 1, seconds: 2)
+            print(String(format: "OpenBLAS core %@; sgemm 1024×4608 · 4608×2048: %.1f GFLOP/s on 1 thread", BLASCore.record, sgemm1))
+            let p = EngineProfile()
+            var rates: ([Double], [Double]) = ([], [])
+            for _ in 0..<rounds {
+                rates.0.append(measure(profile: nil))
+                rates.1.append(measure(profile: p))
+            }
+            EngineProfileBench.table("training step (valid134, batch \(batch), dropout, Adam not profiled), \(threads) threads",
+                                     p, units: rounds * batches * batch, unit: "patch", rates: rates, sgemm1: sgemm1)
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("brainmap-bench-train-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var named: [String: Tensor] = [:]
+        for ((name, _), t) in zip(shape.parameterShapes, initial) { named[name] = t }
+        named["images"] = Tensor(shape: [n, side, side], data: images)
+        named["labels"] = Tensor(shape: [n], data: labels.map(Float.init))
+        try Safetensors.save(named, path: dir + "/batch.safetensors")
+        let python = torchPython ?? repositoryRoot() + "/.venv-torch/bin/python"
+        say("\(batches) minibatches of \(batch) (134² windows, valid134 net) per measurement, \(threads) threads, \(rounds) rounds interleaved")
+
+        var ours: [Double] = [], peer: [Double] = []
+        for r in 0..<rounds {
+            ours.append(measure(profile: nil))
             var line = String(format: "round %d: brainmap %.1f patches/s", r + 1, ours.last!)
             if FileManager.default.isExecutableFile(atPath: python),
                let out = runPeer("train_peer.py", [dir + "/batch.safetensors", "\(batch)", "\(batches)", "\(threads)"], python: python),

@@ -88,13 +88,4 @@ final class BatchedConvTests: XCTestCase {
             }
         }
     }
-
-    /// Within 1e-5 of the largest magnitude (the sgemms sum the same products; only the blocking may differ).
-    func assertClose(_ a: [Float], _ b: [Float], _ what: String) {
-        XCTAssertEqual(a.count, b.count, what)
-        let scale = max(b.map(abs).max() ?? 0, 1e-6)
-        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-        XCTAssertLessThanOrEqual(worst, 1e-5 * scale, "\(what): max error \(worst) vs scale \(scale)")
-        XCTAssertFalse(a.contains { $0.isNaN }, what + ": NaN")
-    }
 }

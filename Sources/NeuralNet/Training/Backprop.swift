@@ -5,8 +5,9 @@ import Foundation
 /// single-threaded BLAS and its own gradient accumulators, summed in thread order at the end: the result depends on
 /// the seed, the batch and the thread count, nothing else.
 ///
-/// Conv stages run over the thread's whole part band by band (`forwardPooled` / `backwardPooled`, the kernels of
-/// exact inference); the linear layers run as sgemms over the part.
+/// Conv stages run over the thread's whole part, the kernels of exact inference: by 16×16 FFT blocks where that pays
+/// (`FFTPooledConv.pays`: conv2), band by band otherwise (`forwardPooled` / `backwardPooled`); the linear layers run
+/// as sgemms over the part.
 public final class Backprop {
     public let shape: NetworkShape
     public let threads: Int
@@ -32,8 +33,9 @@ public final class Backprop {
     /// Runs `count` gray images (`shape.input`² floats each, in [0, 1]) with their labels. `dropout`: per-sample keep
     /// scales (`shape.dropoutWidth` each; 0 or 1/(1−p)), or nil for evaluation (no dropout). Gradients only when
     /// `gradients` (the per-thread accumulators are skipped otherwise).
+    /// With `profile`, each stage's thread time and FLOPs are added to it (`bench train --profile`).
     public func run(parameters: [Tensor], images: UnsafeBufferPointer<Float>, labels: [Int], dropout: [Float]?,
-                    gradients wantGradients: Bool, latents wantLatents: Bool = false) -> Result {
+                    gradients wantGradients: Bool, latents wantLatents: Bool = false, profile: EngineProfile? = nil) -> Result {
         let n = labels.count
         precondition(images.count == n * shape.input * shape.input)
         precondition(dropout == nil || dropout!.count == n * shape.dropoutWidth)
@@ -44,11 +46,20 @@ public final class Backprop {
         let ws = UncheckedSendable(workers)
         let img = UncheckedSendable(images.baseAddress!)
         let drop = dropout, plane = shape.input * shape.input, dw = shape.dropoutWidth
+        let lock = UncheckedSendable(NSLock()), started = DispatchTime.now().uptimeNanoseconds
+        let busyBefore = profile?.busySeconds ?? 0   // the profile may hold earlier calls'
         DispatchQueue.concurrentPerform(iterations: parts) { t in
             let lo = n * t / parts, hi = n * (t + 1) / parts
             guard hi > lo else { return }
+            let p = profile == nil ? nil : EngineProfile()
+            p?.start()
             ws.value[t].run(net: net, images: img.value + lo * plane, labels: Array(labels[lo..<hi]),
-                            dropout: drop.map { Array($0[(lo * dw)..<(hi * dw)]) }, batch: n, gradients: wantGradients)
+                            dropout: drop.map { Array($0[(lo * dw)..<(hi * dw)]) }, batch: n, gradients: wantGradients, profile: p)
+            if let p { lock.value.lock(); profile!.merge(p); lock.value.unlock() }
+        }
+        if let profile {   // idle: parts waiting for the slowest
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            profile.addIdle(seconds: wall * Double(parts) - (profile.busySeconds - busyBefore))
         }
         if parts > 1 { BLAS.setThreads(saved) }
         var loss = 0.0, predictions: [Int] = [], latents: [Float] = []
@@ -92,6 +103,8 @@ public final class Backprop {
 private struct Net: @unchecked Sendable {
     let shape: NetworkShape
     let convs: [ConvLayer]
+    /// The FFT form of the conv layers it pays for (nil: banded im2col + sgemm).
+    let ffts: [FFTPooledConv?]
     let linearW: [[Float]], linearB: [[Float]]
 
     init(shape: NetworkShape, parameters p: [Tensor]) {
@@ -112,6 +125,7 @@ private struct Net: @unchecked Sendable {
             convs.append(ConvLayer(weight: w, bias: p[2 * i + 1].data, cin: geo[i].cin, cout: c.out, k: c.k))
         }
         self.convs = convs
+        ffts = convs.map { FFTPooledConv.pays(for: $0) ? FFTPooledConv($0) : nil }
         let base = 2 * shape.convs.count
         linearW = shape.linears.indices.map { p[base + 2 * $0].data }
         linearB = shape.linears.indices.map { p[base + 2 * $0 + 1].data }
@@ -141,10 +155,13 @@ private final class Worker {
     // Per linear layer: its (dropped-out) input rows, and its output rows (post-ReLU where it has one).
     var xs: [Scratch<Float>] = [], zs: [Scratch<Float>] = []
     // The conv stages' band scratch, and conv1's gradient on its channel-folded weights.
-    let bands = ConvBandScratch()
+    let bands = ConvBandScratch(), fft = FFTConvScratch(group: Worker.fftGroup)
+    /// FFT blocks per per-bin sgemm in training (a part's conv2 has 25 per sample).
+    static let fftGroup = 50
     var dWfolded = Scratch<Float>(), paddedImages = Scratch<Float>()
 
-    func run(net: Net, images: UnsafePointer<Float>, labels: [Int], dropout: [Float]?, batch: Int, gradients: Bool) {
+    func run(net: Net, images: UnsafePointer<Float>, labels: [Int], dropout: [Float]?, batch: Int, gradients: Bool,
+             profile p: EngineProfile?) {
         let s = net.shape, geo = s.convGeometry, m = labels.count
         let fin = s.linearInputs, L = s.convs.count, F = s.linears.count
         if pooled.count != L {
@@ -170,11 +187,21 @@ private final class Worker {
             } }
             x0 = UnsafePointer(padded)
         } else { x0 = images }
+        p?.layer = .tile
+        p?.lap(.layout)
+        func convStage(_ l: Int) -> EngineProfile.Layer { EngineProfile.Layer(rawValue: EngineProfile.Layer.conv1.rawValue + min(l, 3))! }
+        func linearStage(_ i: Int) -> EngineProfile.Layer { EngineProfile.Layer(rawValue: EngineProfile.Layer.fc1.rawValue + min(i, 2))! }
         func stageInput(_ l: Int) -> UnsafePointer<Float> { l == 0 ? x0 : UnsafePointer(P[l - 1]) }
         // Conv stages over the whole part, band by band: pooled = maxpool(ReLU(conv(x) + b)), with the argmax.
         for l in 0..<L {
-            net.convs[l].forwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
-                                       out: P[l], argmax: A[l], scratch: bands)
+            p?.layer = convStage(l)
+            if let f = net.ffts[l] {
+                f.forwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
+                                out: P[l], argmax: A[l], scratch: fft, profile: p)
+            } else {
+                net.convs[l].forwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
+                                           out: P[l], argmax: A[l], scratch: bands, profile: p)
+            }
         }
         // Linear layers over the part: x_i = dropout(a_i), z_i = x_i·Wᵢᵀ + b_i, a_{i+1} = ReLU(z_i) or z_i.
         let dw = s.dropoutWidth
@@ -182,6 +209,7 @@ private final class Worker {
         let Z = (0..<F).map { zs[$0].reserve(m * s.linears[$0].out) }
         var maskOffset = 0
         for (i, lin) in s.linears.enumerated() {
+            p?.layer = linearStage(i)
             let nin = fin[i]
             let a = i == 0 ? P[L - 1] : Z[i - 1]
             for r in 0..<m {
@@ -194,14 +222,17 @@ private final class Worker {
                 } else { xr.update(from: ar, count: nin) }
             }
             maskOffset += nin
+            p?.lap(.layout)
             net.linearW[i].withUnsafeBufferPointer { w in
                 BLAS.gemm(m: m, n: lin.out, k: nin, a: X[i], lda: nin, b: w.baseAddress!, ldb: nin, c: Z[i], ldc: lin.out, transB: true)
             }
+            p?.lap(.gemm, flops: 2 * Double(m * lin.out * nin))
             let b = net.linearB[i]
             for r in 0..<m { for o in 0..<lin.out {
                 let v = Z[i][r * lin.out + o] + b[o]
                 Z[i][r * lin.out + o] = lin.relu ? max(v, 0) : v
             } }
+            p?.lap(.bias)
         }
         // Cross-entropy; dL/dlogits = (softmax − onehot) / batch.
         let C = s.classes
@@ -221,7 +252,10 @@ private final class Worker {
                 g[r * C + k] = Float((p - (k == labels[r] ? 1 : 0)) / Double(batch))
             }
         }
+        p?.lap(.bias)   // the cross-entropy, charged to the last layer
         guard gradients else { return }
+        p?.backward = true
+        defer { p?.backward = false }
         let sizes = s.parameterShapes.map { $0.1.reduce(1, *) }
         let G = grads.reserve(sizes.reduce(0, +))
         G.update(repeating: 0, count: sizes.reduce(0, +))
@@ -230,6 +264,7 @@ private final class Worker {
         func grad(_ i: Int) -> UnsafeMutablePointer<Float> { G + offsets[i] }
         // Linear layers, last to first; g = dL/dz_i.
         for i in stride(from: F - 1, through: 0, by: -1) {
+            p?.layer = linearStage(i)
             let lin = s.linears[i], nin = fin[i], wi = 2 * L + 2 * i
             g.withUnsafeBufferPointer { gb in
                 BLAS.gemm(m: lin.out, n: nin, k: m, a: gb.baseAddress!, lda: lin.out, b: X[i], ldb: nin,
@@ -243,6 +278,7 @@ private final class Worker {
                 BLAS.gemm(m: m, n: nin, k: lin.out, a: gb.baseAddress!, lda: lin.out, b: w.baseAddress!, ldb: nin,
                           c: o.baseAddress!, ldc: nin)
             } } }
+            p?.lap(.gemm, flops: 4 * Double(m * lin.out * nin))
             maskOffset -= nin
             if let d = dropout {
                 for r in 0..<m { for k in 0..<nin { gx[r * nin + k] *= d[r * dw + maskOffset + k] } }
@@ -252,6 +288,7 @@ private final class Worker {
                 for k in 0..<(m * nin) where a[k] <= 0 { gx[k] = 0 }
             }
             g = gx
+            p?.lap(.layout)
         }
         // Conv stages over the part, last to first, band by band; g's rows are dL/d(pooled output of the last stage).
         let D = (0..<L).map { dp[$0].reserve(m * stageFloats($0)) }
@@ -261,9 +298,16 @@ private final class Worker {
         let DW0 = dWfolded.reserve(s.convs[0].out * kk0)
         if foldedGrad { DW0.update(repeating: 0, count: s.convs[0].out * kk0) }
         for l in stride(from: L - 1, through: 0, by: -1) {
-            net.convs[l].backwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
-                                        dPooled: D[l], pooled: P[l], argmax: A[l], dW: l == 0 && foldedGrad ? DW0 : grad(2 * l),
-                                        db: grad(2 * l + 1), dx: l > 0 ? D[l - 1] : nil, scratch: bands)
+            let dW = l == 0 && foldedGrad ? DW0 : grad(2 * l), dx = l > 0 ? D[l - 1] : nil
+            p?.layer = convStage(l)
+            if let f = net.ffts[l] {
+                f.backwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
+                                 dPooled: D[l], pooled: P[l], argmax: A[l], dW: dW, db: grad(2 * l + 1), dx: dx, scratch: fft, profile: p)
+            } else {
+                net.convs[l].backwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
+                                            dPooled: D[l], pooled: P[l], argmax: A[l], dW: dW, db: grad(2 * l + 1), dx: dx, scratch: bands,
+                                            profile: p)
+            }
         }
         if foldedGrad {
             // Every input channel sees the same image, so each gets the folded weight's gradient.

@@ -1,0 +1,289 @@
+/// A conv → ReLU → 2×2 max pool stage (the layouts, results and argmax of `ConvLayer.forwardPooled`, and its
+/// backward pass) by 16×16 FFT overlap-save on FFT16: a k×k valid correlation of a 16×16 input block gives
+/// v = 17 − k outputs per side (conv2, 5×5: 12×12, so 5×5 blocks cover its 60×60 output exactly; v is even for odd
+/// k, so a block's 2×2 pools never straddle blocks). Per frequency bin the channel mixing of a group of blocks is one
+/// complex product [blocks × cin] · [cin × cout], run as one real sgemm on the block form
+/// [Re X | Im X] · [[Re W, Im W], [−Im W, Re W]]: the spectra stay in FFT16's layout (eight channels per SIMD lane
+/// group, re and im apart), so neither side needs an interleaving pass. For conv2 per patch that is 14.7 MFLOP of
+/// products and 3.7 of transforms instead of the 98 MFLOP of the banded sgemm.
+///
+/// The backward pass reuses the blocks: the input gradient is the full convolution of the output gradient with the
+/// kernel (a block's 12×12 gradient and a 5×5 kernel fill a 16×16 block exactly, added into the overlapping input
+/// blocks), the product with the transposed block matrix; the weight gradient is, per bin, Σ over blocks of
+/// conj(X)·DY, accumulated in frequency over the whole batch and transformed back once.
+public final class FFTPooledConv: Sendable {
+    static let bins = 144
+    public let layer: ConvLayer
+    /// Conv outputs per block side.
+    let valid: Int
+    /// Per bin, the complex weights W[cin][cout] (the conjugated kernel spectra: correlation) as the real block
+    /// matrix [[Re W, Im W], [−Im W, Re W]], 2·cin × 2·cout.
+    let weights: [Float]
+
+    /// Layers the blocks fit: odd k (even v), channel counts in whole SIMD lane groups.
+    public static func fits(_ layer: ConvLayer) -> Bool {
+        layer.k % 2 == 1 && layer.k >= 3 && layer.k <= 15 && layer.cin % 8 == 0 && layer.cout % 8 == 0
+    }
+
+    /// Where the FFT form is used: kernels of 5×5 and larger (measured for conv2 by `bench cnn --profile` and
+    /// `bench train --profile`). 3×3 layers stay banded: ~4× fewer FLOPs at best, and the block-form weight spectra
+    /// grow as cin·cout (conv4's would take 19 MB against its 295 KB of weights).
+    public static func pays(for layer: ConvLayer) -> Bool { fits(layer) && layer.k >= 5 }
+
+    public init(_ layer: ConvLayer) {
+        precondition(Self.fits(layer), "FFTPooledConv: k odd ≤ 15, cin and cout multiples of 8")
+        self.layer = layer
+        valid = 17 - layer.k
+        let ci = layer.cin, co = layer.cout, n2 = 2 * co
+        var w = [Float](repeating: 0, count: Self.bins * 4 * ci * co)
+        FFT16.kernelSpectra(layer) { c, o0, fre, fim in
+            for b in 0..<Self.bins { for l in 0..<8 {
+                let wr = fre[b][l], wi = -fim[b][l], o = o0 + l, base = b * 4 * ci * co
+                w[base + c * n2 + o] = wr; w[base + c * n2 + co + o] = wi
+                w[base + (ci + c) * n2 + o] = -wi; w[base + (ci + c) * n2 + co + o] = wr
+            } }
+        }
+        weights = w
+    }
+
+    /// Blocks per scratch group (the M of each per-bin sgemm): one padded-128 patch's conv2 is 25.
+    public static let defaultGroup = 25
+
+    /// Floats of `FFTConvScratch` for this layer's forward pass (spectra of `group` blocks in and out), and in
+    /// training the weight-gradient spectra as well.
+    public static func scratchFloats(cin: Int, cout: Int, group: Int = FFTPooledConv.defaultGroup, training: Bool) -> Int {
+        bins * group * 2 * (cin + cout) + (training ? bins * 4 * cin * cout : 0)
+    }
+
+    /// The blocks of `batch` images: v×v conv outputs each, covering the 2·ph × 2·pw rows and columns the pool reads.
+    struct Blocks {
+        let perRow: Int, perImage: Int, v: Int
+        init(_ g: PooledConvGeometry, valid v: Int) {
+            self.v = v
+            perRow = (2 * g.pw + v - 1) / v
+            perImage = perRow * ((2 * g.ph + v - 1) / v)
+        }
+        /// (image, first conv row, first conv column) of block q.
+        @inline(__always) func origin(_ q: Int) -> (Int, Int, Int) {
+            let i = q % perImage
+            return (q / perImage, (i / perRow) * v, (i % perRow) * v)
+        }
+    }
+
+    /// Real flops of one forward 2-D transform of eight channels, and of an inverse with `rows` output rows.
+    static let forwardFlops = PolyphaseFFTConv.transformFlops(rows: 16)
+
+    /// Forward transforms of blocks q0..<q0+nb of x (padded layout) into spec[bin][block][2·cin] (Re of the cin
+    /// channels, then Im), eight channels at a time; zeros beyond the input plane.
+    private func transformInput(_ x: UnsafePointer<Float>, _ g: PooledConvGeometry, _ blocks: Blocks, q0: Int, nb: Int,
+                                spec: UnsafeMutablePointer<Float>, group G: Int, _ s: FFTConvScratch) {
+        let cin = layer.cin, K2 = 2 * cin
+        for j in 0..<nb {
+            let (img, y0, x0) = blocks.origin(q0 + j)
+            for cg in 0..<(cin / 8) {
+                let src = x + (img * cin + cg * 8) * g.inPlane
+                for r in 0..<16 {
+                    let iy = y0 + r, row = s.tile + r * 16
+                    guard iy < g.hp2 else { for c in 0..<16 { row[c] = .zero }; continue }
+                    let n = min(16, g.wp2 - x0)
+                    for c in 0..<n {
+                        let p = src + iy * g.wp2 + x0 + c
+                        row[c] = V8(p[0], p[g.inPlane], p[2 * g.inPlane], p[3 * g.inPlane],
+                                    p[4 * g.inPlane], p[5 * g.inPlane], p[6 * g.inPlane], p[7 * g.inPlane])
+                    }
+                    for c in n..<16 { row[c] = .zero }
+                }
+                FFT16.forward2D(s.tile, s.re, s.im, &s.fft)
+                Self.store(s.re, s.im, into: spec + j * K2 + cg * 8, imOffset: cin, binStride: G * K2)
+            }
+        }
+    }
+
+    /// spec[bin · binStride] ← re[bin], spec[bin · binStride + imOffset] ← im[bin] (eight floats each).
+    @inline(__always) static func store(_ re: UnsafePointer<V8>, _ im: UnsafePointer<V8>, into spec: UnsafeMutablePointer<Float>,
+                                        imOffset: Int, binStride: Int) {
+        let raw = UnsafeMutableRawPointer(spec)
+        for b in 0..<bins {
+            raw.storeBytes(of: re[b], toByteOffset: 4 * b * binStride, as: V8.self)
+            raw.storeBytes(of: im[b], toByteOffset: 4 * (b * binStride + imOffset), as: V8.self)
+        }
+    }
+
+    /// The inverse of `store`.
+    @inline(__always) static func load(_ spec: UnsafePointer<Float>, imOffset: Int, binStride: Int,
+                                       _ re: UnsafeMutablePointer<V8>, _ im: UnsafeMutablePointer<V8>) {
+        let raw = UnsafeRawPointer(spec)
+        for b in 0..<bins {
+            re[b] = raw.loadUnaligned(fromByteOffset: 4 * b * binStride, as: V8.self)
+            im[b] = raw.loadUnaligned(fromByteOffset: 4 * (b * binStride + imOffset), as: V8.self)
+        }
+    }
+
+    /// pooled = maxpool₂(ReLU(conv(x) + bias)) for every image of the batch: the arguments, layouts and results of
+    /// `ConvLayer.forwardPooled` (values within float rounding of it, argmax the first of equals).
+    public func forwardPooled(_ x: UnsafePointer<Float>, batch: Int, h: Int, w: Int, padding p: Int, outPad: Int = 0,
+                              out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>? = nil,
+                              scratch s: FFTConvScratch, profile: EngineProfile? = nil) {
+        let g = PooledConvGeometry(layer, h: h, w: w, padding: p, outPad: outPad)
+        let blocks = Blocks(g, valid: valid), total = batch * blocks.perImage
+        let cin = layer.cin, cout = layer.cout, K2 = 2 * cin, N2 = 2 * cout, G = min(s.group, total)
+        let xs = s.input.reserve(Self.bins * G * K2), ys = s.output.reserve(Self.bins * G * N2)
+        if outPad > 0 { out.update(repeating: 0, count: batch * cout * g.outPlane) }
+        profile?.lap(.alloc)
+        let scale: Float = 1.0 / 256
+        weights.withUnsafeBufferPointer { wt in layer.bias.withUnsafeBufferPointer { bias in
+            for q0 in stride(from: 0, to: total, by: G) {
+                let nb = min(G, total - q0)
+                transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G, s)
+                profile?.lap(.fftForward, flops: Double(nb * cin / 8) * Self.forwardFlops)
+                for b in 0..<Self.bins {
+                    BLAS.gemm(m: nb, n: N2, k: K2, a: xs + b * G * K2, lda: K2, b: wt.baseAddress! + b * K2 * N2, ldb: N2,
+                              c: ys + b * G * N2, ldc: N2)
+                }
+                profile?.lap(.fftProduct, flops: 2 * Double(Self.bins * nb * K2 * N2))
+                for j in 0..<nb {
+                    let (img, y0, x0) = blocks.origin(q0 + j)
+                    let rows = min(valid, 2 * g.ph - y0), cols = min(valid, 2 * g.pw - x0)
+                    for og in 0..<(cout / 8) {
+                        Self.load(ys + j * N2 + og * 8, imOffset: cout, binStride: G * N2, s.re, s.im)
+                        FFT16.inverse2D(s.re, s.im, rows: rows, cols: cols, s.tile, &s.fft)
+                        profile?.lap(.fftInverse, flops: PolyphaseFFTConv.transformFlops(rows: rows))
+                        // Bias, ReLU and pool, lane by lane (as forwardPooled: the max of the raw outputs, then the
+                        // bias; the scale is a power of two, so scaling after the max changes nothing). Scalar code:
+                        // the generic SIMD pointwiseMax and a per-lane scatter cost 2 ms per patch here.
+                        let t = UnsafeRawPointer(s.tile), first = g.outOffset(img, og * 8, y0 / 2) + x0 / 2
+                        for l in 0..<8 {
+                            let bl = bias[og * 8 + l], dst = out + first + l * g.outPlane
+                            let arg = argmax.map { $0 + first + l * g.outPlane }
+                            for pr in 0..<(rows / 2) {
+                                let r0 = 4 * (2 * pr * 16 * 8 + l), r1 = r0 + 4 * 16 * 8
+                                for pc in 0..<(cols / 2) {
+                                    let a0 = t.load(fromByteOffset: r0 + 4 * 16 * pc, as: Float.self)
+                                    let a1 = t.load(fromByteOffset: r0 + 4 * (16 * pc + 8), as: Float.self)
+                                    let a2 = t.load(fromByteOffset: r1 + 4 * 16 * pc, as: Float.self)
+                                    let a3 = t.load(fromByteOffset: r1 + 4 * (16 * pc + 8), as: Float.self)
+                                    let m = max(max(a0, a1), max(a2, a3))
+                                    dst[pr * g.outW + pc] = max(m * scale + bl, 0)
+                                    if let arg {
+                                        var mx = a0, a: UInt8 = 0
+                                        if a1 > mx { mx = a1; a = 1 }
+                                        if a2 > mx { mx = a2; a = 2 }
+                                        if a3 > mx { a = 3 }
+                                        arg[pr * g.outW + pc] = a
+                                    }
+                                }
+                            }
+                        }
+                        profile?.lap(.pool, flops: Double(8 * 4 * (rows / 2) * (cols / 2)))
+                    }
+                }
+            }
+        } }
+    }
+
+    /// The backward pass of `forwardPooled`, with `ConvLayer.backwardPooled`'s arguments and layouts: dW += and
+    /// db += the batch's gradients, and dx (when given; x's padded layout) overwritten with the input gradient.
+    public func backwardPooled(_ x: UnsafePointer<Float>, batch: Int, h: Int, w: Int, padding p: Int, outPad: Int = 0,
+                               dPooled: UnsafePointer<Float>, pooled: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
+                               dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                               scratch s: FFTConvScratch, profile: EngineProfile? = nil) {
+        let g = PooledConvGeometry(layer, h: h, w: w, padding: p, outPad: outPad)
+        let blocks = Blocks(g, valid: valid), total = batch * blocks.perImage
+        let cin = layer.cin, cout = layer.cout, k = layer.k, K2 = 2 * cin, N2 = 2 * cout, G = min(s.group, total)
+        let xs = s.input.reserve(Self.bins * G * K2), dys = s.output.reserve(Self.bins * G * N2)
+        let dws = s.weightGradient.reserve(Self.bins * K2 * N2)
+        dws.update(repeating: 0, count: Self.bins * K2 * N2)
+        dx?.update(repeating: 0, count: batch * cin * g.inPlane)
+        profile?.lap(.alloc)
+        let scale: Float = 1.0 / 256
+        weights.withUnsafeBufferPointer { wt in
+            for q0 in stride(from: 0, to: total, by: G) {
+                let nb = min(G, total - q0)
+                transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G, s)
+                // The conv output's gradient per block: each positive pooled output's gradient at the window
+                // position its argmax recorded (the ReLU blocked the others), zeros elsewhere; then its spectrum.
+                for j in 0..<nb {
+                    let (img, y0, x0) = blocks.origin(q0 + j)
+                    let rows = min(valid, 2 * g.ph - y0), cols = min(valid, 2 * g.pw - x0)
+                    for og in 0..<(cout / 8) {
+                        for i in 0..<256 { s.tile[i] = .zero }
+                        let first = g.outOffset(img, og * 8, y0 / 2) + x0 / 2
+                        for l in 0..<8 {
+                            var sum: Float = 0
+                            for pr in 0..<(rows / 2) { for pc in 0..<(cols / 2) {
+                                let o = first + l * g.outPlane + pr * g.outW + pc
+                                guard pooled[o] > 0 else { continue }
+                                let q = Int(argmax[o])
+                                s.tile[(2 * pr + (q >> 1)) * 16 + 2 * pc + (q & 1)][l] = dPooled[o]
+                                sum += dPooled[o]
+                            } }
+                            db[og * 8 + l] += sum
+                        }
+                        FFT16.forward2D(s.tile, s.re, s.im, &s.fft)
+                        Self.store(s.re, s.im, into: dys + j * N2 + og * 8, imOffset: cout, binStride: G * N2)
+                    }
+                }
+                profile?.lap(.fftForward, flops: Double(nb * (cin + cout) / 8) * Self.forwardFlops)
+                for b in 0..<Self.bins {
+                    // Σ over blocks of [Re X | Im X]ᵀ · [Re DY | Im DY]: the four real products of conj(X)ᵀ·DY.
+                    BLAS.gemm(m: K2, n: N2, k: nb, a: xs + b * G * K2, lda: K2, b: dys + b * G * N2, ldb: N2,
+                              c: dws + b * K2 * N2, ldc: N2, transA: true, accumulate: true)
+                    // DX = DY · conj(W)ᵀ: the block form's transpose, into the input spectra (no longer needed).
+                    if dx != nil {
+                        BLAS.gemm(m: nb, n: K2, k: N2, a: dys + b * G * N2, lda: N2, b: wt.baseAddress! + b * K2 * N2, ldb: N2,
+                                  c: xs + b * G * K2, ldc: K2, transB: true)
+                    }
+                }
+                profile?.lap(.fftProduct, flops: 2 * Double(Self.bins * nb * K2 * N2) * (dx == nil ? 1 : 2))
+                guard let dx else { continue }
+                // Each block's 16×16 full convolution, added into x's gradient where it lies in the padded input.
+                for j in 0..<nb {
+                    let (img, y0, x0) = blocks.origin(q0 + j)
+                    let rows = min(16, g.hp2 - y0), cols = min(16, g.wp2 - x0)
+                    for cg in 0..<(cin / 8) {
+                        Self.load(xs + j * K2 + cg * 8, imOffset: cin, binStride: G * K2, s.re, s.im)
+                        FFT16.inverse2D(s.re, s.im, rows: rows, cols: cols, s.tile, &s.fft)
+                        let dst = dx + (img * cin + cg * 8) * g.inPlane + y0 * g.wp2 + x0
+                        for l in 0..<8 {
+                            let plane = dst + l * g.inPlane
+                            for r in 0..<rows { for c in 0..<cols { plane[r * g.wp2 + c] += s.tile[r * 16 + c][l] * scale } }
+                        }
+                        profile?.lap(.fftInverse, flops: PolyphaseFFTConv.transformFlops(rows: rows))
+                    }
+                }
+            }
+        }
+        // dW from its spectra: conj(G) with G = Σ conj(X)ᵀ·DY, G = (TL + BR) + i(TR − BL) of the block product.
+        for c in 0..<cin {
+            for og in 0..<(cout / 8) {
+                for b in 0..<Self.bins {
+                    let m = UnsafeRawPointer(dws + b * K2 * N2)
+                    func at(_ r: Int, _ col: Int) -> V8 { m.loadUnaligned(fromByteOffset: 4 * (r * N2 + col), as: V8.self) }
+                    s.re[b] = at(c, og * 8) + at(cin + c, cout + og * 8)
+                    s.im[b] = at(cin + c, og * 8) - at(c, cout + og * 8)
+                }
+                FFT16.inverse2D(s.re, s.im, rows: k, cols: k, s.tile, &s.fft)
+                for l in 0..<8 {
+                    let dst = dW + ((og * 8 + l) * cin + c) * k * k
+                    for ky in 0..<k { for kx in 0..<k { dst[ky * k + kx] += s.tile[ky * 16 + kx][l] * scale } }
+                }
+            }
+        }
+        profile?.lap(.fftInverse, flops: Double(cin * cout / 8) * PolyphaseFFTConv.transformFlops(rows: k))
+    }
+}
+
+/// One thread's buffers for `FFTPooledConv`: the spectra of a group of blocks (reused by whichever layer runs),
+/// the weight-gradient spectra in training, and FFT16's 16×16 working blocks.
+public final class FFTConvScratch {
+    /// Blocks per group: the M of the per-bin sgemms.
+    public let group: Int
+    let input = Scratch<Float>(), output = Scratch<Float>(), weightGradient = Scratch<Float>()
+    var fft = FFT16.Scratch()
+    /// A 16×16 block (256) and a half spectrum's re and im (144 each), eight lanes.
+    let tile = UnsafeMutablePointer<V8>.allocate(capacity: 256)
+    let re = UnsafeMutablePointer<V8>.allocate(capacity: 144), im = UnsafeMutablePointer<V8>.allocate(capacity: 144)
+
+    public init(group: Int = FFTPooledConv.defaultGroup) { self.group = max(1, group) }
+    deinit { tile.deallocate(); re.deallocate(); im.deallocate() }
+}

@@ -1,0 +1,66 @@
+import XCTest
+@testable import NeuralNet
+
+/// The FFT conv → ReLU → pool stage against the banded im2col + sgemm stage (`BatchedConvTests` checks that one
+/// against the per-image path): pooled outputs, argmax, dW, db and dx, on sizes where the blocks do not tile the
+/// output (partial last blocks, tiles running past the input's edge), kernels 3, 5 and 7, batches whose block
+/// groups straddle images, with and without padding around the input and the output.
+final class FFTPooledConvTests: XCTestCase {
+    func randoms(_ n: Int, seed: UInt64) -> [Float] {
+        var r = SeededRandom(seed: seed)
+        return (0..<n).map { _ in 2 * r.nextFloat() - 1 }
+    }
+
+    /// (cin, cout, k, padding, input side): conv2's own geometry (62 + 2 → 5×5 whole blocks), an odd side whose
+    /// last blocks are partial, a 3×3 whose second block runs past the input, a 7×7 with padding.
+    static let cases = [(16, 32, 5, 1, 62), (8, 16, 5, 0, 27), (8, 8, 3, 0, 20), (16, 8, 7, 1, 23)]
+
+    func testFFTStageMatchesTheBandedStage() {
+        for (ci, (cin, cout, k, pad, side)) in Self.cases.enumerated() {
+            let layer = ConvLayer(weight: randoms(cout * cin * k * k, seed: 1).map { $0 / Float(k) }, bias: randoms(cout, seed: 2),
+                                  cin: cin, cout: cout, k: k)
+            let fft = FFTPooledConv(layer)
+            let (ho, wo) = layer.outputSize(side, side, dilation: 1, padding: pad)
+            let (hp, wp) = MaxPool.outputSize(ho, wo, stride: 2, dilation: 1)
+            let side2 = side + 2 * pad
+            let batch = ci == 0 ? 1 : 3
+            // Padded input with its padding zeros stored.
+            var x = [Float](repeating: 0, count: batch * cin * side2 * side2)
+            let values = randoms(batch * cin * side * side, seed: 3)
+            for bc in 0..<(batch * cin) { for y in 0..<side { for xx in 0..<side {
+                x[(bc * side2 + y + pad) * side2 + xx + pad] = values[(bc * side + y) * side + xx]
+            } } }
+            for outPad in [0, 1] {
+                let oh = hp + 2 * outPad, ow = wp + 2 * outPad, outCount = batch * cout * oh * ow
+                var ref = [Float](repeating: .nan, count: outCount), refArg = [UInt8](repeating: 9, count: outCount)
+                layer.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &ref, argmax: &refArg,
+                                    scratch: ConvBandScratch())
+                let dPooled = randoms(outCount, seed: 4)
+                var refDW = [Float](repeating: 0, count: layer.weight.count), refDb = [Float](repeating: 0, count: cout)
+                var refDx = [Float](repeating: .nan, count: x.count)
+                layer.backwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, dPooled: dPooled, pooled: ref,
+                                     argmax: refArg, dW: &refDW, db: &refDb, dx: &refDx, scratch: ConvBandScratch())
+                // Groups of one block, a group that ends inside an image, and all of the batch's blocks in one.
+                for group in [1, 7, 1000] {
+                    let what = "case \(ci), outPad \(outPad), group \(group)"
+                    let scratch = FFTConvScratch(group: group)
+                    var out = [Float](repeating: .nan, count: outCount), arg = [UInt8](repeating: 9, count: outCount)
+                    fft.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &out, argmax: &arg, scratch: scratch)
+                    assertClose(out, ref, what + ": pooled")
+                    XCTAssertEqual(arg, refArg, what + ": argmax")
+                    var plain = [Float](repeating: .nan, count: outCount)
+                    fft.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &plain, scratch: scratch)
+                    XCTAssertEqual(plain, out, what + ": the same without argmax")
+                    var dW = [Float](repeating: 0.5, count: layer.weight.count), db = [Float](repeating: 0.5, count: cout)
+                    var dx = [Float](repeating: .nan, count: x.count)
+                    fft.backwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, dPooled: dPooled, pooled: ref,
+                                       argmax: refArg, dW: &dW, db: &db, dx: &dx, scratch: scratch)
+                    assertClose(dW.map { $0 - 0.5 }, refDW, what + ": dW (accumulated)")
+                    assertClose(db.map { $0 - 0.5 }, refDb, what + ": db (accumulated)")
+                    assertClose(dx, refDx, what + ": dx")
+                }
+                XCTAssertGreaterThan(ref.filter { $0 > 0 }.count, outCount / 4, "case \(ci): the probe must pass the ReLU")
+            }
+        }
+    }
+}
