@@ -190,17 +190,17 @@ struct SpatialSmoothing: Sendable {
     func structureTensor(_ run: RunArrays, _ a: ZarrArray, _ b: RunArrays.Block, channels: [Int], mask: [Bool],
                          support: (UInt8) -> Bool) async throws -> [Double] {
         let (h, w) = run.extent(b)
-        let reach = SpatialSmoothing(sigma: across ?? sigma).radius
+        let reach = presmoothing.radius
         let (planes, sup, H, W, oy, ox) = try await window(run, a, b, channels: channels, support: support, reach: reach)
         return tensor(planes, channels: channels.count, H: H, W: W, support: sup, oy: oy, ox: ox, h: h, w: w, mask: mask)
     }
 
     /// Σ gy², Σ gy·gx, Σ gx² over the channels and the target's pixels under `mask` (h × w): gradients by central
-    /// differences of the channels averaged isotropically at σ `across` within the support, where a pixel's four
-    /// neighbours are in the target and supported (planes, window and target as `smooth`).
+    /// differences of the channels averaged isotropically at half the along σ within the support (`presmoothing`),
+    /// where a pixel's four neighbours are in the target and supported (planes, window and target as `smooth`).
     func tensor(_ planes: [Double], channels c: Int, H: Int, W: Int, support: [Double], oy: Int, ox: Int,
                 h: Int, w: Int, mask: [Bool]) -> [Double] {
-        let pre = SpatialSmoothing(sigma: across ?? sigma)
+        let pre = presmoothing
         let pixels = (0..<(h * w)).filter { support[($0 / w + oy) * W + $0 % w + ox] > 0 }
         guard !pixels.isEmpty else { return [0, 0, 0] }
         let f = pre.smooth(planes, channels: c, H: H, W: W, support: support, oy: oy, ox: ox, h: h, w: w, pixels: pixels)
@@ -220,6 +220,12 @@ struct SpatialSmoothing: Sendable {
         }
         return j
     }
+
+    /// The isotropic mean the structure tensor's gradients are taken from, at half the along σ: the cells and most of
+    /// L4's barrels (~180 px apart) average out while the layers (100–350 px thick) still vary. Measured on the demo's
+    /// slices (direction error, the cortex runs at ~90°): at the across σ (16 px) the slices read 95° and 105°
+    /// (coherence 0.34 / 0.16) and the layer ARI was 0.442; at 48 px, 91° and 91° (0.64 / 0.45).
+    var presmoothing: SpatialSmoothing { SpatialSmoothing(sigma: sigma / 2) }
 
     /// The unit vector (y, x) along the layers from a structure tensor (Σ gy², Σ gy·gx, Σ gx²): perpendicular to its
     /// principal axis, the direction in which the channels change most; and the tensor's coherence (0: no preferred
