@@ -70,16 +70,25 @@ struct SpatialSmoothing: Sendable {
             for t in a...b { s += kernel[t - cy + r] * hz[t * w + x] }
             return s
         }
-        let den = support.withUnsafeBufferPointer { horizontal($0.baseAddress!) }
-        let weight = pixels.map { vertical(den, at: $0) }
-        var out = [Double](repeating: .nan, count: pixels.count * c)
+        return Self.normalised(planes, channels: c, H: H, W: W, support: support, pixels: pixels.count) { src in
+            let hz = horizontal(src)
+            return pixels.map { vertical(hz, at: $0) }
+        }
+    }
+
+    /// Σ w·m·x / Σ w·m per channel at the pixels, for a kernel `apply` that maps an H × W plane to its values at the
+    /// pixels (NaN where no support is in reach).
+    private static func normalised(_ planes: [Double], channels c: Int, H: Int, W: Int, support: [Double], pixels n: Int,
+                                   apply: (UnsafePointer<Double>) -> [Double]) -> [Double] {
+        let weight = support.withUnsafeBufferPointer { apply($0.baseAddress!) }
+        var out = [Double](repeating: .nan, count: n * c)
         var masked = [Double](repeating: 0, count: H * W)
         for ch in 0..<c {
             planes.withUnsafeBufferPointer { p in
                 for i in 0..<(H * W) { masked[i] = support[i] > 0 ? p[ch * H * W + i] : 0 }
             }
-            let num = masked.withUnsafeBufferPointer { horizontal($0.baseAddress!) }
-            for (i, p) in pixels.enumerated() where weight[i] > 0 { out[i * c + ch] = vertical(num, at: p) / weight[i] }
+            let num = masked.withUnsafeBufferPointer { apply($0.baseAddress!) }
+            for i in 0..<n where weight[i] > 0 { out[i * c + ch] = num[i] / weight[i] }
         }
         return out
     }
@@ -114,17 +123,7 @@ struct SpatialSmoothing: Sendable {
             }
             return reads.map { r in zip(r, second).reduce(0.0) { $1.0 >= 0 ? $0 + $1.1.w * grid[needed[$1.0]] : $0 } }
         }
-        let weight = support.withUnsafeBufferPointer { pass($0.baseAddress!) }
-        var out = [Double](repeating: .nan, count: pixels.count * c)
-        var masked = [Double](repeating: 0, count: H * W)
-        for ch in 0..<c {
-            planes.withUnsafeBufferPointer { p in
-                for i in 0..<(H * W) { masked[i] = support[i] > 0 ? p[ch * H * W + i] : 0 }
-            }
-            let num = masked.withUnsafeBufferPointer { pass($0.baseAddress!) }
-            for i in pixels.indices where weight[i] > 0 { out[i * c + ch] = num[i] / weight[i] }
-        }
-        return out
+        return Self.normalised(planes, channels: c, H: H, W: W, support: support, pixels: pixels.count, apply: pass)
     }
 
     /// A 1-D kernel laid along the unit vector u: tap k at (k·u.y, k·u.x), split bilinearly over the four grid

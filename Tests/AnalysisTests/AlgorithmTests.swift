@@ -162,23 +162,28 @@ final class AlgorithmTests: XCTestCase {
         XCTAssertEqual(predicted, ref["predict"] as! [Int])
     }
 
+    /// Random planes (c × H × W) and a support (1 where `inside(y, x)`), as the reference takes them: planes as
+    /// c × H × W and the support as H × W nested arrays.
+    static func smoothingWindow(c: Int, H: Int, W: Int, seed: UInt64, inside: (Int, Int) -> Bool)
+        -> (planes: [Double], support: [Double], planeGrid: [[[Double]]], supportGrid: [[Double]]) {
+        var rng = SeededRandom(seed: seed)
+        let planes = (0..<(c * H * W)).map { _ in Double(rng.nextFloat()) * 10 }
+        let support = (0..<(H * W)).map { inside($0 / W, $0 % W) ? 1.0 : 0 }
+        return (planes, support, (0..<c).map { ch in (0..<H).map { y in Array(planes[(ch * H * W + y * W)..<(ch * H * W + (y + 1) * W)]) } },
+                (0..<H).map { Array(support[($0 * W)..<(($0 + 1) * W)]) })
+    }
+
     /// The normalised Gaussian mean within a support = scipy.ndimage.gaussian_filter(x·m) / gaussian_filter(m), at the
     /// target pixels of a window (the window's outside counts as no support, scipy's mode "constant").
     func testSpatialSmoothingMatchesScipy() throws {
         let c = 2, H = 31, W = 40, oy = 6, ox = 9, h = 20, w = 22, sigma = 2.5
-        var rng = SeededRandom(seed: 5)
-        let planes = (0..<(c * H * W)).map { _ in Double(rng.nextFloat()) * 10 }
         // A support with a hole and a ragged edge; the target's pixels on it.
-        let support = (0..<(H * W)).map { i -> Double in
-            let y = i / W, x = i % W
-            return (x + y / 3 > 12 && !(10..<14).contains(y)) ? 1 : 0
-        }
+        let (planes, support, planeGrid, supportGrid) = Self.smoothingWindow(c: c, H: H, W: W, seed: 5) { y, x in x + y / 3 > 12 && !(10..<14).contains(y) }
         let pixels = (0..<(h * w)).filter { support[($0 / w + oy) * W + $0 % w + ox] > 0 }
         let s = SpatialSmoothing(sigma: sigma)
         XCTAssertEqual(s.radius, 10)
         let ours = s.smooth(planes, channels: c, H: H, W: W, support: support, oy: oy, ox: ox, h: h, w: w, pixels: pixels)
-        let ref = try Self.reference(["task": "smooth", "sigma": sigma, "support": (0..<H).map { Array(support[($0 * W)..<(($0 + 1) * W)]) },
-                                      "planes": (0..<c).map { ch in (0..<H).map { y in Array(planes[(ch * H * W + y * W)..<(ch * H * W + (y + 1) * W)]) } }])
+        let ref = try Self.reference(["task": "smooth", "sigma": sigma, "support": supportGrid, "planes": planeGrid])
         let sm = ref["smoothed"] as! [[[Double]]]
         XCTAssertGreaterThan(pixels.count, 200)
         for (i, p) in pixels.enumerated() { for ch in 0..<c {
@@ -191,17 +196,10 @@ final class AlgorithmTests: XCTestCase {
     /// within the support in both cases.
     func testOrientedSmoothingMatchesScipy() throws {
         let c = 2, H = 41, W = 47, oy = 9, ox = 11, h = 22, w = 24, along = 3.0, across = 1.2
-        var rng = SeededRandom(seed: 8)
-        let planes = (0..<(c * H * W)).map { _ in Double(rng.nextFloat()) * 10 }
-        let support = (0..<(H * W)).map { i -> Double in
-            let y = i / W, x = i % W
-            return (x + y / 2 > 14 && !(18..<21).contains(y)) ? 1 : 0
-        }
+        let (planes, support, grid, rows) = Self.smoothingWindow(c: c, H: H, W: W, seed: 8) { y, x in x + y / 2 > 14 && !(18..<21).contains(y) }
         let pixels = (0..<(h * w)).filter { support[($0 / w + oy) * W + $0 % w + ox] > 0 }
         XCTAssertGreaterThan(pixels.count, 300)
         let s = SpatialSmoothing(sigma: along, across: across)
-        let grid = (0..<c).map { ch in (0..<H).map { y in Array(planes[(ch * H * W + y * W)..<(ch * H * W + (y + 1) * W)]) } }
-        let rows = (0..<H).map { Array(support[($0 * W)..<(($0 + 1) * W)]) }
         let angle = 30.0 * .pi / 180
         let cases: [((y: Double, x: Double), [String: Any])] = [
             ((y: 1, x: 0), ["task": "smooth", "sigma": [along, across], "support": rows, "planes": grid]),
