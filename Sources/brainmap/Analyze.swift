@@ -158,8 +158,9 @@ struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Gaussian mixture (or k-means) clustering of a factorisation, per-ROI distributions, cross-slice matching.",
         discussion: """
-        GMM: full covariances (--covariance diag: variances only), k-means++ initialisation on a --sample, reg_covar 1e-6 (raised tenfold, with a note, when a
-        covariance is singular), tol 1e-3 on the mean log-likelihood, ≤ --max-iter (100) iterations, one streamed pass each. Writes
+        GMM: full covariances (--covariance diag: variances only), k-means++ initialisation on a --sample, reg_covar
+        1e-6 (raised tenfold, with a note, when a covariance is singular), tol 1e-3 on the mean log-likelihood,
+        ≤ --max-iter (100) iterations, one streamed pass each. Writes
         `clusters` (u1: cluster + 1, 0 outside the mask) and RUN/analysis/clusters.json: parameters, per-ROI
         distributions, ARI and V-measure against --rois, silhouette on a sample, and with --match A,B the clusters of
         slice A matched to slice B's by Jensen–Shannon distance of their per-ROI distributions (argmin, and one-to-one
