@@ -140,7 +140,7 @@ struct Demo: AsyncParsableCommand {
     /// σ (source pixels) of the neighbourhood mean before clustering: a pixel's own latents vary with the cell under
     /// it more than with its area or layer. Measured on the default demo's held-out slices (README "Discovery";
     /// tools/bench/discovery_bench.sh): areas, PCs 1–3, rose from σ 32 to 64 (scikit-learn, full covariances: ARI
-    /// 0.49 → 0.55; diagonal at 64: 0.70, σ 96 lower again); layers need
+    /// 0.49 → 0.55, σ 96 0.52; diagonal at 64: 0.70, not tried at other σ); layers need
     /// the mean long along them (≥ 96: the barrels of L4 are ~180 px apart) and short across (the layers are
     /// 100–350 px thick) — isotropic σ 32 and 64-along both stayed below 0.4.
     static let areaSmoothing = 64.0
