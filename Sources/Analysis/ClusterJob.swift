@@ -5,11 +5,14 @@ import VolumeStore
 
 public struct ClusterOptions: Sendable {
     public enum Method: String, Sendable { case gmm, kmeans }
+    /// A GMM's covariances: full, or diagonal (each cluster's variances along the input's axes only).
+    public enum Covariance: String, Sendable { case full, diag }
     public var run: String
     /// The step's name: its array and RUN/analysis/NAME.json ("clusters", or "clusters_…" so that two clusterings of
     /// one run, e.g. of areas and of cortical layers, live side by side).
     public var name = "clusters"
     public var method: Method = .gmm
+    public var covariance: Covariance = .full
     public var k = 4
     /// The run array clustered: nmf (default), pca or features.
     public var on = "nmf"
@@ -18,6 +21,9 @@ public struct ClusterOptions: Sendable {
     /// σ (source pixels) of a Gaussian mean of the input over each pixel's neighbourhood within the mask's class
     /// before clustering (0: none; see SpatialSmoothing).
     public var smooth = 0.0
+    /// σ (source pixels) across the layers: with it the mean is oriented, `smooth` along the layers and this across
+    /// them, the direction one per slice from the channels' structure tensor (see SpatialSmoothing). nil: isotropic.
+    public var smoothAcross: Double?
     public var mask: PixelMask = .predicted
     public var slices: [Int]?
     /// Rows sampled for k-means (the GMM's initialisation, or the k-means itself) and the silhouette (≤ 4,000 of them).
@@ -45,13 +51,18 @@ public struct ClusterOptions: Sendable {
     public var mostPasses: Int { method == .gmm ? 2 + maxIter : 2 }
 
     var parameters: Parameters {
-        // EM's settings only for a GMM: k-means never reads them, so changing them must not recompute it.
-        let em = method == .gmm ? [("reg", "\(reg)"), ("tol", "\(tol)"), ("max_iter", "\(maxIter)")] : []
-        return Parameters([("method", method.rawValue), ("k", "\(k)"), ("on", on),
-                    ("components", components.map { $0.map { String($0 + 1) }.joined(separator: ",") } ?? "all"),
-                    ("smooth", "\(smooth)"), ("mask", mask.description), ("sample", "\(sample)"), ("seed", "\(seed)")]
-                   + em + [("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"), ("rois", rois ?? "-"),
-                    ("match", match.map { "\($0.0),\($0.1)" } ?? "-")])
+        // Options added later are recorded only when set, so that results computed before them stay up to date;
+        // EM's settings only for a GMM (k-means never reads them, so changing them must not recompute it).
+        var fields: [(String, String)] = [("method", method.rawValue)]
+        if covariance != .full { fields.append(("covariance", covariance.rawValue)) }
+        fields += [("k", "\(k)"), ("on", on), ("components", components.map { $0.map { String($0 + 1) }.joined(separator: ",") } ?? "all"),
+                   ("smooth", "\(smooth)")]
+        if let smoothAcross { fields.append(("smooth_across", "\(smoothAcross)")) }
+        fields += [("mask", mask.description), ("sample", "\(sample)"), ("seed", "\(seed)")]
+        if method == .gmm { fields += [("reg", "\(reg)"), ("tol", "\(tol)"), ("max_iter", "\(maxIter)")] }
+        fields += [("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"),
+                   ("rois", rois ?? "-"), ("match", match.map { "\($0.0),\($0.1)" } ?? "-")]
+        return Parameters(fields)
     }
 }
 
@@ -72,6 +83,9 @@ public struct ClusterSummary: Sendable {
     public var wall = 0.0, peakRSS = 0
     /// The saved result was made from the same parameters and inputs: nothing recomputed.
     public var upToDate = false
+    /// With --smooth-across: per slice, the layers' direction the mean was laid along (degrees from the x axis
+    /// towards y) and the structure tensor's coherence.
+    public var layerDirections: [Int: (degrees: Double, coherence: Double)] = [:]
 }
 
 /// A finished generation's summary, saved beside its state (JSONEncoder round-trips doubles exactly, so a re-run
@@ -80,12 +94,15 @@ struct SavedClusterSummary: Codable {
     var rows: Int, iterations: Int, converged: Bool, logLikelihood: [Double], reg: Double, notes: [String]
     var silhouette: Double?, ari: Double?, vMeasure: [Double]?
     var distributions: [[Double]], roiIds: [Int64], jsDistances: [[Double]], argmin: [Int], oneToOne: [Int], resultPath: String
+    /// Slice → [degrees, coherence] (absent in results saved before --smooth-across existed).
+    var layerDirections: [String: [Double]]?
 
     init(_ s: ClusterSummary) {
         rows = s.rows; iterations = s.iterations; converged = s.converged; logLikelihood = s.logLikelihood; reg = s.reg; notes = s.notes
         silhouette = s.silhouette; ari = s.ari; vMeasure = s.vMeasure.map { [$0.homogeneity, $0.completeness, $0.v] }
         distributions = s.distributions; roiIds = s.roiIds; jsDistances = s.jsDistances; argmin = s.argmin; oneToOne = s.oneToOne
         resultPath = s.resultPath
+        layerDirections = s.layerDirections.isEmpty ? nil : Dictionary(uniqueKeysWithValues: s.layerDirections.map { ("\($0.key)", [$0.value.degrees, $0.value.coherence]) })
     }
 
     var summary: ClusterSummary {
@@ -94,6 +111,7 @@ struct SavedClusterSummary: Codable {
         s.silhouette = silhouette; s.ari = ari; s.vMeasure = vMeasure.map { ($0[0], $0[1], $0[2]) }
         s.distributions = distributions; s.roiIds = roiIds; s.jsDistances = jsDistances; s.argmin = argmin; s.oneToOne = oneToOne
         s.resultPath = resultPath
+        for (z, v) in layerDirections ?? [:] { if let z = Int(z), v.count == 2 { s.layerDirections[z] = (v[0], v[1]) } }
         return s
     }
 }
@@ -123,6 +141,12 @@ public final class ClusterJob: @unchecked Sendable {
         let d = channels.count
         guard o.smooth >= 0, o.smooth <= Double(4 * run.block * run.stride) else {
             throw AnalysisError.input("--smooth \(o.smooth): a Gaussian σ in source pixels, 0…\(4 * run.block * run.stride) (0: no smoothing)")
+        }
+        if let across = o.smoothAcross {
+            guard o.smooth > 0 else { throw AnalysisError.input("--smooth-across \(across) needs --smooth (σ along the layers, > 0)") }
+            guard across > 0, across <= Double(4 * run.block * run.stride) else {
+                throw AnalysisError.input("--smooth-across \(across): a Gaussian σ across the layers in source pixels, > 0 and ≤ \(4 * run.block * run.stride)")
+            }
         }
         let zs = o.slices ?? Array(0..<run.depth)
         if let bad = zs.first(where: { $0 < 0 || $0 >= run.depth }) { throw AnalysisError.input("--slices: slice \(bad) is outside the run (z = 0..<\(run.depth))") }
@@ -163,7 +187,8 @@ public final class ClusterJob: @unchecked Sendable {
                                     command: session.commandLine, waiting: waiting)
         // A reduce reads no rows (it merges published statistics), so only the processes that compute smooth.
         let smoothed = o.smooth > 0 && passes.role != .reduce
-            ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource, progress: progress) : nil
+            ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource,
+                               directions: &summary.layerDirections, progress: progress) : nil
         func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
                   _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
@@ -351,9 +376,15 @@ public final class ClusterJob: @unchecked Sendable {
             }
         }
         var doc: [String: Any] = ["parameters": o.parameters.dictionary, "generation": session.generation, "rows": summary.rows, "k": o.k, "method": o.method.rawValue,
+                                  "covariance_type": o.covariance.rawValue,
                                   "silhouette_on_sample": summary.silhouette ?? 0, "sample_rows_for_silhouette": sil, "notes": summary.notes,
                                   "reg_covar": reg, "iterations": summary.iterations, "converged": summary.converged,
                                   "mean_log_likelihood_per_iteration": summary.logLikelihood]
+        if !summary.layerDirections.isEmpty {
+            doc["layer_direction_per_slice"] = Dictionary(uniqueKeysWithValues: summary.layerDirections.map {
+                ("\($0.key)", ["degrees_from_x_towards_y": $0.value.degrees, "structure_tensor_coherence": $0.value.coherence])
+            })
+        }
         if let g = model { doc["weights"] = g.weights; doc["means"] = g.means; doc["covariances"] = g.covariances }
         else { doc["centroids"] = centroids }
         if rois != nil {
@@ -380,10 +411,13 @@ public final class ClusterJob: @unchecked Sendable {
     /// The input's smoothed channels (SpatialSmoothing, within the mask's class: `--within`'s class, else predicted
     /// tissue) at the mask's pixels, computed once into a scratch array of this generation that every pass then reads
     /// like the input; each shard smooths its own blocks. A marker per shard says the scratch is whole (resume).
+    /// Oriented (--smooth-across): first each slice's direction from the structure tensor over all of its blocks —
+    /// every shard sums the same blocks in the same order, so all lay the mean the same way without an exchange.
     private func smooth(_ run: RunArrays, _ input: ZarrArray, channels: [Int], blocks: [RunArrays.Block], session: StepSession,
-                        maskSource: ZarrArray?, progress: (StepProgress) -> Void) async throws -> ZarrArray {
+                        maskSource: ZarrArray?, directions: inout [Int: (degrees: Double, coherence: Double)],
+                        progress: (StepProgress) -> Void) async throws -> ZarrArray {
         let o = options
-        let s = SpatialSmoothing(sigma: o.smooth / Double(run.stride))
+        let s = SpatialSmoothing(sigma: o.smooth / Double(run.stride), across: o.smoothAcross.map { $0 / Double(run.stride) })
         let support: @Sendable (UInt8) -> Bool
         if case let .within(c, _) = o.mask { support = { $0 == c } } else { support = { $0 != 0 } }
         let store = FileChunkStore(root: session.directory)
@@ -392,14 +426,38 @@ public final class ClusterJob: @unchecked Sendable {
         try store.putSync("smoothed/.zarray", md.zarrV2JSON())
         let scratch = ZarrArray(store: store, path: "smoothed", metadata: md)
         let marker = session.statePath("smoothed-\(o.shard.fileTag).done")
-        if FileManager.default.fileExists(atPath: marker) { return scratch }
+        if let saved = try? DurableFile.read(marker, as: [String: Double].self) {
+            for (k, v) in saved where k.hasPrefix("degrees_z") {
+                if let z = Int(k.dropFirst(9)) { directions[z] = (v, saved["coherence_z\(z)"] ?? 0) }
+            }
+            return scratch
+        }
+        var along: [Int: (y: Double, x: Double)] = [:]
+        if s.across != nil {
+            var tensors: [Int: [Double]] = [:]
+            for (i, b) in blocks.enumerated() {
+                progress(StepProgress(phase: "the layers' direction (structure tensor)", done: i + 1, total: blocks.count))
+                guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                let j = try await s.structureTensor(run, input, b, channels: channels, mask: m, support: support)
+                tensors[b.z] = zip(tensors[b.z] ?? [0, 0, 0], j).map { $0 + $1 }
+            }
+            for (z, j) in tensors {
+                guard let (u, coherence) = SpatialSmoothing.layerDirection(j) else {
+                    throw AnalysisError.input("--smooth-across: the channels do not vary under the mask in slice \(z), so the layers have no direction; smooth isotropically (omit --smooth-across)")
+                }
+                along[z] = u
+                directions[z] = (atan2(u.y, u.x) * 180 / .pi, coherence)
+            }
+        }
         for (i, b) in blocks.enumerated() where o.shard.owns(i) {
             progress(StepProgress(phase: "smoothing (σ \(o.smooth) px)", done: i + 1, total: blocks.count))
             guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
-            let (x, px) = try await s.rows(run, input, b, channels: channels, mask: m, support: support)
+            let (x, px) = try await s.rows(run, input, b, channels: channels, mask: m, support: support, along: along[b.z])
             if !px.isEmpty { try await run.write(scratch, b, values: x, pixels: px) }
         }
-        try DurableFile.write(marker, json: ["blocks": Double(blocks.count), "sigma_run_pixels": s.sigma])
+        var record = ["blocks": Double(blocks.count), "sigma_run_pixels": s.sigma]
+        for (z, d) in directions { record["degrees_z\(z)"] = d.degrees; record["coherence_z\(z)"] = d.coherence }
+        try DurableFile.write(marker, json: record)
         return scratch
     }
 
@@ -427,7 +485,7 @@ public final class ClusterJob: @unchecked Sendable {
     /// The M-step; a singular covariance raises `reg` tenfold (noted) and retries.
     private func maximize(_ s: GMMStatistics, reg: inout Double, notes: inout [String]) throws -> GaussianMixture {
         while true {
-            do { return try GaussianMixture.maximization(s, reg: reg) }
+            do { return try GaussianMixture.maximization(s, reg: reg, diagonal: options.covariance == .diag) }
             catch AnalysisError.singularCovariance(let c, _) where reg < 1 {
                 notes.append("covariance of component \(c) singular with reg_covar \(reg); raised to \(reg * 10)")
                 reg *= 10

@@ -1,7 +1,7 @@
 import NeuralNet
 import Foundation
 
-/// A Gaussian mixture with full covariances, fitted by EM one pass per iteration: the E-step of a block needs only
+/// A Gaussian mixture with full (or diagonal) covariances, fitted by EM one pass per iteration: the E-step of a block needs only
 /// the current parameters, and the M-step only the summed sufficient statistics (Σr, Σr·x, Σr·xxᵀ per component),
 /// which merge over blocks and shards. Conventions follow scikit-learn's GaussianMixture: `reg` added to the
 /// covariances' diagonals, convergence when the mean log-likelihood changes by less than `tol`.
@@ -90,7 +90,9 @@ public struct GaussianMixture: Codable, Sendable {
     }
 
     /// Parameters from summed statistics (the M-step). Throws when a covariance is singular even with `reg`.
-    public static func maximization(_ s: GMMStatistics, reg: Double) throws -> GaussianMixture {
+    /// `diagonal`: each covariance keeps only its variances (scikit-learn's covariance_type "diag": the same
+    /// variances, off-diagonal terms zero).
+    public static func maximization(_ s: GMMStatistics, reg: Double, diagonal: Bool = false) throws -> GaussianMixture {
         let k = s.k, d = s.d
         var means = [Double](), covs = [Double]()
         let nks = s.resp.map { $0 + 10 * Double.ulpOfOne }   // scikit-learn's guard against empty components
@@ -101,7 +103,8 @@ public struct GaussianMixture: Codable, Sendable {
             let mu = (0..<d).map { s.sumX[c * d + $0] / nk }
             means += mu
             for i in 0..<d { for j in 0..<d {
-                covs.append(s.sumXX[(c * d + i) * d + j] / nk - mu[i] * mu[j] + (i == j ? reg : 0))
+                covs.append(i == j ? s.sumXX[(c * d + i) * d + j] / nk - mu[i] * mu[j] + reg
+                            : diagonal ? 0 : s.sumXX[(c * d + i) * d + j] / nk - mu[i] * mu[j])
             } }
         }
         return try GaussianMixture(weights: weights, means: means, covariances: covs, d: d, reg: reg)

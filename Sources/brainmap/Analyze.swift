@@ -158,8 +158,9 @@ struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Gaussian mixture (or k-means) clustering of a factorisation, per-ROI distributions, cross-slice matching.",
         discussion: """
-        GMM: full covariances, k-means++ initialisation on a --sample, reg_covar 1e-6 (raised tenfold, with a note, when a
-        covariance is singular), tol 1e-3 on the mean log-likelihood, ≤ --max-iter (100) iterations, one streamed pass each. Writes
+        GMM: full covariances (--covariance diag: variances only), k-means++ initialisation on a --sample, reg_covar
+        1e-6 (raised tenfold, with a note, when a covariance is singular), tol 1e-3 on the mean log-likelihood,
+        ≤ --max-iter (100) iterations, one streamed pass each. Writes
         `clusters` (u1: cluster + 1, 0 outside the mask) and RUN/analysis/clusters.json: parameters, per-ROI
         distributions, ARI and V-measure against --rois, silhouette on a sample, and with --match A,B the clusters of
         slice A matched to slice B's by Jensen–Shannon distance of their per-ROI distributions (argmin, and one-to-one
@@ -168,9 +169,11 @@ struct Cluster: AsyncParsableCommand {
     @Argument(help: "The run directory.") var run: String
     @Option(parsing: .unconditional, help: "Clusters (2…255: stored as u1).") var k = 4
     @Option(help: "gmm or kmeans.") var method = "gmm"
+    @Option(help: "GMM covariances: full, or diag (variances only, along the input's channels: fewer parameters; the demo's areas from PCs).") var covariance = "full"
     @Option(help: "The array clustered: nmf, pca or features.") var on = "nmf"
     @Option(parsing: .unconditional, help: "Its channels clustered, numbered from 1 as printed: '1:3' (PCs 1, 2 and 3, as the paper clusters areas) or a list '14,9,8'; default all.") var components: String?
     @Option(parsing: .unconditional, help: "σ in source pixels of a Gaussian mean of the input over each pixel's neighbourhood, within --within's class (else predicted tissue), before clustering; 0: none.") var smooth = 0.0
+    @Option(parsing: .unconditional, help: "σ in source pixels across the layers (> 0, with --smooth): the mean is then oriented, --smooth along the layers and this across them, in the direction the clustered channels change least (one per slice, from their structure tensor).") var smoothAcross: Double?
     @Option(help: "The output's name: 'clusters', or 'clusters_NAME' to keep another clustering of the run beside it (RUN/NAME, RUN/analysis/NAME.json).") var name = "clusters"
     @Option(help: "Only pixels predicted as this class (CTX, …), as the paper clusters cortex.") var within: String?
     @Option(parsing: .unconditional, help: "With --within: erode by a disk of this radius in source pixels (≥ 0; the paper: 64).") var erode = 0
@@ -194,6 +197,9 @@ struct Cluster: AsyncParsableCommand {
         o.shard = try sharding.resolve()
         o.pass = try passing.resolve(shard: o.shard, restart: restart)
         guard let m = ClusterOptions.Method(rawValue: method) else { throw ValidationError("--method must be gmm or kmeans") }
+        guard let cov = ClusterOptions.Covariance(rawValue: covariance) else { throw ValidationError("--covariance must be full or diag; got '\(covariance)'") }
+        guard cov == .full || m == .gmm else { throw ValidationError("--covariance diag is a GMM's; --method kmeans has no covariances") }
+        o.covariance = cov
         guard ["nmf", "pca", "features"].contains(on) else {
             throw ValidationError("--on must be nmf, pca or features (the per-pixel vectors clustered); got '\(on)'")
         }
@@ -204,6 +210,11 @@ struct Cluster: AsyncParsableCommand {
         if let components { o.components = try parseComponents(components) }
         guard smooth >= 0, smooth.isFinite else { throw ValidationError("--smooth must be a finite number ≥ 0 (σ in source pixels); got \(smooth)") }
         o.smooth = smooth
+        if let smoothAcross {
+            guard smoothAcross > 0, smoothAcross.isFinite else { throw ValidationError("--smooth-across must be a finite number > 0 (σ across the layers in source pixels); got \(smoothAcross)") }
+            guard smooth > 0 else { throw ValidationError("--smooth-across needs --smooth (σ along the layers, > 0)") }
+            o.smoothAcross = smoothAcross
+        }
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }
         if let match {
@@ -228,6 +239,9 @@ struct Cluster: AsyncParsableCommand {
         if o.method == .gmm {
             say(String(format: "%d rows, EM %@ after %d iterations, mean log-likelihood %.5f, reg_covar %g", s.rows,
                        s.converged ? "converged" : "stopped", s.iterations, s.logLikelihood.last ?? 0, s.reg))
+        }
+        for (z, d) in s.layerDirections.sorted(by: { $0.key < $1.key }) {
+            say(String(format: "slice %d: mean laid along %.1f° from the x axis (structure tensor coherence %.2f)", z, d.degrees, d.coherence))
         }
         if let sil = s.silhouette { say(String(format: "silhouette (sample) %.4f", sil)) }
         if let ari = s.ari, let v = s.vMeasure {

@@ -14,8 +14,9 @@ struct Demo: AsyncParsableCommand {
         1. a full-size phantom (5 slices of 1420×5805, areas annotated); 2. train the paper's network on slices 0–1,
         validating on slice 2; 3. predict slices 3–4 densely; 4. evaluate them against the phantom's areas; 5. clean
         the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. areas without labels: GMM
-        clusters of the first three PCs of the whole slices, scored against the areas (ARI, V-measure); 8. layers without
-        labels: GMM clusters of cortex on the NMF embedding averaged over each pixel's neighbourhood, scored against the
+        clusters (diagonal covariances) of the first three PCs of the whole slices averaged over each pixel's
+        neighbourhood, scored against the areas (ARI, V-measure); 8. layers without labels: GMM clusters of cortex on the
+        NMF embedding averaged far along the layers and little across them, scored against the
         layers and matched across the two slices by their per-layer distributions; 9. the factors that predict each layer
         (select-factors); 10. the report: every map as images, the evaluation, curves and analysis in one HTML page. Every output stays in --out; the commands it runs are
         printed, so each step can be re-run by hand.
@@ -84,23 +85,25 @@ struct Demo: AsyncParsableCommand {
                    nmf.objectives.map { String(format: "%.4f", $0 / Double(nmf.rows)) }.joined(separator: " → ")))
 
         var ca = ClusterOptions(run: run)
-        ca.name = "clusters_areas"; ca.on = "pca"; ca.components = [0, 1, 2]; ca.k = 6; ca.smooth = Self.smoothing
+        ca.name = "clusters_areas"; ca.on = "pca"; ca.components = [0, 1, 2]; ca.k = 6; ca.smooth = Self.areaSmoothing; ca.covariance = .diag
         ca.rois = group + "/areas"; ca.slices = [3, 4]
-        step("7. areas without labels: cluster the whole slices on their first three PCs (GMM, 6 components, latents averaged over σ \(Int(ca.smooth)) px)",
-             "brainmap cluster \(run) --name clusters_areas --on pca --components 1:3 --k 6 --smooth \(Int(ca.smooth)) --rois \(group)/areas --slices 3:5")
+        step("7. areas without labels: cluster the whole slices on their first three PCs (GMM, 6 components, diagonal covariances, latents averaged over σ \(Int(ca.smooth)) px)",
+             "brainmap cluster \(run) --name clusters_areas --on pca --components 1:3 --k 6 --covariance diag --smooth \(Int(ca.smooth)) --rois \(group)/areas --slices 3:5")
         let ar = try await ClusterJob(options: ca).run()
         say(String(format: "   %d pixels; against the areas: ARI %.3f, V-measure %.3f (the paper, one real slice: ARI 0.703)", ar.rows, ar.ari ?? 0, ar.vMeasure?.v ?? 0))
 
         var co = ClusterOptions(run: run)
         co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = group + "/layers"; co.match = (3, 4); co.slices = [3, 4]
-        co.smooth = Self.smoothing
-        step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
-             "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --rois \(group)/layers --match 3,4 --slices 3:5")
+        co.smooth = Self.layerSmoothing.along; co.smoothAcross = Self.layerSmoothing.across
+        step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px along the layers and \(Int(Self.layerSmoothing.across)) px across (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
+             "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --smooth-across \(Int(Self.layerSmoothing.across)) --rois \(group)/layers --match 3,4 --slices 3:5")
         // A weak model (e.g. --epochs 1) may predict too little cortex to cluster: say so and go on to the report.
         do {
             let cl = try await ClusterJob(options: co).run()
             say(String(format: "   %d cortex pixels, EM %@ in %d iterations; against the layers: ARI %.3f, V-measure %.3f; silhouette %.3f",
                        cl.rows, cl.converged ? "converged" : "stopped", cl.iterations, cl.ari ?? 0, cl.vMeasure?.v ?? 0, cl.silhouette ?? 0))
+            say("   layers' direction per slice (structure tensor): " + cl.layerDirections.sorted { $0.key < $1.key }.map {
+                String(format: "slice %d %.1f° from x (coherence %.2f)", $0.key, $0.value.degrees, $0.value.coherence) }.joined(separator: ", "))
             say("   per cluster, fraction of its pixels in layers L1 L2/3 L4 L5 L6 (ids " + cl.roiIds.map(String.init).joined(separator: " ") + "):")
             for (i, d) in cl.distributions.enumerated() {
                 say("     cluster \(i + 1): " + d.map { String(format: "%.2f", $0) }.joined(separator: " ")
@@ -134,10 +137,14 @@ struct Demo: AsyncParsableCommand {
         say("   \(report.index)  the report: open it in a browser (or `brainmap serve \(run)`, then its /report/)")
     }
 
-    /// σ (source pixels) of the neighbourhood mean before clustering, for areas and layers alike: measured on the
-    /// demo's held-out slices (tools/bench/discovery_bench.sh; README "Discovery"), 32 px raised both ARIs most of
-    /// 0–48; a pixel's own latents vary with the cell under it more than with its area or layer.
-    static let smoothing = 32.0
+    /// σ (source pixels) of the neighbourhood mean before clustering: a pixel's own latents vary with the cell under
+    /// it more than with its area or layer. Measured on the default demo's held-out slices (README "Discovery";
+    /// tools/bench/discovery_bench.sh): areas, PCs 1–3, rose from σ 32 to 64 (scikit-learn, full covariances: ARI
+    /// 0.49 → 0.55, σ 96 0.52; diagonal at 64: 0.70, not tried at other σ); layers need
+    /// the mean long along them (≥ 96: the barrels of L4 are ~180 px apart) and short across (the layers are
+    /// 100–350 px thick) — isotropic σ 32 and 64-along both stayed below 0.4.
+    static let areaSmoothing = 64.0
+    static let layerSmoothing = (along: 96.0, across: 16.0)
 
     /// Evaluates slices 3–4 of a run array, prints the table and writes RUN/evaluation-ARRAY.json.
     private func evaluate(run: String, array: String, annotations: String) async throws -> Evaluation {

@@ -111,7 +111,12 @@ final class AlgorithmTests: XCTestCase {
     }
 
     /// EM from the same initial parameters: weights, means and log-likelihood as scikit-learn's GaussianMixture.
-    func testGaussianMixtureMatchesScikitLearn() throws {
+    func testGaussianMixtureMatchesScikitLearn() throws { try checkGaussianMixture(diagonal: false) }
+
+    /// The same with diagonal covariances (covariance_type "diag").
+    func testDiagonalGaussianMixtureMatchesScikitLearn() throws { try checkGaussianMixture(diagonal: true) }
+
+    func checkGaussianMixture(diagonal: Bool) throws {
         let n = 3000, d = 4, k = 3
         let x = Self.data(n: n, d: d, seed: 3)
         let (centroids, labels) = KMeans.fit(x, rows: n, d: d, k: k, seed: 5)
@@ -125,13 +130,14 @@ final class AlgorithmTests: XCTestCase {
             }
         }
         _ = centroids
-        var model = try GaussianMixture.maximization(s, reg: 1e-6)
+        var model = try GaussianMixture.maximization(s, reg: 1e-6, diagonal: diagonal)
         let initial = model
+        if diagonal { for c in 0..<k { for i in 0..<d { for j in 0..<d where i != j { XCTAssertEqual(model.covariances[(c * d + i) * d + j], 0) } } } }
         var previous = -Double.infinity, iterations = 0, lowerBound = 0.0
         for _ in 0..<100 {
             var st = GMMStatistics(k: k, d: d)
             x.withUnsafeBufferPointer { st.add(x: $0.baseAddress!, rows: n, model: model) }
-            model = try GaussianMixture.maximization(st, reg: 1e-6)
+            model = try GaussianMixture.maximization(st, reg: 1e-6, diagonal: diagonal)
             iterations += 1
             lowerBound = st.logLikelihood / st.rows
             if abs(lowerBound - previous) < 1e-3 { break }
@@ -139,8 +145,14 @@ final class AlgorithmTests: XCTestCase {
         }
         var final = GMMStatistics(k: k, d: d)
         x.withUnsafeBufferPointer { final.add(x: $0.baseAddress!, rows: n, model: model) }
+        // scikit-learn takes diagonal covariances as k × d variances, full ones as k × d × d.
+        var covariances: [Any] = []
+        for c in 0..<k {
+            let block = Array(initial.covariances[(c * d * d)..<((c + 1) * d * d)])
+            covariances.append(diagonal ? (0..<d).map { block[$0 * d + $0] } as Any : Self.rows(block, d) as Any)
+        }
         let ref = try Self.reference(["task": "gmm", "X": Self.rows(x, d), "weights": initial.weights, "means": Self.rows(initial.means, d),
-                                      "covariances": (0..<k).map { Self.rows(Array(initial.covariances[($0 * d * d)..<(($0 + 1) * d * d)]), d) }])
+                                      "covariances": covariances, "covariance_type": diagonal ? "diag" : "full"])
         XCTAssertEqual(iterations, ref["n_iter"] as! Int)
         for (a, b) in zip(model.weights, ref["weights"] as! [Double]) { XCTAssertEqual(a, b, accuracy: 1e-9) }
         for (a, b) in zip(model.means, (ref["means"] as! [[Double]]).joined()) { XCTAssertEqual(a, b, accuracy: 1e-8) }
@@ -150,28 +162,79 @@ final class AlgorithmTests: XCTestCase {
         XCTAssertEqual(predicted, ref["predict"] as! [Int])
     }
 
+    /// Random planes (c × H × W) and a support (1 where `inside(y, x)`), as the reference takes them: planes as
+    /// c × H × W and the support as H × W nested arrays.
+    static func smoothingWindow(c: Int, H: Int, W: Int, seed: UInt64, inside: (Int, Int) -> Bool)
+        -> (planes: [Double], support: [Double], planeGrid: [[[Double]]], supportGrid: [[Double]]) {
+        var rng = SeededRandom(seed: seed)
+        let planes = (0..<(c * H * W)).map { _ in Double(rng.nextFloat()) * 10 }
+        let support = (0..<(H * W)).map { inside($0 / W, $0 % W) ? 1.0 : 0 }
+        return (planes, support, (0..<c).map { ch in (0..<H).map { y in Array(planes[(ch * H * W + y * W)..<(ch * H * W + (y + 1) * W)]) } },
+                (0..<H).map { Array(support[($0 * W)..<(($0 + 1) * W)]) })
+    }
+
     /// The normalised Gaussian mean within a support = scipy.ndimage.gaussian_filter(x·m) / gaussian_filter(m), at the
     /// target pixels of a window (the window's outside counts as no support, scipy's mode "constant").
     func testSpatialSmoothingMatchesScipy() throws {
         let c = 2, H = 31, W = 40, oy = 6, ox = 9, h = 20, w = 22, sigma = 2.5
-        var rng = SeededRandom(seed: 5)
-        let planes = (0..<(c * H * W)).map { _ in Double(rng.nextFloat()) * 10 }
         // A support with a hole and a ragged edge; the target's pixels on it.
-        let support = (0..<(H * W)).map { i -> Double in
-            let y = i / W, x = i % W
-            return (x + y / 3 > 12 && !(10..<14).contains(y)) ? 1 : 0
-        }
+        let (planes, support, planeGrid, supportGrid) = Self.smoothingWindow(c: c, H: H, W: W, seed: 5) { y, x in x + y / 3 > 12 && !(10..<14).contains(y) }
         let pixels = (0..<(h * w)).filter { support[($0 / w + oy) * W + $0 % w + ox] > 0 }
         let s = SpatialSmoothing(sigma: sigma)
         XCTAssertEqual(s.radius, 10)
         let ours = s.smooth(planes, channels: c, H: H, W: W, support: support, oy: oy, ox: ox, h: h, w: w, pixels: pixels)
-        let ref = try Self.reference(["task": "smooth", "sigma": sigma, "support": (0..<H).map { Array(support[($0 * W)..<(($0 + 1) * W)]) },
-                                      "planes": (0..<c).map { ch in (0..<H).map { y in Array(planes[(ch * H * W + y * W)..<(ch * H * W + (y + 1) * W)]) } }])
+        let ref = try Self.reference(["task": "smooth", "sigma": sigma, "support": supportGrid, "planes": planeGrid])
         let sm = ref["smoothed"] as! [[[Double]]]
         XCTAssertGreaterThan(pixels.count, 200)
         for (i, p) in pixels.enumerated() { for ch in 0..<c {
             XCTAssertEqual(ours[i * c + ch], sm[ch][p / w + oy][p % w + ox], accuracy: 1e-9, "pixel \(p) channel \(ch)")
         } }
+    }
+
+    /// The oriented mean: along an axis it is scipy's separable gaussian_filter with σ (along, across) or (across,
+    /// along); at 30° it equals Gaussians sampled on interpolated lines (scipy.ndimage.map_coordinates), normalised
+    /// within the support in both cases.
+    func testOrientedSmoothingMatchesScipy() throws {
+        let c = 2, H = 41, W = 47, oy = 9, ox = 11, h = 22, w = 24, along = 3.0, across = 1.2
+        let (planes, support, grid, rows) = Self.smoothingWindow(c: c, H: H, W: W, seed: 8) { y, x in x + y / 2 > 14 && !(18..<21).contains(y) }
+        let pixels = (0..<(h * w)).filter { support[($0 / w + oy) * W + $0 % w + ox] > 0 }
+        XCTAssertGreaterThan(pixels.count, 300)
+        let s = SpatialSmoothing(sigma: along, across: across)
+        let angle = 30.0 * .pi / 180
+        let cases: [((y: Double, x: Double), [String: Any])] = [
+            ((y: 1, x: 0), ["task": "smooth", "sigma": [along, across], "support": rows, "planes": grid]),
+            ((y: 0, x: 1), ["task": "smooth", "sigma": [across, along], "support": rows, "planes": grid]),
+            ((y: sin(angle), x: cos(angle)), ["task": "smooth-oriented", "sigma_along": along, "sigma_across": across,
+                                              "along": [sin(angle), cos(angle)], "support": rows, "planes": grid]),
+        ]
+        for (u, request) in cases {
+            let ours = s.oriented(planes, channels: c, H: H, W: W, support: support, oy: oy, ox: ox, h: h, w: w, pixels: pixels, along: u)
+            let sm = try Self.reference(request)["smoothed"] as! [[[Double]]]
+            for (i, p) in pixels.enumerated() { for ch in 0..<c {
+                XCTAssertEqual(ours[i * c + ch], sm[ch][p / w + oy][p % w + ox], accuracy: 1e-9, "along \(u), pixel \(p) channel \(ch)")
+            } }
+        }
+        // The isotropic case of the same struct is unchanged: reach = radius without `across`.
+        XCTAssertEqual(SpatialSmoothing(sigma: along).reach, SpatialSmoothing(sigma: along).radius)
+        XCTAssertEqual(s.reach, 12 + 5 + 2)
+    }
+
+    /// Stripes that change along 30° (from x towards y): the structure tensor's layers run perpendicular, at 120°,
+    /// with coherence near 1; an input that does not change has no direction.
+    func testLayerDirectionFromStructureTensor() throws {
+        let H = 60, W = 70, angle = 30.0 * .pi / 180
+        let planes = (0..<(H * W)).map { i -> Double in
+            let y = Double(i / W), x = Double(i % W)
+            return sin(2 * .pi * (x * cos(angle) + y * sin(angle)) / 14)
+        }
+        let s = SpatialSmoothing(sigma: 6, across: 1.5)
+        let support = [Double](repeating: 1, count: H * W)
+        let j = s.tensor(planes, channels: 1, H: H, W: W, support: support, oy: 10, ox: 10, h: 40, w: 50, mask: [Bool](repeating: true, count: 2000))
+        let (u, coherence) = try XCTUnwrap(SpatialSmoothing.layerDirection(j))
+        XCTAssertEqual(abs(u.y * sin(angle) + u.x * cos(angle)), 0, accuracy: 0.01, "along \(u) is perpendicular to the stripes' gradient")
+        XCTAssertGreaterThan(coherence, 0.95)
+        XCTAssertNil(SpatialSmoothing.layerDirection(s.tensor([Double](repeating: 0, count: H * W), channels: 1, H: H, W: W, support: support,
+                                                               oy: 10, ox: 10, h: 40, w: 50, mask: [Bool](repeating: true, count: 2000))))
     }
 
     /// JS distance, ARI, V-measure, silhouette and the one-to-one assignment as scipy and scikit-learn compute them.

@@ -233,6 +233,23 @@ final class AnalysisJobTests: XCTestCase {
         XCTAssertFalse(unsmoothed.upToDate)
         XCTAssertEqual(unsmoothed.rows, areas.rows)
         XCTAssertNotEqual(unsmoothed.logLikelihood.last, areas.logLikelihood.last)
+        // Oriented (--smooth-across) with diagonal covariances: each slice's direction recorded (and kept when the
+        // result is up to date), covariances diagonal, the scores as scikit-learn computes them from the written array.
+        var o = a
+        o.name = "clusters_oriented"; o.smooth = 8; o.smoothAcross = 2; o.covariance = .diag
+        let oriented = try await ClusterJob(options: o).run()
+        XCTAssertEqual(Array(oriented.layerDirections.keys), [1])
+        let orientedScores = try AlgorithmTests.reference(["task": "cluster-scores", "clusters": run + "/clusters_oriented",
+                                                           "rois": dir + "/ph.zarr/areas", "stride": 2, "slices": [1]])
+        XCTAssertEqual(oriented.ari!, orientedScores["ari"] as! Double, accuracy: 1e-12)
+        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: oriented.resultPath))) as! [String: Any]
+        XCTAssertEqual(doc["covariance_type"] as? String, "diag")
+        let covs = doc["covariances"] as! [Double]
+        for c in 0..<3 { for i in 0..<3 { for j in 0..<3 where i != j { XCTAssertEqual(covs[(c * 3 + i) * 3 + j], 0) } } }
+        XCTAssertNotNil((doc["layer_direction_per_slice"] as? [String: Any])?["1"])
+        let orientedAgain = try await ClusterJob(options: o).run()
+        XCTAssertTrue(orientedAgain.upToDate)
+        XCTAssertEqual(orientedAgain.layerDirections[1]?.degrees, oriented.layerDirections[1]?.degrees)
         // A name that is not a cluster output, a channel the input lacks: refused, naming the flag.
         var bad = a
         bad.name = "labels"

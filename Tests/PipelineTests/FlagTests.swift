@@ -72,6 +72,11 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--on", "probabilities"], ["--on must be nmf, pca or features", "probabilities"], dir: dir)
         try expect(["cluster", run, "--smooth", "-1"], ["--smooth must be a finite number ≥ 0", "got -1"], dir: dir)
         try expect(["cluster", run, "--smooth", "inf"], ["--smooth must be a finite number ≥ 0"], dir: dir)
+        try expect(["cluster", run, "--smooth", "96", "--smooth-across", "0"], ["--smooth-across must be a finite number > 0", "got 0"], dir: dir)
+        try expect(["cluster", run, "--smooth", "96", "--smooth-across", "-8"], ["--smooth-across must be a finite number > 0", "got -8"], dir: dir)
+        try expect(["cluster", run, "--smooth-across", "16"], ["--smooth-across needs --smooth"], dir: dir)
+        try expect(["cluster", run, "--covariance", "spherical"], ["--covariance must be full or diag", "spherical"], dir: dir)
+        try expect(["cluster", run, "--covariance", "diag", "--method", "kmeans"], ["--covariance diag is a GMM's"], dir: dir)
         try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "cluster", run, "--max-iter", "999"], ["1001 passes", "--max-iter 998 or fewer"], dir: dir)
         try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "factorize", run, "--method", "nmf", "--passes", "1000"], ["1001 passes", "--passes 999 or fewer"], dir: dir)
         // Each array task would start the step over under the others; a server or a nested plan never ends; a line

@@ -31,6 +31,8 @@ if [ "$which" != layers ]; then
   check clusters_bench_a0 "$ph/areas"
   for s in 8 16 32; do variant clusters_bench_a$s "$ph/areas" --on pca --components 1:3 --k 6 --smooth $s; done
   variant clusters_bench_a15 "$ph/areas" --on pca --k 6 --smooth 16
+  for s in 32 64; do variant clusters_bench_ad$s "$ph/areas" --on pca --components 1:3 --k 6 --smooth $s --covariance diag; done
+  check clusters_bench_ad64 "$ph/areas"
 fi
 if [ "$which" != areas ]; then
   echo "layers (GMM, cortex eroded 64 px, NMF k = 15)"
@@ -38,6 +40,8 @@ if [ "$which" != areas ]; then
   check clusters_bench_l0 "$ph/layers"
   for s in 16 32 48; do variant clusters_bench_l$s "$ph/layers" --within CTX --erode 64 --k 4 --smooth $s; done
   variant clusters_bench_l5 "$ph/layers" --within CTX --erode 64 --k 5 --smooth 32
+  for a in 64 96 128; do variant clusters_bench_lo$a "$ph/layers" --within CTX --erode 64 --k 4 --smooth $a --smooth-across 16; done
+  check clusters_bench_lo96 "$ph/layers"
   if [ -f "$run/analysis/select-factors.json" ]; then
     picks=$(json "$run/analysis/select-factors.json" "','.join(str(p['factor'] + 1) for p in d['picks'])")
     variant clusters_bench_lsel "$ph/layers" --within CTX --erode 64 --k 4 --smooth 32 --components "$picks"

@@ -8,11 +8,16 @@ Request: {"task": "pca"|"nmf"|"gmm"|"metrics", "X": [[...], ...], ...}
 - nmf: k, W0, H0 → objective (½‖X − WH‖²) of NMF(init="custom", solver="cd") from (W0, H0), n_iter
 - nmf-nndsvda: k → objective of NMF(init="nndsvda", solver="cd") on X shifted to its per-column minimum
 - nnls: H, X → W, each row by scipy.optimize.nnls
-- gmm: weights, means, covariances → fitted weights, means, score (mean log-likelihood), lower_bound, n_iter,
-  predict, from GaussianMixture(covariance_type="full", reg_covar=1e-6, tol=1e-3, max_iter=100) with that init
+- gmm: weights, means, covariances (optional covariance_type "diag": covariances are then k × d variances) →
+  fitted weights, means, score (mean log-likelihood), lower_bound, n_iter, predict, from
+  GaussianMixture(covariance_type="full" or "diag", reg_covar=1e-6, tol=1e-3, max_iter=100) with that init
 - metrics: truth, pred, (X, labels for silhouette), p/q pairs (JS), cost (linear_sum_assignment)
 - smooth: planes (c × H × W), support (H × W, 0/1), sigma → the normalised Gaussian mean
-  gaussian_filter(x·m) / gaussian_filter(m) per channel (scipy.ndimage, mode "constant", truncate 4)
+  gaussian_filter(x·m) / gaussian_filter(m) per channel (scipy.ndimage, mode "constant", truncate 4); sigma may be
+  [σy, σx]; -1 where no support is in reach
+- smooth-oriented: planes, support, sigma_along, sigma_across, along [uy, ux] → the same normalised mean under
+  a 1-D Gaussian (weights as gaussian_filter's) sampled along u at k·u, then one along u's normal, each sample
+  interpolated bilinearly (scipy.ndimage.map_coordinates, order 1, zeros beyond the window: "grid-constant")
 - cluster-scores: clusters (a run's cluster array), rois (integer ids at the source's or the run's grid), stride,
   slices → ARI and homogeneity/completeness/V-measure over pixels with a cluster and an ROI, read with zarr-python
 """
@@ -51,8 +56,9 @@ def main(path):
         from sklearn.mixture import GaussianMixture
         X = np.array(r["X"])
         covs = np.array(r["covariances"])
-        prec = np.array([np.linalg.inv(c) for c in covs])
-        g = GaussianMixture(n_components=len(r["weights"]), covariance_type="full", reg_covar=1e-6, tol=1e-3, max_iter=100,
+        cov_type = r.get("covariance_type", "full")
+        prec = 1 / covs if cov_type == "diag" else np.array([np.linalg.inv(c) for c in covs])
+        g = GaussianMixture(n_components=len(r["weights"]), covariance_type=cov_type, reg_covar=1e-6, tol=1e-3, max_iter=100,
                             weights_init=r["weights"], means_init=r["means"], precisions_init=prec).fit(X)
         out = {"weights": g.weights_.tolist(), "means": g.means_.tolist(), "score": float(g.score(X)),
                "lower_bound": float(g.lower_bound_), "n_iter": int(g.n_iter_), "predict": g.predict(X).tolist()}
@@ -70,10 +76,31 @@ def main(path):
         x, m, s = np.array(r["planes"], dtype=float), np.array(r["support"], dtype=float), r["sigma"]
         den = gaussian_filter(m, s, mode="constant", cval=0.0, truncate=4.0)
         num = np.stack([gaussian_filter(c * m, s, mode="constant", cval=0.0, truncate=4.0) for c in x])
-        out = {"smoothed": (num / np.where(den > 0, den, np.nan)).tolist()}
+        out = {"smoothed": np.nan_to_num(num / np.where(den > 0, den, np.nan), nan=-1.0).tolist()}   # -1: no support in reach (JSON has no NaN)
+    elif t == "smooth-oriented":
+        out = {"smoothed": np.nan_to_num(smooth_oriented(np.array(r["planes"], dtype=float), np.array(r["support"], dtype=float),
+                                           r["sigma_along"], r["sigma_across"], r["along"]), nan=-1.0).tolist()}
     elif t == "cluster-scores":
         out = cluster_scores(r["clusters"], r["rois"], r["stride"], r["slices"])
     print(json.dumps(out))
+
+
+def smooth_oriented(x, m, s_along, s_across, u):
+    """Σ w·m·x / Σ w·m for two 1-D Gaussians along u and along its normal, on interpolated lines."""
+    from scipy.ndimage import map_coordinates
+    H, W = m.shape
+    yy, xx = np.mgrid[0:H, 0:W].astype(float)
+    def line(f, sigma, d):
+        r = int(4 * sigma + 0.5)
+        k = np.arange(-r, r + 1)
+        w = np.exp(-0.5 * k ** 2 / sigma ** 2); w /= w.sum()
+        return sum(wi * map_coordinates(f, [yy + ki * d[0], xx + ki * d[1]], order=1, mode="grid-constant", cval=0.0)
+                   for wi, ki in zip(w, k))
+    n = (-u[1], u[0])
+    den = line(line(m, s_along, u), s_across, n)
+    num = [line(line(c * m, s_along, u), s_across, n) for c in x]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([c / np.where(den > 0, den, np.nan) for c in num])
 
 
 def cluster_scores(clusters, rois, stride, slices):
