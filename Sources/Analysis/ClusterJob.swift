@@ -189,6 +189,7 @@ public final class ClusterJob: @unchecked Sendable {
         let smoothed = o.smooth > 0 && passes.role != .reduce
             ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource,
                                directions: &summary.layerDirections, progress: progress) : nil
+        if o.smooth > 0 && passes.role == .reduce { summary.layerDirections = Self.savedDirections(session) }
         func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
                   _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
@@ -413,6 +414,23 @@ public final class ClusterJob: @unchecked Sendable {
     /// like the input; each shard smooths its own blocks. A marker per shard says the scratch is whole (resume).
     /// Oriented (--smooth-across): first each slice's direction from the structure tensor over all of its blocks —
     /// every shard sums the same blocks in the same order, so all lay the mean the same way without an exchange.
+    /// The per-slice directions a smoothing marker records (`degrees_zN`, `coherence_zN`).
+    private static func directions(_ saved: [String: Double]) -> [Int: (degrees: Double, coherence: Double)] {
+        var d: [Int: (degrees: Double, coherence: Double)] = [:]
+        for (k, v) in saved where k.hasPrefix("degrees_z") {
+            if let z = Int(k.dropFirst(9)) { d[z] = (v, saved["coherence_z\(z)"] ?? 0) }
+        }
+        return d
+    }
+
+    /// A reduce smooths nothing; the directions are those any map task found (every shard computes the same ones).
+    private static func savedDirections(_ session: StepSession) -> [Int: (degrees: Double, coherence: Double)] {
+        let dir = session.directory
+        let markers = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("smoothed-") && $0.hasSuffix(".done") }.sorted()
+        for m in markers { if let saved = try? DurableFile.read(dir + "/" + m, as: [String: Double].self) { return directions(saved) } }
+        return [:]
+    }
+
     private func smooth(_ run: RunArrays, _ input: ZarrArray, channels: [Int], blocks: [RunArrays.Block], session: StepSession,
                         maskSource: ZarrArray?, directions: inout [Int: (degrees: Double, coherence: Double)],
                         progress: (StepProgress) -> Void) async throws -> ZarrArray {
@@ -427,9 +445,7 @@ public final class ClusterJob: @unchecked Sendable {
         let scratch = ZarrArray(store: store, path: "smoothed", metadata: md)
         let marker = session.statePath("smoothed-\(o.shard.fileTag).done")
         if let saved = try? DurableFile.read(marker, as: [String: Double].self) {
-            for (k, v) in saved where k.hasPrefix("degrees_z") {
-                if let z = Int(k.dropFirst(9)) { directions[z] = (v, saved["coherence_z\(z)"] ?? 0) }
-            }
+            directions = Self.directions(saved)
             return scratch
         }
         var along: [Int: (y: Double, x: Double)] = [:]
@@ -441,10 +457,11 @@ public final class ClusterJob: @unchecked Sendable {
                 let j = try await s.structureTensor(run, input, b, channels: channels, mask: m, support: support)
                 tensors[b.z] = zip(tensors[b.z] ?? [0, 0, 0], j).map { $0 + $1 }
             }
+            // A slice without a direction (no masked pixel with supported neighbours — e.g. no cortex left after
+            // erosion — or channels that do not vary) is averaged isotropically at σ, and has no angle in the result;
+            // failing here would come after the step began, with the other slices clusterable.
             for (z, j) in tensors {
-                guard let (u, coherence) = SpatialSmoothing.layerDirection(j) else {
-                    throw AnalysisError.input("--smooth-across: the channels do not vary under the mask in slice \(z), so the layers have no direction; smooth isotropically (omit --smooth-across)")
-                }
+                guard let (u, coherence) = SpatialSmoothing.layerDirection(j) else { continue }
                 along[z] = u
                 directions[z] = (atan2(u.y, u.x) * 180 / .pi, coherence)
             }

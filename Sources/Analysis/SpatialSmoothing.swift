@@ -101,17 +101,20 @@ struct SpatialSmoothing: Sendable {
     func oriented(_ planes: [Double], channels c: Int, H: Int, W: Int, support: [Double], oy: Int, ox: Int,
                   h: Int, w: Int, pixels: [Int], along u: (y: Double, x: Double)) -> [Double] {
         let first = Self.taps(kernel, along: u), second = Self.taps(Self.weights(across ?? sigma), along: (y: -u.x, x: u.y))
-        // The grid positions the second pass reads, as window indices (−1: outside the window, contributes 0).
-        let reads = pixels.map { p in
-            second.map { t -> Int in
-                let y = oy + p / w + t.dy, x = ox + p % w + t.dx
-                return y >= 0 && y < H && x >= 0 && x < W ? y * W + x : -1
+        // The grid positions the second pass reads: window index → slot in the first pass's output (−1: not read).
+        // Offsets are recomputed per pixel rather than stored (a list per pixel took ~130 MB for a 352² block).
+        var slot = [Int32](repeating: -1, count: H * W), positions: [Int] = []
+        for p in pixels {
+            let py = oy + p / w, px = ox + p % w
+            for t in second {
+                let y = py + t.dy, x = px + t.dx
+                guard y >= 0 && y < H && x >= 0 && x < W, slot[y * W + x] < 0 else { continue }
+                slot[y * W + x] = Int32(positions.count); positions.append(y * W + x)
             }
         }
-        var needed = [Int](repeating: -1, count: H * W), positions: [Int] = []
-        for r in reads { for q in r where q >= 0 && needed[q] < 0 { needed[q] = positions.count; positions.append(q) } }
         func pass(_ src: UnsafePointer<Double>) -> [Double] {
-            // First pass at the needed positions, then the second at the pixels.
+            // First pass at the needed positions, then the second at the pixels (taps in order: outside the window
+            // contributes nothing).
             let grid = positions.map { q -> Double in
                 let y = q / W, x = q % W
                 var s = 0.0
@@ -121,7 +124,15 @@ struct SpatialSmoothing: Sendable {
                 }
                 return s
             }
-            return reads.map { r in zip(r, second).reduce(0.0) { $1.0 >= 0 ? $0 + $1.1.w * grid[needed[$1.0]] : $0 } }
+            return pixels.map { p in
+                let py = oy + p / w, px = ox + p % w
+                var s = 0.0
+                for t in second {
+                    let y = py + t.dy, x = px + t.dx
+                    if y >= 0 && y < H && x >= 0 && x < W { s += t.w * grid[Int(slot[y * W + x])] }
+                }
+                return s
+            }
         }
         return Self.normalised(planes, channels: c, H: H, W: W, support: support, pixels: pixels.count, apply: pass)
     }

@@ -65,26 +65,37 @@ extension Run {
         var st = stat()
         guard !base.contains("://"), stat(base, &st) == 0 else { return path }
         let meta = [".zarray", "zarr.json", ".zgroup"].compactMap { FileManager.default.contents(atPath: base + "/" + $0) }.first ?? Data()
-        return path + "@" + fnv(String(decoding: meta, as: UTF8.self) + folderTimes(base))
+        // The folder's own time as before (a flat array keeps the version it had), then its sub-folders' if any.
+        let sub = subfolderTimes(base)
+        return path + "@" + fnv(String(decoding: meta, as: UTF8.self) + "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)" + (sub.isEmpty ? "" : ";" + sub))
     }
 
-    /// "relative folder=mtime;…" of a folder and all folders under it, sorted. Entries are told apart by readdir's
-    /// type (no stat per chunk file; a file system that does not report types gets a stat).
-    static func folderTimes(_ root: String) -> String {
-        var parts: [String] = [], stack = [root]
-        while let dir = stack.popLast() {
-            var st = stat()
-            guard stat(dir, &st) == 0 else { continue }
-            parts.append("\(dir.dropFirst(root.count))=\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+    /// "relative folder=mtime;…" of every folder under `root`, sorted. Folders are told apart by readdir's type (no
+    /// stat per chunk file). Chunk keys are equally deep, so once a folder holding chunk files is found, the other
+    /// folders at its depth are only stat'ed, not listed: the cost is the interior folders' entries, not the chunks'.
+    static func subfolderTimes(_ root: String) -> String {
+        var parts: [String] = [], stack = [(root, 0)]
+        var leafDepth: Int?
+        while let (dir, depth) = stack.popLast() {
+            if depth > 0 {
+                var st = stat()
+                guard stat(dir, &st) == 0 else { continue }
+                parts.append("\(dir.dropFirst(root.count))=\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+            }
+            if depth == leafDepth { continue }
             guard let d = opendir(dir) else { continue }
             defer { closedir(d) }
             while let e = readdir(d) {
                 let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
                 if name == "." || name == ".." { continue }
                 let child = dir + "/" + name
-                var isDir = e.pointee.d_type == UInt8(DT_DIR)
-                if e.pointee.d_type == UInt8(DT_UNKNOWN) { var cs = stat(); isDir = stat(child, &cs) == 0 && (cs.st_mode & S_IFMT) == S_IFDIR }
-                if isDir { stack.append(child) }
+                var type = e.pointee.d_type
+                if type == UInt8(DT_UNKNOWN) {
+                    var cs = stat()
+                    type = stat(child, &cs) == 0 && (cs.st_mode & S_IFMT) == S_IFDIR ? UInt8(DT_DIR) : UInt8(DT_REG)
+                }
+                if type == UInt8(DT_DIR) { stack.append((child, depth + 1)) }
+                else if leafDepth == nil, !name.hasPrefix("."), name != "zarr.json" { leafDepth = depth }   // a chunk file
             }
         }
         return parts.sorted().joined(separator: ";")

@@ -261,7 +261,7 @@ final class RunLifecycleTests: XCTestCase {
         XCTAssertEqual((doc["steps"] as! [[String: Any]]).first { $0["name"] as? String == "pca" }?["stale"] as? Bool, true)
         // cleanup names the slices predict has not finished.
         let cleaned = try await f.cleanup(run, k: 3)
-        XCTAssertTrue(cleaned.notes.contains { $0.hasPrefix("partly predicted: slice 1 (2/4 blocks); not predicted: slices 3 (their labels_clean stays empty) — cleaned as they are now") }, "\(cleaned.notes)")
+        XCTAssertTrue(cleaned.notes.contains { $0.hasPrefix("partly predicted: slice 1 (2/4 blocks) — cleaned as predicted so far, and again once predict has finished; not predicted: slices 3 — their labels_clean stays empty") }, "\(cleaned.notes)")
         let bad = try BrainmapCLI.run(["status", f.dir], logDir: f.dir, tag: "status-bad")
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("is not a brainmap run"), bad.stderr)

@@ -104,11 +104,12 @@ public final class CleanupJob: @unchecked Sendable {
             let blocks = run.predictedBlocks()
             let none = zs.filter { blocks[$0] == nil }, partial = zs.filter { (blocks[$0]?.count ?? perSlice) < perSlice }
             var parts: [String] = []
-            if !partial.isEmpty { parts.append("partly predicted: " + partial.map { "slice \($0) (\(blocks[$0]!.count)/\(perSlice) blocks)" }.joined(separator: ", ")) }
-            if !none.isEmpty { parts.append("not predicted: slices " + Run.ranges(none, separator: ", ", dash: "–") + " (their labels_clean stays empty)") }
-            if !parts.isEmpty {
-                unfinishedNote = parts.joined(separator: "; ") + " — cleaned as they are now, and again once predict has finished them"
+            if !partial.isEmpty {
+                parts.append("partly predicted: " + partial.map { "slice \($0) (\(blocks[$0]!.count)/\(perSlice) blocks)" }.joined(separator: ", ")
+                             + " — cleaned as predicted so far, and again once predict has finished")
             }
+            if !none.isEmpty { parts.append("not predicted: slices " + Run.ranges(none, separator: ", ", dash: "–") + " — their labels_clean stays empty until predicted and cleaned again") }
+            if !parts.isEmpty { unfinishedNote = parts.joined(separator: "; ") }
         }
         // Other parameters start a labels_clean that replaces the old one whole: refused when --slices would leave
         // out slices the old one has cleaned (they would silently vanish).
