@@ -116,14 +116,21 @@ extension ConvLayer {
     ///
     /// max(a + b, c + b) = max(a, c) + b exactly (rounding is monotonic), so adding the bias after the max gives the
     /// same floats as adding it before, for a quarter of the additions.
+    /// The bands both passes walk (same bands, same layouts) and the scratch for a band's im2col columns and its
+    /// conv output (or gradient), sized for the widest band.
+    private func bandPlan(batch: Int, h: Int, w: Int, padding p: Int, outPad: Int, scratch: ConvBandScratch)
+        -> (PooledConvGeometry, [(segments: [PooledConvGeometry.Segment], columns: Int)], Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let g = PooledConvGeometry(self, h: h, w: w, padding: p, outPad: outPad)
+        let bands = g.bands(batch: batch, pairs: scratch.pairsPerBand(K: g.K, pitch: g.wp2))
+        let maxColumns = bands.map(\.columns).max() ?? 0
+        return (g, bands, maxColumns, scratch.col.reserve(g.K * maxColumns), scratch.y.reserve(cout * maxColumns))
+    }
+
     func forwardPooled(_ x: UnsafePointer<Float>, batch: Int, h: Int, w: Int, padding p: Int, outPad: Int = 0,
                        out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>? = nil,
                        scratch: ConvBandScratch, profile: EngineProfile? = nil) {
-        let g = PooledConvGeometry(self, h: h, w: w, padding: p, outPad: outPad)
+        let (g, bands, _, col, y) = bandPlan(batch: batch, h: h, w: w, padding: p, outPad: outPad, scratch: scratch)
         let K = g.K, W2 = g.wp2
-        let bands = g.bands(batch: batch, pairs: scratch.pairsPerBand(K: K, pitch: W2))
-        let maxColumns = bands.map(\.columns).max() ?? 0
-        let col = scratch.col.reserve(K * maxColumns), y = scratch.y.reserve(cout * maxColumns)
         if outPad > 0 { out.update(repeating: 0, count: batch * cout * g.outPlane) }
         profile?.lap(.alloc)
         weight.withUnsafeBufferPointer { wpt in bias.withUnsafeBufferPointer { bp in
@@ -175,11 +182,8 @@ extension ConvLayer {
                         dPooled: UnsafePointer<Float>, pooled: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
                         dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                         scratch: ConvBandScratch, profile: EngineProfile? = nil) {
-        let g = PooledConvGeometry(self, h: h, w: w, padding: p, outPad: outPad)
+        let (g, bands, maxColumns, col, dy) = bandPlan(batch: batch, h: h, w: w, padding: p, outPad: outPad, scratch: scratch)
         let K = g.K, W2 = g.wp2
-        let bands = g.bands(batch: batch, pairs: scratch.pairsPerBand(K: K, pitch: W2))
-        let maxColumns = bands.map(\.columns).max() ?? 0
-        let col = scratch.col.reserve(K * maxColumns), dy = scratch.y.reserve(cout * maxColumns)
         let dcol = dx == nil ? nil : scratch.dcol.reserve(K * maxColumns)
         dx?.update(repeating: 0, count: batch * cin * g.inPlane)
         profile?.lap(.alloc)
