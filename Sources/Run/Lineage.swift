@@ -128,9 +128,10 @@ extension Run {
     }
 
     /// Per predicted slice: predict's generation and a digest of its finished blocks (slices without any are absent).
-    public func predictedSliceVersions() -> [Int: String] {
+    /// `blocks`: `predictedBlocks()` if the caller has just read it (the done markers are not read twice).
+    public func predictedSliceVersions(_ blocks: [Int: [Int]]? = nil) -> [Int: String] {
         guard let p = manifest.steps["predict"] else { return [:] }
-        return predictedBlocks().mapValues { ids in "p\(p.generation)." + fnv(ids.sorted().map(String.init).joined(separator: ",")) + ".\(ids.count)" }
+        return (blocks ?? predictedBlocks()).mapValues { ids in "p\(p.generation)." + fnv(ids.sorted().map(String.init).joined(separator: ",")) + ".\(ids.count)" }
     }
 
     /// predict's finished block ids per slice (slices without one are absent).

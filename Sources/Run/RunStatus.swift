@@ -38,8 +38,9 @@ public struct RunStatus: Sendable {
         let m = run.manifest
         var st = RunStatus(root: run.root)
         st.blocksPerSlice = run.blocksPerSlice()
-        st.predictedBlocks = run.predictedBlocks().mapValues(\.count)
-        let sliceVersions = run.predictedSliceVersions()
+        let blocks = run.predictedBlocks()
+        st.predictedBlocks = blocks.mapValues(\.count)
+        let sliceVersions = run.predictedSliceVersions(blocks)
         var staleSteps = Set<String>()
         // Steps in dependency order: predict first, then those whose inputs are already placed.
         let order = m.steps.keys.sorted { a, b in (rank(a), a) < (rank(b), b) }
