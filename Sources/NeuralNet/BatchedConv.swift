@@ -191,8 +191,11 @@ extension ConvLayer {
             for band in bands {
                 let n = band.columns
                 dy.update(repeating: 0, count: cout * n)
+                // db sums the gradients routed through (a quarter of dy's entries at most), while routing them: a
+                // pass over all of dy is a serial float sum (Swift keeps its order), 0.3 ms a patch for conv1.
                 for s in band.segments {
                     for c in 0..<cout {
+                        var sum: Float = 0
                         for r in 0..<s.rows {
                             let o = g.outOffset(s.image, c, s.py0 + r)
                             let gr = dPooled + o, v = pooled + o, a = argmax + o
@@ -200,19 +203,14 @@ extension ConvLayer {
                             for px in 0..<g.pw where v[px] > 0 {
                                 let q = Int(a[px])
                                 r0[(q >> 1) * W2 + 2 * px + (q & 1)] = gr[px]
+                                sum += gr[px]
                             }
                         }
+                        db[c] += sum
                     }
                     g.im2col(x, s, col: col, ld: n)
                 }
                 profile?.lap(.layout)
-                for c in 0..<cout {
-                    var sum: Float = 0
-                    let row = dy + c * n
-                    for i in 0..<n { sum += row[i] }
-                    db[c] += sum
-                }
-                profile?.lap(.bias, flops: Double(cout * n))
                 BLAS.gemm(m: cout, n: K, k: n, a: dy, lda: n, b: col, ldb: n, c: dW, ldc: K, transB: true, accumulate: true)
                 profile?.lap(.gemm, flops: 2 * Double(cout * K * n))
                 guard let dx, let dcol else { continue }
