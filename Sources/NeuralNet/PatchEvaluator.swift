@@ -108,7 +108,7 @@ public struct PatchEvaluator: Sendable {
                             out: UnsafeMutablePointer<Float>, profile p: EngineProfile? = nil) {
         let P = AreaClassifier.patchSize, P2 = P + 2, m = model
         func pooledSide(_ layer: ConvLayer, _ side: Int, _ pad: Int) -> Int {
-            MaxPool.outputSize(side + 2 * pad - (layer.k - 1), 1, stride: 2, dilation: 1).0
+            PooledConvGeometry(layer, h: side, w: side, padding: pad, outPad: 0).ph
         }
         let s1 = pooledSide(m.conv1, P, 1), s2 = pooledSide(m.conv2, s1, 1), s3 = pooledSide(m.conv3, s2, 0)
         for (b, pixel) in pixels.enumerated() {

@@ -144,6 +144,13 @@ extension Run {
         return bySlice
     }
 
+    /// Slices with some but not all of their blocks predicted, ascending (`counts`: blocks done per slice), and how
+    /// status and cleanup name them: "slice 3 (5/12 blocks), …".
+    public static func partlyPredicted(_ counts: [Int: Int], perSlice: Int) -> (slices: [Int], description: String) {
+        let slices = counts.filter { $0.value < perSlice }.keys.sorted()
+        return (slices, slices.map { "slice \($0) (\(counts[$0]!)/\(perSlice) blocks)" }.joined(separator: ", "))
+    }
+
     /// Blocks per slice of predict's grid: recorded by predict, else from the labels array's chunking.
     public func blocksPerSlice() -> Int? {
         if let s = manifest.steps["predict"]?.info["blocks_per_slice"], let n = Int(s), n > 0 { return n }

@@ -69,11 +69,11 @@ public struct RunStatus: Sendable {
             let upstream = r.inputs.keys.contains { $0.hasPrefix("step:") && staleSteps.contains(String($0.dropFirst(5))) }
             let stale = inputs.contains(where: \.stale) || !staleUnits.isEmpty || upstream
             if stale { staleSteps.insert(name) }
-            st.steps.append(Step(name: name, command: r.command, generation: r.generation, complete: name == "predict" ? partial(st) : r.complete,
+            let partial = name == "predict" ? st.partlyPredicted.slices : []
+            st.steps.append(Step(name: name, command: r.command, generation: r.generation, complete: name == "predict" ? partial.isEmpty : r.complete,
                                  parameters: r.parameters, inputs: inputs, donePerShard: perShard,
                                  lastPerShard: name == "predict" || name == "cleanup" ? [:] : DoneMarkers.lastPerShard(directory: dir), staleUnits: staleUnits, stale: stale,
                                  commandLine: r.commandLine(at: run.root), missingShards: missing))
-            let partial = name == "predict" ? st.predictedBlocks.filter { $0.value < (st.blocksPerSlice ?? 0) }.keys.sorted() : []
             if stale || (!r.complete && name != "predict") || !partial.isEmpty {
                 let why = stale ? (upstream ? "reads a stale step" : !staleUnits.isEmpty ? "slices \(staleUnits.joined(separator: ",")) changed since they were cleaned" : "its inputs changed")
                     : !partial.isEmpty ? "slices \(partial.map(String.init).joined(separator: ",")) are partly predicted" : "it did not finish, or is running"
@@ -91,8 +91,8 @@ public struct RunStatus: Sendable {
         return st
     }
 
-    /// predict is complete when no predicted slice is partial.
-    static func partial(_ st: RunStatus) -> Bool { st.predictedBlocks.allSatisfy { $0.value >= (st.blocksPerSlice ?? 0) } }
+    /// Predicted slices that lack blocks (predict is complete when there are none).
+    public var partlyPredicted: (slices: [Int], description: String) { Run.partlyPredicted(predictedBlocks, perSlice: blocksPerSlice ?? 0) }
 
     static func rank(_ step: String) -> Int {
         ["predict": 0, "cleanup": 1, "pca": 2, "nmf": 2, "clusters": 3, "select-factors": 3][step] ?? (step.hasPrefix("evaluate") ? 4 : 5)

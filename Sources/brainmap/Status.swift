@@ -19,9 +19,9 @@ struct Status: AsyncParsableCommand {
         print("run \(st.root)")
         if let per = st.blocksPerSlice, !st.predictedBlocks.isEmpty {
             let full = st.predictedBlocks.filter { $0.value >= per }.keys.sorted()
-            let partial = st.predictedBlocks.filter { $0.value < per }.keys.sorted()
+            let partial = st.partlyPredicted
             print("predicted slices: \(full.count) complete" + (full.isEmpty ? "" : " (\(Run.ranges(full, separator: ", ", dash: "–")))")
-                  + (partial.isEmpty ? "" : "; partly predicted: " + partial.map { "slice \($0) (\(st.predictedBlocks[$0]!)/\(per) blocks)" }.joined(separator: ", ")))
+                  + (partial.slices.isEmpty ? "" : "; partly predicted: " + partial.description))
         }
         for s in st.steps {
             let state = s.stale ? "STALE" : s.name == "predict" ? (s.complete ? "slices complete" : "partial slices") : s.complete ? "up to date" : "incomplete"

@@ -101,11 +101,12 @@ public final class CleanupJob: @unchecked Sendable {
         // again once it has (they are then stale): say so, rather than report them cleaned like the others.
         var unfinishedNote: String?
         if run.manifest.steps["predict"] != nil, let perSlice = run.blocksPerSlice() {
-            let blocks = run.predictedBlocks()
-            let none = zs.filter { blocks[$0] == nil }, partial = zs.filter { (blocks[$0]?.count ?? perSlice) < perSlice }
+            let blocks = run.predictedBlocks().mapValues(\.count), wanted = Set(zs)
+            let none = zs.filter { blocks[$0] == nil }
+            let partial = Run.partlyPredicted(blocks.filter { wanted.contains($0.key) }, perSlice: perSlice)
             var parts: [String] = []
-            if !partial.isEmpty {
-                parts.append("partly predicted: " + partial.map { "slice \($0) (\(blocks[$0]!.count)/\(perSlice) blocks)" }.joined(separator: ", ")
+            if !partial.slices.isEmpty {
+                parts.append("partly predicted: " + partial.description
                              + " — cleaned as predicted so far, and again once predict has finished")
             }
             if !none.isEmpty { parts.append("not predicted: slices " + Run.ranges(none, separator: ", ", dash: "–") + " — their labels_clean stays empty until predicted and cleaned again") }
