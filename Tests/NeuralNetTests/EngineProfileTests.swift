@@ -40,5 +40,9 @@ final class EngineProfileTests: XCTestCase {
         let b = exact.evaluate(plane: plane, height: H, width: W, pixels: pixels, profile: ep)
         XCTAssertEqual(a.latents, b.latents)
         XCTAssertEqual(ep.stages.first { $0.layer == .fc1 && $0.kind == .gemm }?.flops, 2 * 3 * 4608 * 1024)
+        // conv2 by FFT blocks: its 60² output (62² input, padding 1) in 5×5 blocks of 12² per patch; per block and
+        // bin, the complex [cin]·[cin × cout] product as the real block product 2 · (2·cin) · (2·cout).
+        let conv2 = ep.stages.first { $0.layer == .conv2 && $0.kind == .fftProduct }?.flops
+        XCTAssertEqual(conv2, Double(3 * 25 * 144 * 2 * (2 * model.conv2.cin) * (2 * model.conv2.cout)))
     }
 }
