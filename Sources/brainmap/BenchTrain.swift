@@ -54,7 +54,7 @@ struct BenchTrain: AsyncParsableCommand {
                     bp.run(parameters: params, images: UnsafeBufferPointer(rebasing: $0[(lo * side * side)..<((lo + batch) * side * side)]),
                            labels: Array(labels[lo..<(lo + batch)]), dropout: masks, gradients: true, profile: b > 0 ? profile : nil)
                 }
-                adam.update(&params, gradients: result.gradients)
+                adam.update(&params, gradients: result.gradients, threads: threads)
             }
             return Double(batches * batch) / Date().timeIntervalSince(t0)
         }

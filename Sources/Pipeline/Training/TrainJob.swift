@@ -132,7 +132,7 @@ public final class TrainJob: @unchecked Sendable {
                 }
                 try TrainDiverged.check(r.lossSum, "the training loss", epoch: epoch, batch: b + 1, batches: batches, options: o,
                                         epochsDone: state.history.count)
-                state.adam.update(&state.parameters, gradients: r.gradients)
+                state.adam.update(&state.parameters, gradients: r.gradients, threads: o.threads)
                 lossSum += r.lossSum; seen += idx.count
                 correct += zip(r.predictions, labels).filter { $0 == $1 }.count
                 var p = TrainProgress(phase: .training, epoch: epoch, epochs: o.epochs, batch: b + 1, batches: batches)
