@@ -58,7 +58,7 @@ final class AugmentationTests: XCTestCase {
         for (spec, says) in [("brightness=5", "brightness must be ≥ 0 and ≤ 1"), ("gamma=50", "gamma must be ≥ 0 and ≤ 2"),
                              ("blur=100", "blur must be ≥ 0 and ≤ 16"), ("gamma=0.3,gamma=0.5", "gamma is given twice"),
                              ("", "--augment is empty"), ("blur=1e300", "blur must be ≥ 0 and ≤ 16 pixels; got 1e300"),
-                             ("geometry,", "an empty item"), ("blur=x", "is not blur=NUMBER"), ("geometry=1", "geometry takes no value"),
+                             ("geometry,", "an empty item"), ("=1", "'=1' has no key"), ("blur=", "is not blur=NUMBER"), ("blur=x", "is not blur=NUMBER"), ("geometry=1", "geometry takes no value"),
                              ("standard,gamma=0.5", "standard stands alone"), ("contrast=1", "contrast must be ≥ 0 and < 1")] {
             XCTAssertThrowsError(try Augmentation.parse(spec), spec) { XCTAssertTrue("\($0)".contains(says), "\(spec): \($0)") }
         }

@@ -45,8 +45,10 @@ public struct Augmentation: Sendable, Equatable, CustomStringConvertible {
                                                  "contrast": (1, "< 1"), "brightness": (1, "≤ 1 (intensities are 0…1)")]
         var seen = Set<String>()
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let key = kv.first, !key.isEmpty else { throw PipelineError.input("--augment: an empty item in '\(text)'") }
+            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let key = kv.first, !key.isEmpty else {
+                throw PipelineError.input(part.isEmpty ? "--augment: an empty item in '\(text)'" : "--augment: '\(part)' has no key (KEY=NUMBER); keys are geometry, blur, gamma, contrast, brightness")
+            }
             guard seen.insert(key).inserted else { throw PipelineError.input("--augment: \(key) is given twice in '\(text)'") }
             if kv == ["geometry"] { a.geometry = true; continue }
             if key == "geometry" { throw PipelineError.input("--augment: geometry takes no value (it is on or absent); got '\(part)'") }
