@@ -71,15 +71,25 @@ public final class Backprop {
         }
         var grads: [[Float]] = []
         if wantGradients {
+            // The parts' sums, in part order (as a serial loop adds them), large tensors split over the threads:
+            // fc1's 4.7 M floats per part are the bulk of a batch's memory traffic outside the layers.
+            let sources = UncheckedSendable((0..<parts).filter { n * ($0 + 1) / parts > n * $0 / parts }.map { UnsafePointer(workers[$0].grads.p) })
             var offset = 0
             for (_, dims) in shape.parameterShapes {
-                let count = dims.reduce(1, *)
-                var g = [Float](repeating: 0, count: count)
-                for t in 0..<parts where n * (t + 1) / parts > n * t / parts {
-                    let src = workers[t].grads.p + offset
-                    for j in 0..<count { g[j] += src[j] }
-                }
-                grads.append(g)
+                let count = dims.reduce(1, *), at = offset, pieces = count >= 1 << 17 ? parts : 1
+                grads.append([Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                    let dst = UncheckedSendable(buffer.baseAddress)
+                    DispatchQueue.concurrentPerform(iterations: pieces) { q in
+                        guard let d = dst.value else { return }
+                        let src = sources.value
+                        for j in (q * count / pieces)..<((q + 1) * count / pieces) {
+                            var v = src[0][at + j]
+                            for t in 1..<src.count { v += src[t][at + j] }
+                            d[j] = v
+                        }
+                    }
+                    initialized = count
+                })
                 offset += count
             }
         }
@@ -258,17 +268,20 @@ private final class Worker {
         defer { p?.backward = false }
         let sizes = s.parameterShapes.map { $0.1.reduce(1, *) }
         let G = grads.reserve(sizes.reduce(0, +))
-        G.update(repeating: 0, count: sizes.reduce(0, +))
         var offsets: [Int] = [], total = 0
         for c in sizes { offsets.append(total); total += c }
         func grad(_ i: Int) -> UnsafeMutablePointer<Float> { G + offsets[i] }
+        // Accumulators start at zero, but for the linear weights (one sgemm writes each whole, and fc1's would cost
+        // a 19 MB memset per part and batch).
+        for i in sizes.indices where !(i >= 2 * L && i % 2 == 0) { grad(i).update(repeating: 0, count: sizes[i]) }
+        p?.lap(.alloc)
         // Linear layers, last to first; g = dL/dz_i.
         for i in stride(from: F - 1, through: 0, by: -1) {
             p?.layer = linearStage(i)
             let lin = s.linears[i], nin = fin[i], wi = 2 * L + 2 * i
             g.withUnsafeBufferPointer { gb in
                 BLAS.gemm(m: lin.out, n: nin, k: m, a: gb.baseAddress!, lda: lin.out, b: X[i], ldb: nin,
-                          c: grad(wi), ldc: nin, transA: true, accumulate: true)
+                          c: grad(wi), ldc: nin, transA: true)
                 let db = grad(wi + 1)
                 for r in 0..<m { for o in 0..<lin.out { db[o] += gb[r * lin.out + o] } }
             }
