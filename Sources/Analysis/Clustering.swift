@@ -84,6 +84,7 @@ public enum ClusterMetrics {
     /// The same from a contingency table (rows: true classes, columns: clusters), which streams.
     public static func adjustedRand(table t: [[Int]]) -> Double {
         let n = t.joined().reduce(0, +)
+        guard n > 1 else { return 1 }   // scikit-learn's limit case: no pair to disagree on
         func c2(_ v: Int) -> Double { Double(v) * Double(v - 1) / 2 }
         let sumComb = t.joined().reduce(0.0) { $0 + c2($1) }
         let rows = t.map { $0.reduce(0, +) }, cols = (0..<(t.first?.count ?? 0)).map { j in t.reduce(0) { $0 + $1[j] } }
@@ -116,10 +117,13 @@ public enum ClusterMetrics {
     }
 
     /// Mean silhouette coefficient (sklearn.metrics.silhouette_score, Euclidean), O(n²): run it on a sample.
-    public static func silhouette(_ x: [Double], rows n: Int, d: Int, labels: [Int]) -> Double {
+    /// nil where scikit-learn refuses: fewer than 2 clusters occupied, or every row its own cluster.
+    public static func silhouette(_ x: [Double], rows n: Int, d: Int, labels: [Int]) -> Double? {
         let k = (labels.max() ?? 0) + 1
         var counts = [Int](repeating: 0, count: k)
         for l in labels { counts[l] += 1 }
+        let occupied = counts.filter { $0 > 0 }.count
+        guard occupied >= 2 && occupied < n else { return nil }
         var total = 0.0
         for i in 0..<n {
             var sums = [Double](repeating: 0, count: k)
@@ -133,7 +137,8 @@ public enum ClusterMetrics {
             let a = sums[own] / Double(counts[own] - 1)
             var b = Double.infinity
             for c in 0..<k where c != own && counts[c] > 0 { b = min(b, sums[c] / Double(counts[c])) }
-            total += (b - a) / max(a, b)
+            let m = max(a, b)
+            total += m > 0 ? (b - a) / m : 0   // identical rows: 0, as scikit-learn's nan_to_num
         }
         return total / Double(n)
     }

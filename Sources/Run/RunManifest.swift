@@ -50,8 +50,11 @@ public struct StepRecord: Codable, Sendable, Equatable {
 
     /// The command as it was typed, pointed at the run at `root` (it may have been copied or moved since): what to
     /// run again, in advice and messages.
+    /// nil when another command ran the step (the demo runs every step in one process: its line is not this step's).
     public func commandLine(at root: String) -> String? {
         guard let line = info["command_line"] else { return nil }
+        let words = line.split(separator: " ")
+        guard words.count > 1, words[1] == command else { return nil }
         guard let was = info["run_path"], was != root else { return line }
         return line.split(separator: " ").map { $0 == was ? root : String($0) }.joined(separator: " ")
     }

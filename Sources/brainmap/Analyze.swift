@@ -35,7 +35,7 @@ func parsePixelMask(mask: String?, within: String?, erode: Int) throws -> PixelM
         guard let c = AreaClassifier.classes.firstIndex(of: within) else {
             throw ValidationError("--within must be one of \(AreaClassifier.classes.joined(separator: ", "))")
         }
-        guard mask == nil || mask == "labels" else { throw ValidationError("--within and --mask exclude each other") }
+        guard mask == nil else { throw ValidationError("--within and --mask exclude each other (--within CLASS already masks by the predicted labels)") }
         return .within(classID: UInt8(c + 1), erode: erode)
     }
     guard erode == 0 else { throw ValidationError("--erode needs --within CLASS") }
@@ -139,6 +139,7 @@ struct SelectFactors: AsyncParsableCommand {
         var o = SelectFactorsOptions(run: run, rois: rois)
         guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda \(lambda) must be a finite number ≥ 0 (the paper: 0.5 for areas, 0.3 for layers)") }
         if let top { try FlagCheck.atLeast("--top", top, 1, "picks") }
+        guard ["nmf", "pca"].contains(on) else { throw ValidationError("--on must be nmf or pca (the factorisations of brainmap factorize); got '\(on)'") }
         o.lambda = lambda; o.on = on; o.top = top
         if slices != "all" { o.slices = try parseSlices(slices) }
         prepareAnalysisProcess()

@@ -93,12 +93,12 @@ struct BenchCNN: AsyncParsableCommand {
     var modes = "dense,exact"
     @Flag(help: "Also measure, once, fc1 by sgemm, BLAS-threaded tiles and strides 2/4/16 (informational).")
     var variants = false
-    @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of dense S=1 and exact, next to sgemm (3 rounds, profiled and plain alternating).")
+    @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of dense S=1 and exact, next to sgemm (--rounds rounds, profiled and plain alternating).")
     var profile = false
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
-        guard rounds >= 1, seconds > 0, threads >= 1 else { throw ValidationError("--rounds, --seconds and --threads must be positive") }
+        guard rounds >= 1, seconds > 0, threads >= 1 else { throw ValidationError("--rounds, --seconds and --threads must be positive; got \(rounds), \(seconds), \(threads)") }
         let chosen = Set(modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         guard !chosen.isEmpty, chosen.isSubset(of: ["dense", "exact"]) else { throw ValidationError("--modes must be dense, exact or dense,exact; got '\(modes)'") }
         let wantDense = chosen.contains("dense"), wantExact = chosen.contains("exact")
@@ -111,7 +111,7 @@ struct BenchCNN: AsyncParsableCommand {
         let H = 512, W = 1024
         let plane = PhantomVolume(shape: [1, 1420, 5805], seed: 1).render(Box([0..<1, 400..<(400 + H), 2000..<(2000 + W)])).raw
         if profile {
-            return try EngineProfileBench(model: model, plane: plane, height: H, width: W, threads: threads, seconds: seconds).run()
+            return try EngineProfileBench(model: model, plane: plane, height: H, width: W, threads: threads, seconds: seconds, rounds: rounds).run()
         }
 
         let peak = measureSgemm(m: 1024, n: 2048, k: 4608, threads: threads, seconds: seconds)

@@ -3,17 +3,17 @@ import NeuralNet
 
 /// `bench cnn --profile`: where dense S=1 (FFT fc1, the default tiles) and exact spend their time, stage by stage,
 /// with the FLOPs each stage executes and its GFLOP/s per core against one-thread sgemm measured in the same run.
-/// Profiled and plain runs alternate over three rounds, so the timers' own cost shows as the px/s difference.
+/// Profiled and plain runs alternate over `rounds` rounds, so the timers' own cost shows as the px/s difference.
 struct EngineProfileBench {
     let model: AreaClassifier
     let plane: [UInt8]
     let height: Int, width: Int
-    let threads: Int, seconds: Double
+    let threads: Int, seconds: Double, rounds: Int
 
     func run() throws {
         let sgemm1 = measureSgemm(m: 1024, n: 2048, k: 4608, threads: 1, seconds: seconds)
         let sgemmN = measureSgemm(m: 1024, n: 2048, k: 4608, threads: threads, seconds: seconds)
-        print(String(format: "OpenBLAS core %@; sgemm 1024×4608 · 4608×2048: %.1f GFLOP/s on 1 thread, %.1f on %d",
+        print(String(format: "OpenBLAS core %@; sgemm 1024×4608 · 4608×2048: %.1f GFLOP/s on 1 thread, %.1f on %d threads",
                      BLASCore.record, sgemm1, sgemmN, threads))
         let dense = DenseEvaluator(model: model, fc1: .fft)
         let rows = 0..<176, cols = 0..<704   // four 176² tiles, two per worker at 2 threads
@@ -22,7 +22,7 @@ struct EngineProfileBench {
         let denseProfile = EngineProfile(), exactProfile = EngineProfile()
         var denseRates: ([Double], [Double]) = ([], []), exactRates: ([Double], [Double]) = ([], [])
         var densePixels = 0, exactPatches = 0
-        for _ in 0..<3 {
+        for _ in 0..<rounds {
             for profiled in [false, true] {
                 let p = profiled ? denseProfile : nil
                 let r = try throughput(seconds: seconds) {

@@ -24,7 +24,7 @@ struct BenchTrain: AsyncParsableCommand {
     @OptionGroup var blas: BLASFlags
 
     func validate() throws {
-        guard rounds >= 1, batches >= 1, threads >= 1 else { throw ValidationError("--rounds, --batches and --threads must be ≥ 1") }
+        guard rounds >= 1, batches >= 1, threads >= 1 else { throw ValidationError("--rounds, --batches and --threads must be ≥ 1; got \(rounds), \(batches), \(threads)") }
         guard (1...1024).contains(batch) else { throw ValidationError("--batch \(batch): give 1 to 1024 patches per minibatch") }
     }
 

@@ -259,7 +259,13 @@ final class AlgorithmTests: XCTestCase {
         XCTAssertEqual(v.homogeneity, ref["homogeneity"] as! Double, accuracy: 1e-12)
         XCTAssertEqual(v.completeness, ref["completeness"] as! Double, accuracy: 1e-12)
         XCTAssertEqual(v.v, ref["v"] as! Double, accuracy: 1e-12)
-        XCTAssertEqual(ClusterMetrics.silhouette(x, rows: n, d: d, labels: labels), ref["silhouette"] as! Double, accuracy: 1e-10)
+        XCTAssertEqual(try XCTUnwrap(ClusterMetrics.silhouette(x, rows: n, d: d, labels: labels)), ref["silhouette"] as! Double, accuracy: 1e-10)
+        // Where scikit-learn refuses (one cluster; every row its own) there is none; identical rows score 0, not NaN.
+        XCTAssertNil(ClusterMetrics.silhouette([0, 1, 2, 3], rows: 4, d: 1, labels: [1, 1, 1, 1]))
+        XCTAssertNil(ClusterMetrics.silhouette([0, 1, 2], rows: 3, d: 1, labels: [0, 1, 2]))
+        XCTAssertEqual(ClusterMetrics.silhouette([5, 5, 5, 5], rows: 4, d: 1, labels: [0, 0, 1, 1]), 0)
+        XCTAssertEqual(ClusterMetrics.adjustedRand([], []), 1)
+        XCTAssertEqual(ClusterMetrics.adjustedRand([3], [0]), 1)
         for (p, js) in zip(pairs, ref["js"] as! [Double]) { XCTAssertEqual(ClusterMetrics.jensenShannon(p.0, p.1), js, accuracy: 1e-12) }
         let assignment = ClusterMetrics.hungarian(cost)
         XCTAssertEqual(assignment, ref["assignment"] as! [Int])
