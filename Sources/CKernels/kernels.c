@@ -239,12 +239,48 @@ INLINE void scatter_body(const float *tile, int rows, int cols, float scale, con
     }
 }
 
+
+/// C[i][j] = Σₖ A[i][k]·B[k][j] for MR rows and 16 columns (two vectors) of B packed as [k][16].
+INLINE void product_rows(int MR, int K, const float *A, ptrdiff_t lda, const float *B, float *C, ptrdiff_t ldc) {
+    v8 acc[5][2];
+    for (int i = 0; i < MR; i++) { acc[i][0] = splat(0); acc[i][1] = splat(0); }
+    for (int k = 0; k < K; k++) {
+        v8 b0 = ld(B + 16 * k), b1 = ld(B + 16 * k + 8);
+        for (int i = 0; i < MR; i++) {
+            v8 a = splat(A[i * lda + k]);
+            acc[i][0] = a * b0 + acc[i][0]; acc[i][1] = a * b1 + acc[i][1];
+        }
+    }
+    for (int i = 0; i < MR; i++) { st(C + i * ldc, acc[i][0]); st(C + i * ldc + 8, acc[i][1]); }
+}
+
+INLINE void products_body(int bins, int M, int N, int K, const float *A, ptrdiff_t lda, ptrdiff_t binA, const float *B,
+                          ptrdiff_t binB, float *C, ptrdiff_t ldc, ptrdiff_t binC) {
+    for (int b = 0; b < bins; b++) {
+        const float *a = A + b * binA, *w = B + b * binB;
+        float *c = C + b * binC;
+        for (int j = 0; j < N; j += 16) {
+            // Five rows at a time: ten accumulators, two B loads and five broadcasts per ten FMAs.
+            int i = 0;
+            for (; i + 5 <= M; i += 5) product_rows(5, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc);
+            switch (M - i) {
+            case 4: product_rows(4, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            case 3: product_rows(3, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            case 2: product_rows(2, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            case 1: product_rows(1, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            }
+        }
+    }
+}
+
 typedef struct {
     void (*forward)(const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int, int, float *, float *, ptrdiff_t, int);
     void (*inverse)(const float *, const float *, ptrdiff_t, int, int, int, float *);
     void (*pool)(const float *, int, int, float, const float *, float *, ptrdiff_t, ptrdiff_t, uint8_t *);
     void (*unpool)(const float *, const float *, const uint8_t *, ptrdiff_t, ptrdiff_t, int, int, float *, float *);
     void (*scatter)(const float *, int, int, float, const float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*products)(int, int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *, ptrdiff_t,
+                     ptrdiff_t);
 } kernels;
 
 #define INSTANTIATE(NAME, ATTR)                                                                                      \
@@ -258,7 +294,11 @@ typedef struct {
                                    int r, int c, float *t, float *db) { unpool_body(dp, pd, a, p, rs, r, c, t, db); } \
     ATTR static void NAME##_scatter(const float *t, int r, int c, float s, const float *b, float *d, ptrdiff_t p,    \
                                     ptrdiff_t rs, int acc) { scatter_body(t, r, c, s, b, d, p, rs, acc); }            \
-    static const kernels NAME = {NAME##_forward, NAME##_inverse, NAME##_pool, NAME##_unpool, NAME##_scatter};
+    ATTR static void NAME##_products(int n, int m, int N, int K, const float *A, ptrdiff_t lda, ptrdiff_t ba,          \
+                                     const float *B, ptrdiff_t bb, float *C, ptrdiff_t ldc, ptrdiff_t bc) {           \
+        products_body(n, m, N, K, A, lda, ba, B, bb, C, ldc, bc); }                                                   \
+    static const kernels NAME = {NAME##_forward, NAME##_inverse, NAME##_pool, NAME##_unpool, NAME##_scatter,          \
+                                 NAME##_products};
 
 INSTANTIATE(baseline, )
 #if defined(__x86_64__)
@@ -323,4 +363,9 @@ void bm_tile_scatter_add(const float *tile, int rows, int cols, float scale, flo
 void bm_tile_bias_relu(const float *tile, int rows, int cols, float scale, const float *bias8, float *dst,
                        ptrdiff_t plane, ptrdiff_t rowStride) {
     active->scatter(tile, rows, cols, scale, bias8, dst, plane, rowStride, 0);
+}
+
+void bm_bin_products(int bins, int m, int n, int k, const float *a, ptrdiff_t lda, ptrdiff_t binA, const float *b,
+                     ptrdiff_t binB, float *c, ptrdiff_t ldc, ptrdiff_t binC) {
+    active->products(bins, m, n, k, a, lda, binA, b, binB, c, ldc, binC);
 }

@@ -4,8 +4,9 @@ import CKernels
 /// backward pass) by 16×16 FFT overlap-save on FFT16: a k×k valid correlation of a 16×16 input block gives
 /// v = 17 − k outputs per side (conv2, 5×5: 12×12, so 5×5 blocks cover its 60×60 output exactly; v is even for odd
 /// k, so a block's 2×2 pools never straddle blocks). Per frequency bin the channel mixing of a group of blocks is one
-/// complex product [blocks × cin] · [cin × cout], run as one real sgemm on the block form
-/// [Re X | Im X] · [[Re W, Im W], [−Im W, Re W]]: the spectra stay in FFT16's layout (eight channels per SIMD lane
+/// complex product [blocks × cin] · [cin × cout], run as one real matrix product on the block form
+/// [Re X | Im X] · [[Re W, Im W], [−Im W, Re W]] (forward: `bm_bin_products`, ~2× OpenBLAS's sgemm at these sizes,
+/// which packs for every small product; backward: sgemm): the spectra stay in FFT16's layout (eight channels per SIMD lane
 /// group, re and im apart), so neither side needs an interleaving pass. For conv2 per patch that is 14.7 MFLOP of
 /// products and 3.7 of transforms instead of the 98 MFLOP of the banded sgemm.
 ///
@@ -21,6 +22,8 @@ public final class FFTPooledConv: Sendable {
     /// Per bin, the complex weights W[cin][cout] (the conjugated kernel spectra: correlation) as the real block
     /// matrix [[Re W, Im W], [−Im W, Re W]], 2·cin × 2·cout.
     let weights: [Float]
+    /// The same per bin in the forward product's layout (`bm_bin_products`): panels of 16 columns, each 2·cin × 16.
+    let panels: [Float]
 
     /// Layers the blocks fit: odd k (even v), channel counts in whole SIMD lane groups.
     public static func fits(_ layer: ConvLayer) -> Bool {
@@ -46,9 +49,14 @@ public final class FFTPooledConv: Sendable {
             } }
         }
         weights = w
+        let K2 = 2 * ci
+        panels = (0..<w.count).map { i in
+            let b = i / (K2 * n2), r = i % (K2 * n2), j = r / (K2 * 16), kk = (r % (K2 * 16)) / 16, c = r % 16
+            return w[b * K2 * n2 + kk * n2 + j * 16 + c]
+        }
     }
 
-    /// Blocks per scratch group (the M of each per-bin sgemm): one padded-128 patch's conv2 is 25.
+    /// Blocks per scratch group (the M of each per-bin product): one padded-128 patch's conv2 is 25.
     public static let defaultGroup = 25
 
     /// Floats of `FFTConvScratch` for this layer's forward pass (spectra of `group` blocks in and out), and in
@@ -103,15 +111,13 @@ public final class FFTPooledConv: Sendable {
         if outPad > 0 { out.update(repeating: 0, count: batch * cout * g.outPlane) }
         profile?.lap(.alloc)
         let scale: Float = 1.0 / 256
-        weights.withUnsafeBufferPointer { wt in layer.bias.withUnsafeBufferPointer { bias in
+        panels.withUnsafeBufferPointer { wt in layer.bias.withUnsafeBufferPointer { bias in
             for q0 in stride(from: 0, to: total, by: G) {
                 let nb = min(G, total - q0)
                 transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G)
                 profile?.lap(.fftForward, flops: Double(nb * cin / 8) * Self.forwardFlops)
-                for b in 0..<Self.bins {
-                    BLAS.gemm(m: nb, n: N2, k: K2, a: xs + b * G * K2, lda: K2, b: wt.baseAddress! + b * K2 * N2, ldb: N2,
-                              c: ys + b * G * N2, ldc: N2)
-                }
+                bm_bin_products(Int32(Self.bins), Int32(nb), Int32(N2), Int32(K2), xs, K2, G * K2, wt.baseAddress!, K2 * N2,
+                                ys, N2, G * N2)
                 profile?.lap(.fftProduct, flops: 2 * Double(Self.bins * nb * K2 * N2))
                 for j in 0..<nb {
                     let (img, y0, x0) = blocks.origin(q0 + j)

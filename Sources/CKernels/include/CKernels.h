@@ -49,6 +49,12 @@ void bm_tile_scatter_add(const float *tile, int rows, int cols, float scale, flo
 void bm_tile_bias_relu(const float *tile, int rows, int cols, float scale, const float *bias8, float *dst,
                        ptrdiff_t plane, ptrdiff_t rowStride);
 
+/// Per frequency bin b < bins: C_b[m×n] = A_b[m×k] · B_b[k×n], X_b = X + b·binX; A and C row-major, B packed in
+/// column panels of 16, B_b[(j/16)·k·16 + kk·16 + j%16] (n a multiple of 16). The per-bin products of the FFT
+/// convolutions: at their sizes (m 25–50, k 32, n 64) OpenBLAS's sgemm spends its time packing.
+void bm_bin_products(int bins, int m, int n, int k, const float *a, ptrdiff_t lda, ptrdiff_t binA, const float *b,
+                     ptrdiff_t binB, float *c, ptrdiff_t ldc, ptrdiff_t binC);
+
 #ifdef __cplusplus
 }
 #endif
