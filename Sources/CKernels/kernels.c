@@ -225,8 +225,8 @@ INLINE void scatter_body(const float *tile, int rows, int cols, float scale, con
             for (int j = 0; j < 8; j++) a[j] = ld(t + (c + j) * 8);
             transpose8(a, o);   // o[l] = lane l of columns c…c+7
             for (int l = 0; l < 8; l++) {
-                float *p = d + l * plane + c;
-                st(p, accumulate ? ld(p) + o[l] * S : vmax(o[l] * S + B, zero));
+                float *p = d + l * plane + c;   // o[l] runs over columns: lane l's bias for all of them
+                st(p, accumulate ? ld(p) + o[l] * S : vmax(o[l] * S + splat(B[l]), zero));
             }
         }
         for (; c < cols; c++) {
