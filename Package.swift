@@ -31,8 +31,11 @@ let package = Package(
 
         // Parses untrusted local and remote bytes: built with overflow and bounds checks (plain -O in release).
         .target(name: "VolumeStore", dependencies: ["CBlosc", "CTiff", "CCurl", "CZstd", "CZlib", "CLZ4"]),
+        // FFT16 and the per-block kernels around it in C: one source built for AVX2+FMA and for the baseline, the
+        // CPU picks at load. Optimised in debug builds too (the test suite runs them on real sizes).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The numeric kernels are optimised in debug builds too: the test suite runs them on real sizes.
-        .target(name: "NeuralNet", dependencies: ["COpenBLAS"],
+        .target(name: "NeuralNet", dependencies: ["COpenBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Phantom", dependencies: ["VolumeStore"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)), .unsafeFlags(["-O"], .when(configuration: .debug))]),
@@ -55,7 +58,7 @@ let package = Package(
         // Shared by the test targets: runs the Python reference implementations.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "VolumeStoreTests", dependencies: ["VolumeStore", "TestSupport"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "TestSupport"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "CKernels", "TestSupport"]),
         .testTarget(name: "PhantomTests", dependencies: ["Phantom", "VolumeStore"]),
         .testTarget(name: "RunTests", dependencies: ["Run", "Pipeline", "Analysis", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Run", "Phantom", "VolumeStore", "NeuralNet", "TestSupport"]),

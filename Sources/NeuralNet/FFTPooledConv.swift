@@ -1,9 +1,12 @@
+import CKernels
+
 /// A conv → ReLU → 2×2 max pool stage (the layouts, results and argmax of `ConvLayer.forwardPooled`, and its
 /// backward pass) by 16×16 FFT overlap-save on FFT16: a k×k valid correlation of a 16×16 input block gives
 /// v = 17 − k outputs per side (conv2, 5×5: 12×12, so 5×5 blocks cover its 60×60 output exactly; v is even for odd
 /// k, so a block's 2×2 pools never straddle blocks). Per frequency bin the channel mixing of a group of blocks is one
-/// complex product [blocks × cin] · [cin × cout], run as one real sgemm on the block form
-/// [Re X | Im X] · [[Re W, Im W], [−Im W, Re W]]: the spectra stay in FFT16's layout (eight channels per SIMD lane
+/// complex product [blocks × cin] · [cin × cout], run as one real matrix product on the block form
+/// [Re X | Im X] · [[Re W, Im W], [−Im W, Re W]] (forward: `bm_bin_products`, ~2× OpenBLAS's sgemm at these sizes,
+/// which packs for every small product; backward: sgemm): the spectra stay in FFT16's layout (eight channels per SIMD lane
 /// group, re and im apart), so neither side needs an interleaving pass. For conv2 per patch that is 14.7 MFLOP of
 /// products and 3.7 of transforms instead of the 98 MFLOP of the banded sgemm.
 ///
@@ -19,6 +22,8 @@ public final class FFTPooledConv: Sendable {
     /// Per bin, the complex weights W[cin][cout] (the conjugated kernel spectra: correlation) as the real block
     /// matrix [[Re W, Im W], [−Im W, Re W]], 2·cin × 2·cout.
     let weights: [Float]
+    /// The same per bin in the forward product's layout (`bm_bin_products`): panels of 16 columns, each 2·cin × 16.
+    let panels: [Float]
 
     /// Layers the blocks fit: odd k (even v), channel counts in whole SIMD lane groups.
     public static func fits(_ layer: ConvLayer) -> Bool {
@@ -44,9 +49,14 @@ public final class FFTPooledConv: Sendable {
             } }
         }
         weights = w
+        let K2 = 2 * ci
+        panels = (0..<w.count).map { i in
+            let b = i / (K2 * n2), r = i % (K2 * n2), j = r / (K2 * 16), kk = (r % (K2 * 16)) / 16, c = r % 16
+            return w[b * K2 * n2 + kk * n2 + j * 16 + c]
+        }
     }
 
-    /// Blocks per scratch group (the M of each per-bin sgemm): one padded-128 patch's conv2 is 25.
+    /// Blocks per scratch group (the M of each per-bin product): one padded-128 patch's conv2 is 25.
     public static let defaultGroup = 25
 
     /// Floats of `FFTConvScratch` for this layer's forward pass (spectra of `group` blocks in and out), and in
@@ -74,48 +84,18 @@ public final class FFTPooledConv: Sendable {
     static let forwardFlops = PolyphaseFFTConv.transformFlops(rows: 16)
 
     /// Forward transforms of blocks q0..<q0+nb of x (padded layout) into spec[bin][block][2·cin] (Re of the cin
-    /// channels, then Im), eight channels at a time; zeros beyond the input plane.
+    /// channels, then Im), eight channels at a time, gathered from x's planes; zeros beyond the input plane.
     private func transformInput(_ x: UnsafePointer<Float>, _ g: PooledConvGeometry, _ blocks: Blocks, q0: Int, nb: Int,
-                                spec: UnsafeMutablePointer<Float>, group G: Int, _ s: FFTConvScratch) {
+                                spec: UnsafeMutablePointer<Float>, group G: Int) {
         let cin = layer.cin, K2 = 2 * cin
         for j in 0..<nb {
             let (img, y0, x0) = blocks.origin(q0 + j)
+            let rows = max(0, min(16, g.hp2 - y0)), cols = max(0, min(16, g.wp2 - x0))
             for cg in 0..<(cin / 8) {
-                let src = x + (img * cin + cg * 8) * g.inPlane
-                for r in 0..<16 {
-                    let iy = y0 + r, row = s.tile + r * 16
-                    guard iy < g.hp2 else { for c in 0..<16 { row[c] = .zero }; continue }
-                    let n = min(16, g.wp2 - x0)
-                    for c in 0..<n {
-                        let p = src + iy * g.wp2 + x0 + c
-                        row[c] = V8(p[0], p[g.inPlane], p[2 * g.inPlane], p[3 * g.inPlane],
-                                    p[4 * g.inPlane], p[5 * g.inPlane], p[6 * g.inPlane], p[7 * g.inPlane])
-                    }
-                    for c in n..<16 { row[c] = .zero }
-                }
-                FFT16.forward2D(s.tile, s.re, s.im, &s.fft)
-                Self.store(s.re, s.im, into: spec + j * K2 + cg * 8, imOffset: cin, binStride: G * K2)
+                let src = x + (img * cin + cg * 8) * g.inPlane + min(y0, g.hp2 - 1) * g.wp2 + x0
+                let dst = spec + j * K2 + cg * 8
+                bm_fft16_forward(src, g.inPlane, g.wp2, 1, Int32(rows), Int32(cols), dst, dst + cin, G * K2, 0)
             }
-        }
-    }
-
-    /// spec[bin · binStride] ← re[bin], spec[bin · binStride + imOffset] ← im[bin] (eight floats each).
-    @inline(__always) static func store(_ re: UnsafePointer<V8>, _ im: UnsafePointer<V8>, into spec: UnsafeMutablePointer<Float>,
-                                        imOffset: Int, binStride: Int) {
-        let raw = UnsafeMutableRawPointer(spec)
-        for b in 0..<bins {
-            raw.storeBytes(of: re[b], toByteOffset: 4 * b * binStride, as: V8.self)
-            raw.storeBytes(of: im[b], toByteOffset: 4 * (b * binStride + imOffset), as: V8.self)
-        }
-    }
-
-    /// The inverse of `store`.
-    @inline(__always) static func load(_ spec: UnsafePointer<Float>, imOffset: Int, binStride: Int,
-                                       _ re: UnsafeMutablePointer<V8>, _ im: UnsafeMutablePointer<V8>) {
-        let raw = UnsafeRawPointer(spec)
-        for b in 0..<bins {
-            re[b] = raw.loadUnaligned(fromByteOffset: 4 * b * binStride, as: V8.self)
-            im[b] = raw.loadUnaligned(fromByteOffset: 4 * (b * binStride + imOffset), as: V8.self)
         }
     }
 
@@ -131,49 +111,26 @@ public final class FFTPooledConv: Sendable {
         if outPad > 0 { out.update(repeating: 0, count: batch * cout * g.outPlane) }
         profile?.lap(.alloc)
         let scale: Float = 1.0 / 256
-        weights.withUnsafeBufferPointer { wt in layer.bias.withUnsafeBufferPointer { bias in
+        panels.withUnsafeBufferPointer { wt in layer.bias.withUnsafeBufferPointer { bias in
             for q0 in stride(from: 0, to: total, by: G) {
                 let nb = min(G, total - q0)
-                transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G, s)
+                transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G)
                 profile?.lap(.fftForward, flops: Double(nb * cin / 8) * Self.forwardFlops)
-                for b in 0..<Self.bins {
-                    BLAS.gemm(m: nb, n: N2, k: K2, a: xs + b * G * K2, lda: K2, b: wt.baseAddress! + b * K2 * N2, ldb: N2,
-                              c: ys + b * G * N2, ldc: N2)
-                }
+                bm_bin_products(Int32(Self.bins), Int32(nb), Int32(N2), Int32(K2), xs, K2, G * K2, wt.baseAddress!, K2 * N2,
+                                ys, N2, G * N2)
                 profile?.lap(.fftProduct, flops: 2 * Double(Self.bins * nb * K2 * N2))
                 for j in 0..<nb {
                     let (img, y0, x0) = blocks.origin(q0 + j)
                     let rows = min(valid, 2 * g.ph - y0), cols = min(valid, 2 * g.pw - x0)
                     for og in 0..<(cout / 8) {
-                        Self.load(ys + j * N2 + og * 8, imOffset: cout, binStride: G * N2, s.re, s.im)
-                        FFT16.inverse2D(s.re, s.im, rows: rows, cols: cols, s.tile, &s.fft)
+                        let spec = ys + j * N2 + og * 8
+                        bm_fft16_inverse(spec, spec + cout, G * N2, 0, Int32(rows), Int32(cols), floats(s.tile))
                         profile?.lap(.fftInverse, flops: PolyphaseFFTConv.transformFlops(rows: rows))
-                        // Bias, ReLU and pool, lane by lane (as forwardPooled: the max of the raw outputs, then the
-                        // bias; the scale is a power of two, so scaling after the max changes nothing). Scalar code:
-                        // the generic SIMD pointwiseMax and a per-lane scatter cost 2 ms per patch here.
-                        let t = UnsafeRawPointer(s.tile), first = g.outOffset(img, og * 8, y0 / 2) + x0 / 2
-                        for l in 0..<8 {
-                            let bl = bias[og * 8 + l], dst = out + first + l * g.outPlane
-                            let arg = argmax.map { $0 + first + l * g.outPlane }
-                            for pr in 0..<(rows / 2) {
-                                let r0 = 4 * (2 * pr * 16 * 8 + l), r1 = r0 + 4 * 16 * 8
-                                for pc in 0..<(cols / 2) {
-                                    let a0 = t.load(fromByteOffset: r0 + 4 * 16 * pc, as: Float.self)
-                                    let a1 = t.load(fromByteOffset: r0 + 4 * (16 * pc + 8), as: Float.self)
-                                    let a2 = t.load(fromByteOffset: r1 + 4 * 16 * pc, as: Float.self)
-                                    let a3 = t.load(fromByteOffset: r1 + 4 * (16 * pc + 8), as: Float.self)
-                                    let m = max(max(a0, a1), max(a2, a3))
-                                    dst[pr * g.outW + pc] = max(m * scale + bl, 0)
-                                    if let arg {
-                                        var mx = a0, a: UInt8 = 0
-                                        if a1 > mx { mx = a1; a = 1 }
-                                        if a2 > mx { mx = a2; a = 2 }
-                                        if a3 > mx { a = 3 }
-                                        arg[pr * g.outW + pc] = a
-                                    }
-                                }
-                            }
-                        }
+                        // Pool, bias and ReLU (as forwardPooled: the max of the raw outputs, then the bias; the scale
+                        // is a power of two, so scaling after the max changes nothing).
+                        let first = g.outOffset(img, og * 8, y0 / 2) + x0 / 2
+                        bm_pool_bias_relu(floats(s.tile), Int32(rows), Int32(cols), scale, bias.baseAddress! + og * 8,
+                                          out + first, g.outPlane, g.outW, argmax.map { $0 + first })
                         profile?.lap(.pool, flops: Double(8 * 4 * (rows / 2) * (cols / 2)))
                     }
                 }
@@ -199,28 +156,17 @@ public final class FFTPooledConv: Sendable {
         weights.withUnsafeBufferPointer { wt in
             for q0 in stride(from: 0, to: total, by: G) {
                 let nb = min(G, total - q0)
-                transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G, s)
+                transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G)
                 // The conv output's gradient per block: each positive pooled output's gradient at the window
                 // position its argmax recorded (the ReLU blocked the others), zeros elsewhere; then its spectrum.
                 for j in 0..<nb {
                     let (img, y0, x0) = blocks.origin(q0 + j)
                     let rows = min(valid, 2 * g.ph - y0), cols = min(valid, 2 * g.pw - x0)
                     for og in 0..<(cout / 8) {
-                        for i in 0..<256 { s.tile[i] = .zero }
-                        let first = g.outOffset(img, og * 8, y0 / 2) + x0 / 2
-                        for l in 0..<8 {
-                            var sum: Float = 0
-                            for pr in 0..<(rows / 2) { for pc in 0..<(cols / 2) {
-                                let o = first + l * g.outPlane + pr * g.outW + pc
-                                guard pooled[o] > 0 else { continue }
-                                let q = Int(argmax[o])
-                                s.tile[(2 * pr + (q >> 1)) * 16 + 2 * pc + (q & 1)][l] = dPooled[o]
-                                sum += dPooled[o]
-                            } }
-                            db[og * 8 + l] += sum
-                        }
-                        FFT16.forward2D(s.tile, s.re, s.im, &s.fft)
-                        Self.store(s.re, s.im, into: dys + j * N2 + og * 8, imOffset: cout, binStride: G * N2)
+                        let first = g.outOffset(img, og * 8, y0 / 2) + x0 / 2, spec = dys + j * N2 + og * 8
+                        bm_unpool_tile(dPooled + first, pooled + first, argmax + first, g.outPlane, g.outW,
+                                       Int32(rows), Int32(cols), floats(s.tile), db + og * 8)
+                        bm_fft16_forward(floats(s.tile), 1, 16 * 8, 8, Int32(rows), Int32(cols), spec, spec + cout, G * N2, 0)
                     }
                 }
                 profile?.lap(.fftForward, flops: Double(nb * (cin + cout) / 8) * Self.forwardFlops)
@@ -241,13 +187,10 @@ public final class FFTPooledConv: Sendable {
                     let (img, y0, x0) = blocks.origin(q0 + j)
                     let rows = min(16, g.hp2 - y0), cols = min(16, g.wp2 - x0)
                     for cg in 0..<(cin / 8) {
-                        Self.load(xs + j * K2 + cg * 8, imOffset: cin, binStride: G * K2, s.re, s.im)
-                        FFT16.inverse2D(s.re, s.im, rows: rows, cols: cols, s.tile, &s.fft)
+                        let spec = xs + j * K2 + cg * 8
+                        bm_fft16_inverse(spec, spec + cin, G * K2, 0, Int32(rows), Int32(cols), floats(s.tile))
                         let dst = dx + (img * cin + cg * 8) * g.inPlane + y0 * g.wp2 + x0
-                        for l in 0..<8 {
-                            let plane = dst + l * g.inPlane
-                            for r in 0..<rows { for c in 0..<cols { plane[r * g.wp2 + c] += s.tile[r * 16 + c][l] * scale } }
-                        }
+                        bm_tile_scatter_add(floats(s.tile), Int32(rows), Int32(cols), scale, dst, g.inPlane, g.wp2)
                         profile?.lap(.fftInverse, flops: PolyphaseFFTConv.transformFlops(rows: rows))
                     }
                 }
@@ -262,11 +205,8 @@ public final class FFTPooledConv: Sendable {
                     s.re[b] = at(c, og * 8) + at(cin + c, cout + og * 8)
                     s.im[b] = at(cin + c, og * 8) - at(c, cout + og * 8)
                 }
-                FFT16.inverse2D(s.re, s.im, rows: k, cols: k, s.tile, &s.fft)
-                for l in 0..<8 {
-                    let dst = dW + ((og * 8 + l) * cin + c) * k * k
-                    for ky in 0..<k { for kx in 0..<k { dst[ky * k + kx] += s.tile[ky * 16 + kx][l] * scale } }
-                }
+                FFT16.inverse2D(s.re, s.im, rows: k, cols: k, s.tile)
+                bm_tile_scatter_add(floats(s.tile), Int32(k), Int32(k), scale, dW + (og * 8 * cin + c) * k * k, cin * k * k, k)
             }
         }
         profile?.lap(.fftInverse, flops: Double(cin * cout / 8) * PolyphaseFFTConv.transformFlops(rows: k))
@@ -279,7 +219,6 @@ public final class FFTConvScratch {
     /// Blocks per group: the M of the per-bin sgemms.
     public let group: Int
     let input = Scratch<Float>(), output = Scratch<Float>(), weightGradient = Scratch<Float>()
-    var fft = FFT16.Scratch()
     /// A 16×16 block (256) and a half spectrum's re and im (144 each), eight lanes.
     let tile = UnsafeMutablePointer<V8>.allocate(capacity: 256)
     let re = UnsafeMutablePointer<V8>.allocate(capacity: 144), im = UnsafeMutablePointer<V8>.allocate(capacity: 144)

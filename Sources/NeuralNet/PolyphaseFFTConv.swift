@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -68,8 +69,7 @@ public final class PolyphaseFFTConv: Sendable {
         if workspace.count < Self.scratchFloats {
             workspace = [Float](unsafeUninitializedCapacity: Self.scratchFloats) { _, n in n = Self.scratchFloats }
         }
-        var scratch = FFT16.Scratch()
-        var x = [V8](repeating: .zero, count: 256), fre = [V8](repeating: .zero, count: 256), fim = fre, y = fre
+        var y = [V8](repeating: .zero, count: 256)
         var alpha: (Float, Float) = (1, 0), beta: (Float, Float) = (0, 0)
         let plane = h * w, outPlane = H * W
         let maxPixels = G * Self.valid * Self.valid
@@ -83,30 +83,15 @@ public final class PolyphaseFFTConv: Sendable {
         for g0 in stride(from: 0, to: blocks.count, by: G) {
             p?.layer = .fc1
             let gb = Array(blocks[g0..<min(g0 + G, blocks.count)])
-            // Forward transforms, eight input channels at a time.
+            // Forward transforms, eight input channels at a time, gathered from the phase's sub-grid (rows and
+            // columns D apart; zeros beyond the input) into xf's interleaved complex layout.
             for (b, blk) in gb.enumerated() {
                 let (py, px, bi, bj, _, _) = blk
+                let y0 = py + D * bi, x0 = px + D * bj
+                let rows = min(16, (h - y0 + D - 1) / D), cols = min(16, (w - x0 + D - 1) / D)
                 for cg in 0..<(cin / 8) {
-                    for r in 0..<16 {
-                        let iy = py + D * (bi + r)
-                        for s in 0..<16 {
-                            let ix = px + D * (bj + s)
-                            var v = V8.zero
-                            if iy < h && ix < w {
-                                let base = iy * w + ix + cg * 8 * plane
-                                for l in 0..<8 { v[l] = input[base + l * plane] }
-                            }
-                            x[r * 16 + s] = v
-                        }
-                    }
-                    x.withUnsafeBufferPointer { xp in fre.withUnsafeMutableBufferPointer { fr in fim.withUnsafeMutableBufferPointer { fm in
-                        FFT16.forward2D(xp.baseAddress!, fr.baseAddress!, fm.baseAddress!, &scratch)
-                    } } }
-                    for k in 0..<Self.bins {
-                        let o = ((k * G + b) * cin + cg * 8) * 2
-                        let re = fre[k], im = fim[k]
-                        for l in 0..<8 { xf[o + 2 * l] = re[l]; xf[o + 2 * l + 1] = im[l] }
-                    }
+                    bm_fft16_forward(input + cg * 8 * plane + y0 * w + x0, plane, D * w, D, Int32(rows), Int32(cols),
+                                     xf + (b * cin + cg * 8) * 2, nil, G * cin * 2, 1)
                 }
             }
             p?.lap(.fftForward, flops: Double(gb.count * cin / 8) * Self.transformFlops(rows: 16))
@@ -129,32 +114,23 @@ public final class PolyphaseFFTConv: Sendable {
                 }
                 p?.lap(.fftProduct, flops: Double(Self.bins * 6 * gb.count * cin * CO))   // cgemm3m: three real products
                 // Inverse transforms, eight output channels at a time, with bias and ReLU, into the group's pixels
-                // (profiled as: gathering a block's bins, the transforms, bias + ReLU + the scatter to pixel-major).
+                // (profiled as: the transforms with their bin gather, bias + ReLU + the scatter to pixel-major).
                 let scale: Float = 1 / 256
                 first = 0
-                for (b, blk) in gb.enumerated() {
-                    let (_, _, _, _, rows, cols) = blk
-                    for og in 0..<(CO / 8) {
-                        for k in 0..<Self.bins {
-                            let v = UnsafeRawPointer(yf + ((k * G + b) * CO + og * 8) * 2).loadUnaligned(as: SIMD16<Float>.self)
-                            fre[k] = v.evenHalf; fim[k] = v.oddHalf
+                y.withUnsafeMutableBufferPointer { yb in bias.withUnsafeBufferPointer { bias in
+                    let tile = floats(yb.baseAddress!)
+                    for (b, blk) in gb.enumerated() {
+                        let (_, _, _, _, rows, cols) = blk
+                        for og in 0..<(CO / 8) {
+                            bm_fft16_inverse(yf + (b * CO + og * 8) * 2, nil, G * CO * 2, 1, Int32(rows), Int32(cols), tile)
+                            p?.lap(.fftInverse, flops: Self.transformFlops(rows: rows))
+                            bm_tile_bias_relu(tile, Int32(rows), Int32(cols), scale, bias.baseAddress! + c0 + og * 8,
+                                              hidden + (og * 8) * maxPixels + first, maxPixels, cols)
+                            p?.lap(.bias, flops: Double(8 * 3 * rows * cols))
                         }
-                        p?.lap(.layout)
-                        fre.withUnsafeMutableBufferPointer { fr in fim.withUnsafeMutableBufferPointer { fm in y.withUnsafeMutableBufferPointer { yp in
-                            FFT16.inverse2D(fr.baseAddress!, fm.baseAddress!, rows: rows, cols: cols, yp.baseAddress!, &scratch)
-                        } } }
-                        p?.lap(.fftInverse, flops: Self.transformFlops(rows: rows))
-                        var bv = V8.zero
-                        for l in 0..<8 { bv[l] = bias[c0 + og * 8 + l] }
-                        for r in 0..<rows { for s in 0..<cols {
-                            let v = pointwiseMax(y[r * 16 + s] * scale + bv, .zero)
-                            let q = first + r * cols + s
-                            for l in 0..<8 { hidden[(og * 8 + l) * maxPixels + q] = v[l] }
-                        } }
-                        p?.lap(.bias, flops: Double(8 * 3 * rows * cols))
+                        first += rows * cols
                     }
-                    first += rows * cols
-                }
+                } }
                 // The next 1×1 layer on the group's pixels, accumulated over the chunks of fc1's channels.
                 p?.layer = .fc2
                 next.weight.withUnsafeBufferPointer { wt in

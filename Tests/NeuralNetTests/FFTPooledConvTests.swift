@@ -1,10 +1,12 @@
+import CKernels
 import XCTest
 @testable import NeuralNet
 
 /// The FFT conv → ReLU → pool stage against the banded im2col + sgemm stage (`BatchedConvTests` checks that one
 /// against the per-image path): pooled outputs, argmax, dW, db and dx, on sizes where the blocks do not tile the
 /// output (partial last blocks, tiles running past the input's edge), kernels 3, 5 and 7, batches whose block
-/// groups straddle images, with and without padding around the input and the output.
+/// groups straddle images, with and without padding around the input and the output; on the C kernels the CPU
+/// runs (AVX2+FMA here) and on their baseline build.
 final class FFTPooledConvTests: XCTestCase {
     func randoms(_ n: Int, seed: UInt64) -> [Float] {
         var r = SeededRandom(seed: seed)
@@ -16,6 +18,16 @@ final class FFTPooledConvTests: XCTestCase {
     static let cases = [(16, 32, 5, 1, 62), (8, 16, 5, 0, 27), (8, 8, 3, 0, 20), (16, 8, 7, 1, 23)]
 
     func testFFTStageMatchesTheBandedStage() {
+        let native = bm_kernels_level()
+        defer { _ = bm_kernels_select(native) }
+        for level in Set([native, 1]).sorted(by: >) {
+            XCTAssertEqual(bm_kernels_select(level), level)
+            // Every group size on the CPU's kernels, one on the other build.
+            checkAgainstBandedStage(groups: level == native ? [1, 7, 1000] : [7], "kernels \(FFT16.kernelLevel)")
+        }
+    }
+
+    func checkAgainstBandedStage(groups: [Int], _ kernels: String) {
         for (ci, (cin, cout, k, pad, side)) in Self.cases.enumerated() {
             let layer = ConvLayer(weight: randoms(cout * cin * k * k, seed: 1).map { $0 / Float(k) }, bias: randoms(cout, seed: 2),
                                   cin: cin, cout: cout, k: k)
@@ -41,8 +53,8 @@ final class FFTPooledConvTests: XCTestCase {
                 layer.backwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, dPooled: dPooled, pooled: ref,
                                      argmax: refArg, dW: &refDW, db: &refDb, dx: &refDx, scratch: ConvBandScratch())
                 // Groups of one block, a group that ends inside an image, and all of the batch's blocks in one.
-                for group in [1, 7, 1000] {
-                    let what = "case \(ci), outPad \(outPad), group \(group)"
+                for group in groups {
+                    let what = "\(kernels), case \(ci), outPad \(outPad), group \(group)"
                     let scratch = FFTConvScratch(group: group)
                     var out = [Float](repeating: .nan, count: outCount), arg = [UInt8](repeating: 9, count: outCount)
                     fft.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &out, argmax: &arg, scratch: scratch)

@@ -1,0 +1,61 @@
+#ifndef BRAINMAP_CKERNELS_H
+#define BRAINMAP_CKERNELS_H
+
+// Small vector kernels of the FFT convolutions (FFT16's 16×16 real transforms and the per-block gathers, pools and
+// scatters around them), eight channels per 8-float lane group. Each is compiled twice — for x86-64-v3 (AVX2 + FMA)
+// and for the baseline the package targets — and the CPU picks once, at load (see kernels.c).
+//
+// Layouts: a "tile" is a 16×16 block of eight lanes, tile[(r·16 + c)·8 + l]. A half spectrum is 144 bins
+// (u·9 + k, k < 9), each eight lanes of re and im: bin b at re[b·binStride …+8] and im[b·binStride …+8], or, when
+// `interleaved`, re[b·binStride …+16] holding (re, im) pairs per lane (what cgemm reads) and im unused.
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The vector unit the kernels run on: 2 = AVX2 + FMA, 1 = the baseline build.
+int bm_kernels_level(void);
+/// Tests only: run the kernels on `level` (2 only where the CPU has it); returns the level now in use.
+int bm_kernels_select(int level);
+
+/// A real 16×16 block → its half spectrum (e^{−2πi·nk/16}, unscaled). The block is gathered from eight channel
+/// planes: lane l, row r < rows, column c < cols at src[l·plane + r·rowStride + c·colStride]; zeros beyond.
+void bm_fft16_forward(const float *src, ptrdiff_t plane, ptrdiff_t rowStride, ptrdiff_t colStride, int rows, int cols,
+                      float *re, float *im, ptrdiff_t binStride, int interleaved);
+
+/// A half spectrum → rows 0..<rows, columns 0..<cols of its real 16×16 inverse (unscaled: ×256), into `tile`.
+/// The imaginary parts of bins k = 0 and 8 are ignored. Reads the spectrum only.
+void bm_fft16_inverse(const float *re, const float *im, ptrdiff_t binStride, int interleaved, int rows, int cols,
+                      float *tile);
+
+/// 2×2 max pool, then ×scale + bias and ReLU, of a tile's rows×cols (even) into eight output planes:
+/// dst[l·plane + pr·rowStride + pc]; argmax (optional, same offsets) the window position 0…3 of the first maximum.
+void bm_pool_bias_relu(const float *tile, int rows, int cols, float scale, const float *bias8,
+                       float *dst, ptrdiff_t plane, ptrdiff_t rowStride, uint8_t *argmax);
+
+/// The pool's backward pass into a zeroed tile: each positive pooled output's gradient at the window position its
+/// argmax recorded (pooled, dPooled, argmax at the offsets `bm_pool_bias_relu` wrote); db8[l] += the lane's sum.
+void bm_unpool_tile(const float *dPooled, const float *pooled, const uint8_t *argmax, ptrdiff_t plane,
+                    ptrdiff_t rowStride, int rows, int cols, float *tile, float *db8);
+
+/// dst[l·plane + r·rowStride + c] += tile(r, c, l) · scale for r < rows, c < cols.
+void bm_tile_scatter_add(const float *tile, int rows, int cols, float scale, float *dst, ptrdiff_t plane,
+                         ptrdiff_t rowStride);
+
+/// dst[l·plane + r·rowStride + c] = max(tile(r, c, l) · scale + bias8[l], 0) for r < rows, c < cols.
+void bm_tile_bias_relu(const float *tile, int rows, int cols, float scale, const float *bias8, float *dst,
+                       ptrdiff_t plane, ptrdiff_t rowStride);
+
+/// Per frequency bin b < bins: C_b[m×n] = A_b[m×k] · B_b[k×n], X_b = X + b·binX; A and C row-major, B packed in
+/// column panels of 16, B_b[(j/16)·k·16 + kk·16 + j%16] (n a multiple of 16). The per-bin products of the FFT
+/// convolutions: at their sizes (m 25–50, k 32, n 64) OpenBLAS's sgemm spends its time packing.
+void bm_bin_products(int bins, int m, int n, int k, const float *a, ptrdiff_t lda, ptrdiff_t binA, const float *b,
+                     ptrdiff_t binB, float *c, ptrdiff_t ldc, ptrdiff_t binC);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,371 @@
+// The kernels of CKernels.h. Each body is written once, on clang's generic vectors (8 floats = one AVX register or
+// two SSE ones), and instantiated twice: with target("avx2,fma") and for the baseline. A table of function pointers
+// picks the instantiation once, at load, from cpuid and XCR0 (the OS must save the YMM state).
+#include "CKernels.h"
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t i8 __attribute__((vector_size(32)));
+
+#define INLINE static inline __attribute__((always_inline))
+// a·b + c in one expression may become one FMA where the target has it.
+#pragma clang fp contract(fast)
+// The 8-float vectors pass between always-inline helpers only, so the baseline build's ABI note does not apply.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+INLINE v8 ld(const float *p) { return *(const v8u *)p; }
+INLINE void st(float *p, v8 v) { *(v8u *)p = v; }
+INLINE v8 splat(float f) { return (v8){f, f, f, f, f, f, f, f}; }
+INLINE v8 vmax(v8 a, v8 b) { return __builtin_elementwise_max(a, b); }
+INLINE v8 sel(i8 m, v8 a, v8 b) { return (v8)((m & (i8)a) | (~m & (i8)b)); }
+
+typedef struct { v8 r, i; } cx;
+INLINE cx add(cx a, cx b) { return (cx){a.r + b.r, a.i + b.i}; }
+INLINE cx sub(cx a, cx b) { return (cx){a.r - b.r, a.i - b.i}; }
+/// × (−i) forward, × i inverse.
+INLINE cx rot(cx a, int inv) { return inv ? (cx){-a.i, a.r} : (cx){a.i, -a.r}; }
+/// × e^{∓2πi m/16} (− forward) with (c, s) = (cos, sin)(2π m/16).
+INLINE cx tw(cx a, float c, float s, int inv) {
+    v8 C = splat(c), S = splat(inv ? s : -s);
+    return (cx){a.r * C - a.i * S, a.r * S + a.i * C};
+}
+
+static const float C1 = 0.92387953251128674f, S1 = 0.38268343236508978f, R2 = 0.70710678118654752f;
+
+INLINE void dft4(cx x0, cx x1, cx x2, cx x3, int inv, cx *y0, cx *y1, cx *y2, cx *y3) {
+    cx s02 = add(x0, x2), d02 = sub(x0, x2), s13 = add(x1, x3), j = rot(sub(x1, x3), inv);
+    *y0 = add(s02, s13); *y1 = add(d02, j); *y2 = sub(s02, s13); *y3 = sub(d02, j);
+}
+
+/// y[k] = Σₙ x[n] e^{∓2πi nk/16}: a 4×4 Cooley–Tukey split (n = 4·n1 + n2), 176 real flops per lane. x and y may
+/// be the same.
+INLINE void fft16(const cx *x, cx *y, int inv) {
+    cx a[4][4];
+    for (int n2 = 0; n2 < 4; n2++)
+        dft4(x[n2], x[n2 + 4], x[n2 + 8], x[n2 + 12], inv, &a[n2][0], &a[n2][1], &a[n2][2], &a[n2][3]);
+    a[1][1] = tw(a[1][1], C1, S1, inv); a[1][2] = tw(a[1][2], R2, R2, inv); a[1][3] = tw(a[1][3], S1, C1, inv);
+    a[2][1] = tw(a[2][1], R2, R2, inv); a[2][2] = rot(a[2][2], inv);        a[2][3] = tw(a[2][3], -R2, R2, inv);
+    a[3][1] = tw(a[3][1], S1, C1, inv); a[3][2] = tw(a[3][2], -R2, R2, inv); a[3][3] = tw(a[3][3], -C1, -S1, inv);
+    for (int k1 = 0; k1 < 4; k1++)
+        dft4(a[0][k1], a[1][k1], a[2][k1], a[3][k1], inv, &y[k1], &y[k1 + 4], &y[k1 + 8], &y[k1 + 12]);
+}
+
+/// Eight rows a[l] (8 floats each) → eight columns o[c] with o[c][l] = a[l][c].
+INLINE void transpose8(const v8 *a, v8 *o) {
+    v8 t[8], u[8];
+    for (int p = 0; p < 4; p++) {
+        t[2 * p] = __builtin_shufflevector(a[2 * p], a[2 * p + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[2 * p + 1] = __builtin_shufflevector(a[2 * p], a[2 * p + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h + 0] = __builtin_shufflevector(t[h], t[h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[h + 1] = __builtin_shufflevector(t[h], t[h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[h + 2] = __builtin_shufflevector(t[h + 1], t[h + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[h + 3] = __builtin_shufflevector(t[h + 1], t[h + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int c = 0; c < 4; c++) {
+        o[c] = __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        o[c + 4] = __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
+/// One row of a block from eight planes: out[c][l] = src[l·plane + c·cs] for c < cols, zeros beyond.
+INLINE void gather_row(const float *src, ptrdiff_t plane, ptrdiff_t cs, int cols, v8 *out) {
+    int c = 0;
+    if (plane == 1 && cs == 8) {
+        for (; c < cols; c++) out[c] = ld(src + 8 * c);
+    } else if (cs == 1) {
+        for (; c + 8 <= cols; c += 8) {
+            v8 a[8];
+            for (int l = 0; l < 8; l++) a[l] = ld(src + l * plane + c);
+            transpose8(a, out + c);
+        }
+    }
+    for (; c < cols; c++) {
+        const float *p = src + c * cs;
+        out[c] = (v8){p[0], p[plane], p[2 * plane], p[3 * plane], p[4 * plane], p[5 * plane], p[6 * plane], p[7 * plane]};
+    }
+    for (; c < 16; c++) out[c] = splat(0);
+}
+
+INLINE void store_bin(float *re, float *im, ptrdiff_t off, int interleaved, v8 r, v8 i) {
+    if (interleaved) {
+        st(re + off, __builtin_shufflevector(r, i, 0, 8, 1, 9, 2, 10, 3, 11));
+        st(re + off + 8, __builtin_shufflevector(r, i, 4, 12, 5, 13, 6, 14, 7, 15));
+    } else {
+        st(re + off, r); st(im + off, i);
+    }
+}
+
+INLINE cx load_bin(const float *re, const float *im, ptrdiff_t off, int interleaved) {
+    if (interleaved) {
+        v8 lo = ld(re + off), hi = ld(re + off + 8);
+        return (cx){__builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14),
+                    __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15)};
+    }
+    return (cx){ld(re + off), ld(im + off)};
+}
+
+INLINE void forward_body(const float *src, ptrdiff_t plane, ptrdiff_t rs, ptrdiff_t cs, int rows, int cols,
+                         float *re, float *im, ptrdiff_t bs, int interleaved) {
+    v8 Fr[144], Fi[144];
+    // Rows 2p and 2p+1 as z = a + i·b: Z = A + i·B with A, B Hermitian, so A[k] = (Z[k] + conj Z[−k]) / 2,
+    // B[k] = (Z[k] − conj Z[−k]) / 2i.
+    for (int p = 0; p < 8; p++) {
+        if (2 * p >= rows) {
+            for (int k = 0; k < 18; k++) { Fr[18 * p + k] = splat(0); Fi[18 * p + k] = splat(0); }
+            continue;
+        }
+        v8 a[16], b[16];
+        cx z[16];
+        gather_row(src + 2 * p * rs, plane, cs, cols, a);
+        if (2 * p + 1 < rows) gather_row(src + (2 * p + 1) * rs, plane, cs, cols, b);
+        else for (int n = 0; n < 16; n++) b[n] = splat(0);
+        for (int n = 0; n < 16; n++) z[n] = (cx){a[n], b[n]};
+        fft16(z, z, 0);
+        v8 h = splat(0.5f);
+        for (int k = 0; k <= 8; k++) {
+            cx x = z[k], m = z[(16 - k) & 15];
+            Fr[18 * p + k] = (x.r + m.r) * h; Fi[18 * p + k] = (x.i - m.i) * h;
+            Fr[18 * p + 9 + k] = (x.i + m.i) * h; Fi[18 * p + 9 + k] = (m.r - x.r) * h;
+        }
+    }
+    for (int k = 0; k < 9; k++) {
+        cx col[16];
+        for (int u = 0; u < 16; u++) col[u] = (cx){Fr[u * 9 + k], Fi[u * 9 + k]};
+        fft16(col, col, 0);
+        for (int u = 0; u < 16; u++) store_bin(re, im, (u * 9 + k) * bs, interleaved, col[u].r, col[u].i);
+    }
+}
+
+INLINE void inverse_body(const float *re, const float *im, ptrdiff_t bs, int interleaved, int rows, int cols,
+                         float *tile) {
+    v8 Fr[144], Fi[144];
+    for (int k = 0; k < 9; k++) {
+        cx col[16];
+        for (int u = 0; u < 16; u++) col[u] = load_bin(re, im, (u * 9 + k) * bs, interleaved);
+        fft16(col, col, 1);
+        for (int u = 0; u < 16; u++) { Fr[u * 9 + k] = col[u].r; Fi[u * 9 + k] = col[u].i; }
+    }
+    // Rows r and r+1 (each the half spectrum of a real row) as Z = X₁ + i·X₂ over all 16 bins: its inverse is
+    // x₁ + i·x₂.
+    v8 zero = splat(0);
+    for (int r = 0; r < rows; r += 2) {
+        int a = r * 9, two = r + 1 < rows, b = (r + 1) * 9;
+        cx z[16];
+        for (int k = 0; k <= 8; k++) {
+            int edge = k == 0 || k == 8;
+            v8 x1r = Fr[a + k], x1i = edge ? zero : Fi[a + k];
+            v8 x2r = two ? Fr[b + k] : zero, x2i = two && !edge ? Fi[b + k] : zero;
+            z[k] = (cx){x1r - x2i, x1i + x2r};
+            if (!edge) z[16 - k] = (cx){x1r + x2i, x2r - x1i};
+        }
+        fft16(z, z, 1);
+        for (int s = 0; s < cols; s++) st(tile + (r * 16 + s) * 8, z[s].r);
+        if (two) for (int s = 0; s < cols; s++) st(tile + ((r + 1) * 16 + s) * 8, z[s].i);
+    }
+}
+
+INLINE void store_lanes(float *dst, ptrdiff_t plane, v8 v) {
+    for (int l = 0; l < 8; l++) dst[l * plane] = v[l];
+}
+
+INLINE void pool_body(const float *tile, int rows, int cols, float scale, const float *bias8, float *dst,
+                      ptrdiff_t plane, ptrdiff_t rs, uint8_t *argmax) {
+    v8 S = splat(scale), B = ld(bias8), zero = splat(0);
+    for (int pr = 0; pr < rows / 2; pr++) {
+        for (int pc = 0; pc < cols / 2; pc++) {
+            const float *t = tile + (2 * pr * 16 + 2 * pc) * 8;
+            v8 a0 = ld(t), a1 = ld(t + 8), a2 = ld(t + 128), a3 = ld(t + 136);
+            // The max of the raw outputs, then scale and bias (the scale is a power of two: the order is exact).
+            v8 m = vmax(vmax(a0, a1), vmax(a2, a3));
+            ptrdiff_t o = pr * rs + pc;
+            store_lanes(dst + o, plane, vmax(m * S + B, zero));
+            if (argmax) {
+                v8 mx = a0; i8 q = (i8){0, 0, 0, 0, 0, 0, 0, 0};
+                i8 c = a1 > mx; mx = sel(c, a1, mx); q = (c & 1) | (~c & q);
+                c = a2 > mx; mx = sel(c, a2, mx); q = (c & 2) | (~c & q);
+                c = a3 > mx; q = (c & 3) | (~c & q);
+                for (int l = 0; l < 8; l++) argmax[o + l * plane] = (uint8_t)q[l];
+            }
+        }
+    }
+}
+
+INLINE void unpool_body(const float *dp, const float *pooled, const uint8_t *argmax, ptrdiff_t plane, ptrdiff_t rs,
+                        int rows, int cols, float *tile, float *db8) {
+    v8 zero = splat(0), sum = zero;
+    for (int i = 0; i < 256; i++) st(tile + 8 * i, zero);
+    for (int pr = 0; pr < rows / 2; pr++) {
+        for (int pc = 0; pc < cols / 2; pc++) {
+            ptrdiff_t o = pr * rs + pc;
+            v8 g, pv;
+            i8 q;
+            for (int l = 0; l < 8; l++) { g[l] = dp[o + l * plane]; pv[l] = pooled[o + l * plane]; q[l] = argmax[o + l * plane]; }
+            g = sel(pv > zero, g, zero);
+            sum += g;
+            float *t = tile + (2 * pr * 16 + 2 * pc) * 8;
+            st(t, sel(q == 0, g, zero)); st(t + 8, sel(q == 1, g, zero));
+            st(t + 128, sel(q == 2, g, zero)); st(t + 136, sel(q == 3, g, zero));
+        }
+    }
+    st(db8, ld(db8) + sum);
+}
+
+/// dst[l·plane + r·rs + c] = f(dst…, tile(r, c, l)) with f: += v·scale (accumulate) or max(v·scale + bias, 0).
+INLINE void scatter_body(const float *tile, int rows, int cols, float scale, const float *bias8, float *dst,
+                         ptrdiff_t plane, ptrdiff_t rs, int accumulate) {
+    v8 S = splat(scale), zero = splat(0), B = bias8 ? ld(bias8) : zero;
+    for (int r = 0; r < rows; r++) {
+        const float *t = tile + r * 16 * 8;
+        float *d = dst + r * rs;
+        int c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            v8 a[8], o[8];
+            for (int j = 0; j < 8; j++) a[j] = ld(t + (c + j) * 8);
+            transpose8(a, o);   // o[l] = lane l of columns c…c+7
+            for (int l = 0; l < 8; l++) {
+                float *p = d + l * plane + c;   // o[l] runs over columns: lane l's bias for all of them
+                st(p, accumulate ? ld(p) + o[l] * S : vmax(o[l] * S + splat(B[l]), zero));
+            }
+        }
+        for (; c < cols; c++) {
+            v8 v = ld(t + c * 8);
+            v8 y = accumulate ? v * S : vmax(v * S + B, zero);
+            for (int l = 0; l < 8; l++) {
+                if (accumulate) d[l * plane + c] += y[l]; else d[l * plane + c] = y[l];
+            }
+        }
+    }
+}
+
+
+/// C[i][j] = Σₖ A[i][k]·B[k][j] for MR rows and 16 columns (two vectors) of B packed as [k][16].
+INLINE void product_rows(int MR, int K, const float *A, ptrdiff_t lda, const float *B, float *C, ptrdiff_t ldc) {
+    v8 acc[5][2];
+    for (int i = 0; i < MR; i++) { acc[i][0] = splat(0); acc[i][1] = splat(0); }
+    for (int k = 0; k < K; k++) {
+        v8 b0 = ld(B + 16 * k), b1 = ld(B + 16 * k + 8);
+        for (int i = 0; i < MR; i++) {
+            v8 a = splat(A[i * lda + k]);
+            acc[i][0] = a * b0 + acc[i][0]; acc[i][1] = a * b1 + acc[i][1];
+        }
+    }
+    for (int i = 0; i < MR; i++) { st(C + i * ldc, acc[i][0]); st(C + i * ldc + 8, acc[i][1]); }
+}
+
+INLINE void products_body(int bins, int M, int N, int K, const float *A, ptrdiff_t lda, ptrdiff_t binA, const float *B,
+                          ptrdiff_t binB, float *C, ptrdiff_t ldc, ptrdiff_t binC) {
+    for (int b = 0; b < bins; b++) {
+        const float *a = A + b * binA, *w = B + b * binB;
+        float *c = C + b * binC;
+        for (int j = 0; j < N; j += 16) {
+            // Five rows at a time: ten accumulators, two B loads and five broadcasts per ten FMAs.
+            int i = 0;
+            for (; i + 5 <= M; i += 5) product_rows(5, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc);
+            switch (M - i) {
+            case 4: product_rows(4, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            case 3: product_rows(3, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            case 2: product_rows(2, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            case 1: product_rows(1, K, a + i * lda, lda, w + j * K, c + i * ldc + j, ldc); break;
+            }
+        }
+    }
+}
+
+typedef struct {
+    void (*forward)(const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int, int, float *, float *, ptrdiff_t, int);
+    void (*inverse)(const float *, const float *, ptrdiff_t, int, int, int, float *);
+    void (*pool)(const float *, int, int, float, const float *, float *, ptrdiff_t, ptrdiff_t, uint8_t *);
+    void (*unpool)(const float *, const float *, const uint8_t *, ptrdiff_t, ptrdiff_t, int, int, float *, float *);
+    void (*scatter)(const float *, int, int, float, const float *, float *, ptrdiff_t, ptrdiff_t, int);
+    void (*products)(int, int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *, ptrdiff_t,
+                     ptrdiff_t);
+} kernels;
+
+#define INSTANTIATE(NAME, ATTR)                                                                                      \
+    ATTR static void NAME##_forward(const float *s, ptrdiff_t p, ptrdiff_t rs, ptrdiff_t cs, int r, int c, float *re, \
+                                    float *im, ptrdiff_t bs, int il) { forward_body(s, p, rs, cs, r, c, re, im, bs, il); } \
+    ATTR static void NAME##_inverse(const float *re, const float *im, ptrdiff_t bs, int il, int r, int c, float *t) { \
+        inverse_body(re, im, bs, il, r, c, t); }                                                                     \
+    ATTR static void NAME##_pool(const float *t, int r, int c, float s, const float *b, float *d, ptrdiff_t p,       \
+                                 ptrdiff_t rs, uint8_t *a) { pool_body(t, r, c, s, b, d, p, rs, a); }                 \
+    ATTR static void NAME##_unpool(const float *dp, const float *pd, const uint8_t *a, ptrdiff_t p, ptrdiff_t rs,    \
+                                   int r, int c, float *t, float *db) { unpool_body(dp, pd, a, p, rs, r, c, t, db); } \
+    ATTR static void NAME##_scatter(const float *t, int r, int c, float s, const float *b, float *d, ptrdiff_t p,    \
+                                    ptrdiff_t rs, int acc) { scatter_body(t, r, c, s, b, d, p, rs, acc); }            \
+    ATTR static void NAME##_products(int n, int m, int N, int K, const float *A, ptrdiff_t lda, ptrdiff_t ba,          \
+                                     const float *B, ptrdiff_t bb, float *C, ptrdiff_t ldc, ptrdiff_t bc) {           \
+        products_body(n, m, N, K, A, lda, ba, B, bb, C, ldc, bc); }                                                   \
+    static const kernels NAME = {NAME##_forward, NAME##_inverse, NAME##_pool, NAME##_unpool, NAME##_scatter,          \
+                                 NAME##_products};
+
+INSTANTIATE(baseline, )
+#if defined(__x86_64__)
+INSTANTIATE(avx2, __attribute__((target("avx2,fma"))))
+#include <cpuid.h>
+/// AVX2 and FMA in cpuid, and the OS saving the YMM state (XCR0 bits 1 and 2).
+static int cpu_has_avx2_fma(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    if (!(fma && osxsave && avx)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6) != 6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b >> 5) & 1;
+}
+#else
+static int cpu_has_avx2_fma(void) { return 0; }
+#endif
+
+static const kernels *active = &baseline;
+static int active_level = 1;
+
+__attribute__((constructor)) static void pick_kernels(void) { bm_kernels_select(2); }
+
+int bm_kernels_level(void) { return active_level; }
+
+int bm_kernels_select(int level) {
+#if defined(__x86_64__)
+    if (level >= 2 && cpu_has_avx2_fma()) { active = &avx2; active_level = 2; return 2; }
+#endif
+    active = &baseline; active_level = 1;
+    return 1;
+}
+
+void bm_fft16_forward(const float *src, ptrdiff_t plane, ptrdiff_t rowStride, ptrdiff_t colStride, int rows, int cols,
+                      float *re, float *im, ptrdiff_t binStride, int interleaved) {
+    active->forward(src, plane, rowStride, colStride, rows, cols, re, im, binStride, interleaved);
+}
+
+void bm_fft16_inverse(const float *re, const float *im, ptrdiff_t binStride, int interleaved, int rows, int cols,
+                      float *tile) {
+    active->inverse(re, im, binStride, interleaved, rows, cols, tile);
+}
+
+void bm_pool_bias_relu(const float *tile, int rows, int cols, float scale, const float *bias8, float *dst,
+                       ptrdiff_t plane, ptrdiff_t rowStride, uint8_t *argmax) {
+    active->pool(tile, rows, cols, scale, bias8, dst, plane, rowStride, argmax);
+}
+
+void bm_unpool_tile(const float *dPooled, const float *pooled, const uint8_t *argmax, ptrdiff_t plane,
+                    ptrdiff_t rowStride, int rows, int cols, float *tile, float *db8) {
+    active->unpool(dPooled, pooled, argmax, plane, rowStride, rows, cols, tile, db8);
+}
+
+void bm_tile_scatter_add(const float *tile, int rows, int cols, float scale, float *dst, ptrdiff_t plane,
+                         ptrdiff_t rowStride) {
+    active->scatter(tile, rows, cols, scale, 0, dst, plane, rowStride, 1);
+}
+
+void bm_tile_bias_relu(const float *tile, int rows, int cols, float scale, const float *bias8, float *dst,
+                       ptrdiff_t plane, ptrdiff_t rowStride) {
+    active->scatter(tile, rows, cols, scale, bias8, dst, plane, rowStride, 0);
+}
+
+void bm_bin_products(int bins, int m, int n, int k, const float *a, ptrdiff_t lda, ptrdiff_t binA, const float *b,
+                     ptrdiff_t binB, float *c, ptrdiff_t ldc, ptrdiff_t binC) {
+    active->products(bins, m, n, k, a, lda, binA, b, binB, c, ldc, binC);
+}
