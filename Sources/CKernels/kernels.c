@@ -273,6 +273,74 @@ INLINE void products_body(int bins, int M, int N, int K, const float *A, ptrdiff
     }
 }
 
+// The backward products of the FFT convolutions on the complex spectra as they lie (re and im rows apart): the
+// multiply-adds of the real block form, without its transposes and packing (sgemm at these sizes, m 25–50, packs
+// more than it multiplies). A row holds n complex values as re[n] then im[n].
+
+/// y[q] = Σ_c x[q][c] · conj(w[c]) for JB rows q, eight columns at a time (w rows: m complex values).
+#define CONJ_ROWS(JB)                                                                                               \
+    INLINE void conj_rows##JB(int n, int m, const float *x, ptrdiff_t ldx, const float *w, ptrdiff_t ldw, float *y, \
+                              ptrdiff_t ldy) {                                                                    \
+        for (int o = 0; o < m; o += 8) {                                                                          \
+            v8 r[JB], i[JB];                                                                                      \
+            for (int q = 0; q < JB; q++) { r[q] = splat(0); i[q] = splat(0); }                                    \
+            for (int c = 0; c < n; c++) {                                                                         \
+                v8 wr = ld(w + c * ldw + o), wi = ld(w + c * ldw + m + o);                                        \
+                for (int q = 0; q < JB; q++) {                                                                    \
+                    v8 xr = splat(x[q * ldx + c]), xi = splat(x[q * ldx + n + c]);                                \
+                    r[q] = xr * wr + r[q]; r[q] = xi * wi + r[q];                                                 \
+                    i[q] = xi * wr + i[q]; i[q] = i[q] - xr * wi;                                                 \
+                }                                                                                                 \
+            }                                                                                                     \
+            for (int q = 0; q < JB; q++) { st(y + q * ldy + o, r[q]); st(y + q * ldy + m + o, i[q]); }            \
+        }                                                                                                         \
+    }
+CONJ_ROWS(1)
+CONJ_ROWS(4)
+
+INLINE void conj_products_body(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX,
+                               const float *w, ptrdiff_t ldw, ptrdiff_t binW, float *y, ptrdiff_t ldy, ptrdiff_t binY) {
+    for (int b = 0; b < bins; b++) {
+        const float *xb = x + b * binX, *wb = w + b * binW;
+        float *yb = y + b * binY;
+        int q = 0;
+        for (; q + 4 <= rows; q += 4) conj_rows4(n, m, xb + q * ldx, ldx, wb, ldw, yb + q * ldy, ldy);
+        for (; q < rows; q++) conj_rows1(n, m, xb + q * ldx, ldx, wb, ldw, yb + q * ldy, ldy);
+    }
+}
+
+/// g[c] += Σ_j conj(x[j][c]) · dy[j] for CB rows c from c0, eight columns at a time.
+#define GRAD_ROWS(CB)                                                                                               \
+    INLINE void grad_rows##CB(int rows, int n, int m, const float *x, ptrdiff_t ldx, const float *dy, ptrdiff_t ldy, \
+                              float *g, ptrdiff_t ldg, int c0) {                                                  \
+        for (int o = 0; o < m; o += 8) {                                                                          \
+            v8 r[CB], i[CB];                                                                                      \
+            for (int q = 0; q < CB; q++) { r[q] = ld(g + (c0 + q) * ldg + o); i[q] = ld(g + (c0 + q) * ldg + m + o); } \
+            for (int j = 0; j < rows; j++) {                                                                      \
+                v8 dr = ld(dy + j * ldy + o), di = ld(dy + j * ldy + m + o);                                      \
+                for (int q = 0; q < CB; q++) {                                                                    \
+                    v8 xr = splat(x[j * ldx + c0 + q]), xi = splat(x[j * ldx + n + c0 + q]);                      \
+                    r[q] = xr * dr + r[q]; r[q] = xi * di + r[q];                                                 \
+                    i[q] = xr * di + i[q]; i[q] = i[q] - xi * dr;                                                 \
+                }                                                                                                 \
+            }                                                                                                     \
+            for (int q = 0; q < CB; q++) { st(g + (c0 + q) * ldg + o, r[q]); st(g + (c0 + q) * ldg + m + o, i[q]); } \
+        }                                                                                                         \
+    }
+GRAD_ROWS(1)
+GRAD_ROWS(4)
+
+INLINE void conj_gradients_body(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX,
+                                const float *dy, ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG) {
+    for (int b = 0; b < bins; b++) {
+        const float *xb = x + b * binX, *db = dy + b * binY;
+        float *gb = g + b * binG;
+        int c = 0;
+        for (; c + 4 <= n; c += 4) grad_rows4(rows, n, m, xb, ldx, db, ldy, gb, ldg, c);
+        for (; c < n; c++) grad_rows1(rows, n, m, xb, ldx, db, ldy, gb, ldg, c);
+    }
+}
+
 typedef struct {
     void (*forward)(const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, int, int, float *, float *, ptrdiff_t, int);
     void (*inverse)(const float *, const float *, ptrdiff_t, int, int, int, float *);
@@ -281,6 +349,10 @@ typedef struct {
     void (*scatter)(const float *, int, int, float, const float *, float *, ptrdiff_t, ptrdiff_t, int);
     void (*products)(int, int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, float *, ptrdiff_t,
                      ptrdiff_t);
+    void (*conj_products)(int, int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
+                          float *, ptrdiff_t, ptrdiff_t);
+    void (*conj_gradients)(int, int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
+                           float *, ptrdiff_t, ptrdiff_t);
 } kernels;
 
 #define INSTANTIATE(NAME, ATTR)                                                                                      \
@@ -297,8 +369,14 @@ typedef struct {
     ATTR static void NAME##_products(int n, int m, int N, int K, const float *A, ptrdiff_t lda, ptrdiff_t ba,          \
                                      const float *B, ptrdiff_t bb, float *C, ptrdiff_t ldc, ptrdiff_t bc) {           \
         products_body(n, m, N, K, A, lda, ba, B, bb, C, ldc, bc); }                                                   \
+    ATTR static void NAME##_conj_products(int bs, int r, int n, int m, const float *x, ptrdiff_t lx, ptrdiff_t bx,     \
+                                          const float *w, ptrdiff_t lw, ptrdiff_t bw, float *y, ptrdiff_t ly,          \
+                                          ptrdiff_t by) { conj_products_body(bs, r, n, m, x, lx, bx, w, lw, bw, y, ly, by); } \
+    ATTR static void NAME##_conj_gradients(int bs, int r, int n, int m, const float *x, ptrdiff_t lx, ptrdiff_t bx,    \
+                                           const float *d, ptrdiff_t ld_, ptrdiff_t bd, float *g, ptrdiff_t lg,        \
+                                           ptrdiff_t bg) { conj_gradients_body(bs, r, n, m, x, lx, bx, d, ld_, bd, g, lg, bg); } \
     static const kernels NAME = {NAME##_forward, NAME##_inverse, NAME##_pool, NAME##_unpool, NAME##_scatter,          \
-                                 NAME##_products};
+                                 NAME##_products, NAME##_conj_products, NAME##_conj_gradients};
 
 INSTANTIATE(baseline, )
 #if defined(__x86_64__)
@@ -368,4 +446,14 @@ void bm_tile_bias_relu(const float *tile, int rows, int cols, float scale, const
 void bm_bin_products(int bins, int m, int n, int k, const float *a, ptrdiff_t lda, ptrdiff_t binA, const float *b,
                      ptrdiff_t binB, float *c, ptrdiff_t ldc, ptrdiff_t binC) {
     active->products(bins, m, n, k, a, lda, binA, b, binB, c, ldc, binC);
+}
+
+void bm_conj_products(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *w,
+                      ptrdiff_t ldw, ptrdiff_t binW, float *y, ptrdiff_t ldy, ptrdiff_t binY) {
+    active->conj_products(bins, rows, n, m, x, ldx, binX, w, ldw, binW, y, ldy, binY);
+}
+
+void bm_conj_gradients(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *dy,
+                       ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG) {
+    active->conj_gradients(bins, rows, n, m, x, ldx, binX, dy, ldy, binY, g, ldg, binG);
 }

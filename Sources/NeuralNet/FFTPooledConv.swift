@@ -12,7 +12,7 @@ import CKernels
 ///
 /// The backward pass reuses the blocks: the input gradient is the full convolution of the output gradient with the
 /// kernel (a block's 12×12 gradient and a 5×5 kernel fill a 16×16 block exactly, added into the overlapping input
-/// blocks), the product with the transposed block matrix; the weight gradient is, per bin, Σ over blocks of
+/// blocks), the product with conj(W)ᵀ; the weight gradient is, per bin, Σ over blocks of
 /// conj(X)·DY, accumulated in frequency over the whole batch and transformed back once.
 public final class FFTPooledConv: Sendable {
     static let bins = 144
@@ -20,10 +20,11 @@ public final class FFTPooledConv: Sendable {
     /// Conv outputs per block side.
     let valid: Int
     /// Per bin, the complex weights W[cin][cout] (the conjugated kernel spectra: correlation) as the real block
-    /// matrix [[Re W, Im W], [−Im W, Re W]], 2·cin × 2·cout.
-    let weights: [Float]
-    /// The same per bin in the forward product's layout (`bm_bin_products`): panels of 16 columns, each 2·cin × 16.
+    /// matrix [[Re W, Im W], [−Im W, Re W]] (2·cin × 2·cout) in the forward product's layout (`bm_bin_products`):
+    /// panels of 16 columns, each 2·cin × 16.
     let panels: [Float]
+    /// Per bin, Wᵀ as complex rows (cout rows: Re W[·][o] then Im W[·][o]), for the input gradient DY · conj(W)ᵀ.
+    let transposed: [Float]
 
     /// Layers the blocks fit: odd k (even v), channel counts in whole SIMD lane groups.
     public static func fits(_ layer: ConvLayer) -> Bool {
@@ -48,8 +49,11 @@ public final class FFTPooledConv: Sendable {
                 w[base + (ci + c) * n2 + o] = -wi; w[base + (ci + c) * n2 + co + o] = wr
             } }
         }
-        weights = w
         let K2 = 2 * ci
+        transposed = (0..<(Self.bins * co * K2)).map { i in
+            let b = i / (co * K2), o = (i % (co * K2)) / K2, c = i % K2
+            return c < ci ? w[b * 4 * ci * co + c * n2 + o] : w[b * 4 * ci * co + (c - ci) * n2 + co + o]
+        }
         panels = (0..<w.count).map { i in
             let b = i / (K2 * n2), r = i % (K2 * n2), j = r / (K2 * 16), kk = (r % (K2 * 16)) / 16, c = r % 16
             return w[b * K2 * n2 + kk * n2 + j * 16 + c]
@@ -62,7 +66,7 @@ public final class FFTPooledConv: Sendable {
     /// Floats of `FFTConvScratch` for this layer's forward pass (spectra of `group` blocks in and out), and in
     /// training the weight-gradient spectra as well.
     public static func scratchFloats(cin: Int, cout: Int, group: Int = FFTPooledConv.defaultGroup, training: Bool) -> Int {
-        bins * group * 2 * (cin + cout) + (training ? bins * 4 * cin * cout : 0)
+        bins * group * 2 * (cin + cout) + (training ? bins * 2 * cin * cout : 0)
     }
 
     /// The blocks of `batch` images: v×v conv outputs each, covering the 2·ph × 2·pw rows and columns the pool reads.
@@ -148,12 +152,12 @@ public final class FFTPooledConv: Sendable {
         let blocks = Blocks(g, valid: valid), total = batch * blocks.perImage
         let cin = layer.cin, cout = layer.cout, k = layer.k, K2 = 2 * cin, N2 = 2 * cout, G = min(s.group, total)
         let xs = s.input.reserve(Self.bins * G * K2), dys = s.output.reserve(Self.bins * G * N2)
-        let dws = s.weightGradient.reserve(Self.bins * K2 * N2)
-        dws.update(repeating: 0, count: Self.bins * K2 * N2)
+        let dws = s.weightGradient.reserve(Self.bins * cin * N2)
+        dws.update(repeating: 0, count: Self.bins * cin * N2)
         dx?.update(repeating: 0, count: batch * cin * g.inPlane)
         profile?.lap(.alloc)
         let scale: Float = 1.0 / 256
-        weights.withUnsafeBufferPointer { wt in
+        transposed.withUnsafeBufferPointer { wt in
             for q0 in stride(from: 0, to: total, by: G) {
                 let nb = min(G, total - q0)
                 transformInput(x, g, blocks, q0: q0, nb: nb, spec: xs, group: G)
@@ -170,15 +174,13 @@ public final class FFTPooledConv: Sendable {
                     }
                 }
                 profile?.lap(.fftForward, flops: Double(nb * (cin + cout) / 8) * Self.forwardFlops)
-                for b in 0..<Self.bins {
-                    // Σ over blocks of [Re X | Im X]ᵀ · [Re DY | Im DY]: the four real products of conj(X)ᵀ·DY.
-                    BLAS.gemm(m: K2, n: N2, k: nb, a: xs + b * G * K2, lda: K2, b: dys + b * G * N2, ldb: N2,
-                              c: dws + b * K2 * N2, ldc: N2, transA: true, accumulate: true)
-                    // DX = DY · conj(W)ᵀ: the block form's transpose, into the input spectra (no longer needed).
-                    if dx != nil {
-                        BLAS.gemm(m: nb, n: K2, k: N2, a: dys + b * G * N2, lda: N2, b: wt.baseAddress! + b * K2 * N2, ldb: N2,
-                                  c: xs + b * G * K2, ldc: K2, transB: true)
-                    }
+                // G += Σ over blocks of conj(X)ᵀ·DY per bin (the weight gradient's spectrum, conjugated below), then
+                // DX = DY · conj(W)ᵀ into the input spectra (no longer needed).
+                bm_conj_gradients(Int32(Self.bins), Int32(nb), Int32(cin), Int32(cout), xs, K2, G * K2, dys, N2, G * N2,
+                                  dws, N2, cin * N2)
+                if dx != nil {
+                    bm_conj_products(Int32(Self.bins), Int32(nb), Int32(cout), Int32(cin), dys, N2, G * N2, wt.baseAddress!,
+                                     K2, cout * K2, xs, K2, G * K2)
                 }
                 profile?.lap(.fftProduct, flops: 2 * Double(Self.bins * nb * K2 * N2) * (dx == nil ? 1 : 2))
                 guard let dx else { continue }
@@ -196,14 +198,13 @@ public final class FFTPooledConv: Sendable {
                 }
             }
         }
-        // dW from its spectra: conj(G) with G = Σ conj(X)ᵀ·DY, G = (TL + BR) + i(TR − BL) of the block product.
+        // dW from its spectrum: conj(G) with G = Σ conj(X)ᵀ·DY (rows c: Re G[c][·], then Im).
         for c in 0..<cin {
             for og in 0..<(cout / 8) {
                 for b in 0..<Self.bins {
-                    let m = UnsafeRawPointer(dws + b * K2 * N2)
-                    func at(_ r: Int, _ col: Int) -> V8 { m.loadUnaligned(fromByteOffset: 4 * (r * N2 + col), as: V8.self) }
-                    s.re[b] = at(c, og * 8) + at(cin + c, cout + og * 8)
-                    s.im[b] = at(cin + c, og * 8) - at(c, cout + og * 8)
+                    let m = UnsafeRawPointer(dws + (b * cin + c) * N2)
+                    s.re[b] = m.loadUnaligned(fromByteOffset: 4 * og * 8, as: V8.self)
+                    s.im[b] = -m.loadUnaligned(fromByteOffset: 4 * (cout + og * 8), as: V8.self)
                 }
                 FFT16.inverse2D(s.re, s.im, rows: k, cols: k, s.tile)
                 bm_tile_scatter_add(floats(s.tile), Int32(k), Int32(k), scale, dW + (og * 8 * cin + c) * k * k, cin * k * k, k)

@@ -55,6 +55,17 @@ void bm_tile_bias_relu(const float *tile, int rows, int cols, float scale, const
 void bm_bin_products(int bins, int m, int n, int k, const float *a, ptrdiff_t lda, ptrdiff_t binA, const float *b,
                      ptrdiff_t binB, float *c, ptrdiff_t ldc, ptrdiff_t binC);
 
+/// The backward products, per bin b < bins, on complex rows (n or m values: re[n] then im[n]), X_b = X + b·binX:
+/// Y_b[q] = Σ_c X_b[q][c] · conj(W_b[c]) for rows q < rows (W_b: n rows of m complex values, m a multiple of 8) —
+/// the input gradient, DY · conj(W)ᵀ with W stored transposed.
+void bm_conj_products(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *w,
+                      ptrdiff_t ldw, ptrdiff_t binW, float *y, ptrdiff_t ldy, ptrdiff_t binY);
+
+/// G_b[c] += Σ_{j < rows} conj(X_b[j][c]) · DY_b[j] for c < n (X rows: n complex values; DY and G rows: m, a multiple
+/// of 8) — the weight gradient's spectrum, accumulated over groups of blocks.
+void bm_conj_gradients(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *dy,
+                       ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG);
+
 #ifdef __cplusplus
 }
 #endif
