@@ -51,9 +51,9 @@ public struct ClusterOptions: Sendable {
     public var pass: PassMode?
     public init(run: String) { self.run = run }
 
-    /// The most passes over the blocks a run takes (map/reduce pairs, StepPasses): the sample, a GMM's EM
-    /// iterations (fewer once converged), the assignments.
-    public var mostPasses: Int { method == .gmm ? 2 + maxIter : 2 }
+    /// The most passes over the blocks a run takes (map/reduce pairs, StepPasses): the principal components' moments
+    /// (with `principal`), the sample, a GMM's EM iterations (fewer once converged), the assignments.
+    public var mostPasses: Int { (method == .gmm ? 2 + maxIter : 2) + (principal == nil ? 0 : 1) }
 
     var parameters: Parameters {
         // Options added later are recorded only when set, so that results computed before them stay up to date;

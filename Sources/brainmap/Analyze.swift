@@ -217,7 +217,7 @@ struct Cluster: AsyncParsableCommand {
             o.smoothAcross = smoothAcross
         }
         if let principal {
-            try FlagCheck.atLeast("--principal", principal, 1)
+            try FlagCheck.atLeast("--principal", principal, 1, "a number of principal components")
             o.principal = principal
         }
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)

@@ -16,7 +16,7 @@ struct Demo: AsyncParsableCommand {
         the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. areas without labels: GMM
         clusters (diagonal covariances) of the first three PCs of the whole slices averaged over each pixel's
         neighbourhood, scored against the areas (ARI, V-measure); 8. layers without labels: GMM clusters of cortex on the
-        NMF embedding averaged far along the layers and little across them, scored against the
+        NMF embedding averaged far along the layers and little across them (its leading principal components), scored against the
         layers and matched across the two slices by their per-layer distributions; 9. the factors that predict each layer
         (select-factors); 10. the report: every map as images, the evaluation, curves and analysis in one HTML page. Every output stays in --out; the commands it runs are
         printed, so each step can be re-run by hand.
@@ -95,7 +95,7 @@ struct Demo: AsyncParsableCommand {
         var co = ClusterOptions(run: run)
         co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = group + "/layers"; co.match = (3, 4); co.slices = [3, 4]
         co.smooth = Self.layerSmoothing.along; co.smoothAcross = Self.layerSmoothing.across; co.principal = Self.layerPrincipal
-        step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px along the layers and \(Int(Self.layerSmoothing.across)) px across (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
+        step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px along the layers and \(Int(Self.layerSmoothing.across)) px across, on its \(Self.layerPrincipal) leading principal components (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
              "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --smooth-across \(Int(Self.layerSmoothing.across)) --principal \(Self.layerPrincipal) --rois \(group)/layers --match 3,4 --slices 3:5")
         // A weak model (e.g. --epochs 1) may predict too little cortex to cluster: say so and go on to the report.
         do {
