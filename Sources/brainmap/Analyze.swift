@@ -175,6 +175,7 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Its channels clustered, numbered from 1 as printed: '1:3' (PCs 1, 2 and 3, as the paper clusters areas) or a list '14,9,8'; default all.") var components: String?
     @Option(parsing: .unconditional, help: "σ in source pixels of a Gaussian mean of the input over each pixel's neighbourhood, within --within's class (else predicted tissue), before clustering; 0: none.") var smooth = 0.0
     @Option(parsing: .unconditional, help: "σ in source pixels across the layers (> 0, with --smooth): the mean is then oriented, --smooth along the layers and this across them, in the direction the clustered channels change least (one per slice, from their structure tensor).") var smoothAcross: Double?
+    @Option(parsing: .unconditional, help: "Cluster the input's N leading principal components over the masked pixels (after --smooth) instead of its channels (1…the channels clustered; the demo's layers: 4).") var principal: Int?
     @Option(help: "The output's name: 'clusters', or 'clusters_NAME' to keep another clustering of the run beside it (RUN/NAME, RUN/analysis/NAME.json).") var name = "clusters"
     @Option(help: "Only pixels predicted as this class (CTX, …), as the paper clusters cortex.") var within: String?
     @Option(parsing: .unconditional, help: "With --within: erode by a disk of this radius in source pixels (≥ 0; the paper: 64).") var erode = 0
@@ -215,6 +216,10 @@ struct Cluster: AsyncParsableCommand {
             guard smoothAcross > 0, smoothAcross.isFinite else { throw ValidationError("--smooth-across must be a finite number > 0 (σ across the layers in source pixels); got \(smoothAcross)") }
             guard smooth > 0 else { throw ValidationError("--smooth-across needs --smooth (σ along the layers, > 0)") }
             o.smoothAcross = smoothAcross
+        }
+        if let principal {
+            try FlagCheck.atLeast("--principal", principal, 1, "a number of principal components")
+            o.principal = principal
         }
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }

@@ -250,12 +250,42 @@ final class AnalysisJobTests: XCTestCase {
         let orientedAgain = try await ClusterJob(options: o).run()
         XCTAssertTrue(orientedAgain.upToDate)
         XCTAssertEqual(orientedAgain.layerDirections[1]?.degrees, oriented.layerDirections[1]?.degrees)
-        // A name that is not a cluster output, a channel the input lacks: refused, naming the flag.
+        // --principal: the NMF clusters on the input's 2 leading principal components. The PCA is scikit-learn's on
+        // the clustered pixels, and every pixel's cluster is the one scikit-learn's GaussianMixture.predict gives with
+        // the written mixture on scikit-learn's projection; as map tasks and reduces (one more pass: the moments),
+        // the same model.
+        var pc = c
+        pc.name = "clusters_principal"; pc.principal = 2
+        let principal = try await ClusterJob(options: pc).run()
+        XCTAssertTrue(principal.converged)
+        let pcDoc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: principal.resultPath))) as! [String: Any]
+        let pcRef = try AlgorithmTests.reference(["task": "cluster-principal", "run": run, "on": "nmf", "slices": [0, 1], "k": 2,
+                                                  "result": principal.resultPath, "clusters": run + "/clusters_principal"])
+        XCTAssertEqual(pcRef["pixels"] as? Int, principal.rows)
+        let projection = pcDoc["principal_components"] as! [String: Any]
+        let refVariance = pcRef["explained_variance"] as! [Double]
+        XCTAssertGreaterThan(refVariance[0], 1.05 * refVariance[1], "a clear eigen-gap, so the components are determined")
+        for (x, y) in zip(projection["mean"] as! [Double], pcRef["mean"] as! [Double]) { XCTAssertEqual(x, y, accuracy: 1e-9 * max(1, abs(y))) }
+        for (x, y) in zip(projection["components"] as! [Double], (pcRef["components"] as! [[Double]]).joined()) { XCTAssertEqual(x, y, accuracy: 1e-6) }
+        XCTAssertEqual((pcDoc["means"] as! [Double]).count, 3 * 2, "the mixture lives in the 2 components")
+        XCTAssertGreaterThanOrEqual(pcRef["agreement"] as! Double, 0.999)
+        let (pcm, pcPasses) = try await Self.mapReduce { shard, pass, restart in
+            var o = pc
+            o.shard = shard; o.pass = pass; o.restart = restart
+            return try await ClusterJob(options: o).run()
+        }
+        XCTAssertEqual(pcPasses, pcm.iterations + 3)
+        XCTAssertEqual(pcm.rows, principal.rows)
+        XCTAssertEqual(pcm.logLikelihood.last!, principal.logLikelihood.last!, accuracy: 0.02 * abs(principal.logLikelihood.last!))
+        // A name that is not a cluster output, a channel the input lacks, more components than channels: refused,
+        // naming the flag.
         var bad = a
         bad.name = "labels"
         do { _ = try await ClusterJob(options: bad).run(); XCTFail("--name labels") } catch { XCTAssertTrue("\(error)".contains("--name"), "\(error)") }
         bad = a; bad.components = [5]
         do { _ = try await ClusterJob(options: bad).run(); XCTFail("PC 6 of 5") } catch { XCTAssertTrue("\(error)".contains("--components 6"), "\(error)") }
+        bad = a; bad.principal = 4
+        do { _ = try await ClusterJob(options: bad).run(); XCTFail("4 principal components of 3 PCs") } catch { XCTAssertTrue("\(error)".contains("--principal 4"), "\(error)") }
         try await Self.passTasksThatDoNotFit(run)
     }
 

@@ -75,6 +75,7 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--smooth", "96", "--smooth-across", "0"], ["--smooth-across must be a finite number > 0", "got 0"], dir: dir)
         try expect(["cluster", run, "--smooth", "96", "--smooth-across", "-8"], ["--smooth-across must be a finite number > 0", "got -8"], dir: dir)
         try expect(["cluster", run, "--smooth-across", "16"], ["--smooth-across needs --smooth"], dir: dir)
+        try expect(["cluster", run, "--principal", "0"], ["--principal 0 is below the accepted minimum 1"], dir: dir)
         try expect(["cluster", run, "--covariance", "spherical"], ["--covariance must be full or diag", "spherical"], dir: dir)
         try expect(["cluster", run, "--covariance", "diag", "--method", "kmeans"], ["--covariance diag is a GMM's"], dir: dir)
         try expect(["slurm", "--dir", dir + "/plan", "--analysis-tasks", "3", "cluster", run, "--max-iter", "999"], ["1001 passes", "--max-iter 998 or fewer"], dir: dir)

@@ -42,6 +42,10 @@ if [ "$which" != areas ]; then
   variant clusters_bench_l5 "$ph/layers" --within CTX --erode 64 --k 5 --smooth 32
   for a in 64 96 128; do variant clusters_bench_lo$a "$ph/layers" --within CTX --erode 64 --k 4 --smooth $a --smooth-across 16; done
   check clusters_bench_lo96 "$ph/layers"
+  # The demo's layers: the oriented mean's leading principal components (3, 4 = the demo's, 5), seeds 1–3 for 4.
+  for n in 3 4 5; do variant clusters_bench_lp$n "$ph/layers" --within CTX --erode 64 --k 4 --smooth 96 --smooth-across 16 --principal $n; done
+  for seed in 2 3; do variant clusters_bench_lp4s$seed "$ph/layers" --within CTX --erode 64 --k 4 --smooth 96 --smooth-across 16 --principal 4 --seed $seed; done
+  check clusters_bench_lp4 "$ph/layers"
   if [ -f "$run/analysis/select-factors.json" ]; then
     picks=$(json "$run/analysis/select-factors.json" "','.join(str(p['factor'] + 1) for p in d['picks'])")
     variant clusters_bench_lsel "$ph/layers" --within CTX --erode 64 --k 4 --smooth 32 --components "$picks"

@@ -20,6 +20,10 @@ Request: {"task": "pca"|"nmf"|"gmm"|"metrics", "X": [[...], ...], ...}
   interpolated bilinearly (scipy.ndimage.map_coordinates, order 1, zeros beyond the window: "grid-constant")
 - cluster-scores: clusters (a run's cluster array), rois (integer ids at the source's or the run's grid), stride,
   slices → ARI and homogeneity/completeness/V-measure over pixels with a cluster and an ROI, read with zarr-python
+- cluster-principal: run, on (the clustered array), slices, k (principal components), result (the cluster step's
+  JSON), clusters (its array) → scikit-learn's PCA (svd_solver "full") of the input at the clustered pixels (mean,
+  components, explained_variance), and the fraction of those pixels whose written cluster is the one
+  GaussianMixture.predict gives with the result's weights, means and covariances on scikit-learn's projection
 """
 import json, sys
 import numpy as np
@@ -82,6 +86,8 @@ def main(path):
                                            r["sigma_along"], r["sigma_across"], r["along"]), nan=-1.0).tolist()}
     elif t == "cluster-scores":
         out = cluster_scores(r["clusters"], r["rois"], r["stride"], r["slices"])
+    elif t == "cluster-principal":
+        out = cluster_principal(r["run"], r["on"], r["slices"], r["k"], r["result"], r["clusters"])
     print(json.dumps(out))
 
 
@@ -121,6 +127,33 @@ def cluster_scores(clusters, rois, stride, slices):
     truth, pred = np.concatenate(truth), np.concatenate(pred)
     h, comp, v = metrics.homogeneity_completeness_v_measure(truth, pred)
     return {"ari": metrics.adjusted_rand_score(truth, pred), "homogeneity": h, "completeness": comp, "v": v, "pixels": int(truth.size)}
+
+
+def cluster_principal(run, on, slices, k, result, clusters):
+    """PCA of a run's input at the pixels a cluster step clustered, and that step's assignments redone from it."""
+    import zarr
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+    def level0(p):
+        g = zarr.open(p, mode="r")
+        return g if hasattr(g, "shape") else g["0"]
+    x, c = level0(run + "/" + on), level0(clusters)
+    rows, assigned = [], []
+    for z in slices:
+        cz = np.asarray(c[z])
+        keep = cz != 0
+        rows.append(np.asarray(x[:, z]).astype(np.float64)[:, keep].T); assigned.append(cz[keep].astype(np.int64) - 1)
+    X, assigned = np.concatenate(rows), np.concatenate(assigned)
+    p = PCA(n_components=k, svd_solver="full").fit(X)
+    doc = json.load(open(result))
+    w = np.array(doc["weights"]); kk = len(w)
+    g = GaussianMixture(kk, covariance_type="full")
+    g.weights_ = w; g.means_ = np.array(doc["means"]).reshape(kk, k)
+    g.covariances_ = np.array(doc["covariances"]).reshape(kk, k, k)
+    g.precisions_cholesky_ = np.array([np.linalg.inv(np.linalg.cholesky(cv)).T for cv in g.covariances_])
+    pred = g.predict(p.transform(X))
+    return {"mean": p.mean_.tolist(), "components": p.components_.tolist(), "explained_variance": p.explained_variance_.tolist(),
+            "agreement": float(np.mean(pred == assigned)), "pixels": int(len(X))}
 
 
 if __name__ == "__main__":
