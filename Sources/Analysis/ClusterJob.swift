@@ -399,8 +399,13 @@ public final class ClusterJob: @unchecked Sendable {
             let all = table(nil)
             summary.roiIds = order
             summary.distributions = all.map { row in let s = Double(max(1, row.reduce(0, +))); return row.map { Double($0) / s } }
-            summary.ari = ClusterMetrics.adjustedRand(table: transpose(all))
-            summary.vMeasure = ClusterMetrics.vMeasure(table: transpose(all))
+            // Scores need clustered pixels inside the ROIs: none (another grid, disjoint ROIs) is said, not scored 1.
+            if all.joined().reduce(0, +) > 1 {
+                summary.ari = ClusterMetrics.adjustedRand(table: transpose(all))
+                summary.vMeasure = ClusterMetrics.vMeasure(table: transpose(all))
+            } else {
+                summary.notes.append("fewer than 2 clustered pixels lie inside an ROI of \(o.rois!): no ARI or V-measure")
+            }
             if let (a, b) = o.match {
                 for z in [a, b] where table("\(z)").joined().reduce(0, +) == 0 {
                     throw AnalysisError.input("--match \(a),\(b): slice \(z) has no pixels under the mask (\(o.mask.description)) inside an ROI of \(o.rois!); "
@@ -414,9 +419,11 @@ public final class ClusterJob: @unchecked Sendable {
         }
         var doc: [String: Any] = ["parameters": o.parameters.dictionary, "generation": session.generation, "rows": summary.rows, "k": o.k, "method": o.method.rawValue,
                                   "covariance_type": o.covariance.rawValue,
-                                  "silhouette_on_sample": summary.silhouette ?? 0, "sample_rows_for_silhouette": sil, "notes": summary.notes,
+                                  "sample_rows_for_silhouette": sil, "notes": summary.notes,
                                   "reg_covar": reg, "iterations": summary.iterations, "converged": summary.converged,
                                   "mean_log_likelihood_per_iteration": summary.logLikelihood]
+        // Absent where scikit-learn's silhouette_score refuses (fewer than two clusters in the sample).
+        if let v = summary.silhouette { doc["silhouette_on_sample"] = v }
         if !summary.layerDirections.isEmpty {
             doc["layer_direction_per_slice"] = Dictionary(uniqueKeysWithValues: summary.layerDirections.map {
                 ("\($0.key)", ["degrees_from_x_towards_y": $0.value.degrees, "structure_tensor_coherence": $0.value.coherence])
@@ -429,7 +436,7 @@ public final class ClusterJob: @unchecked Sendable {
         else { doc["centroids"] = centroids }
         if rois != nil {
             doc["roi_ids"] = summary.roiIds; doc["distribution_per_cluster_over_rois"] = summary.distributions
-            doc["adjusted_rand_index"] = summary.ari ?? 0
+            if let a = summary.ari { doc["adjusted_rand_index"] = a }
             if let v = summary.vMeasure { doc["homogeneity"] = v.homogeneity; doc["completeness"] = v.completeness; doc["v_measure"] = v.v }
         }
         if let (a, b) = o.match {

@@ -6,7 +6,7 @@ import CKernels
 /// k, so a block's 2×2 pools never straddle blocks). Per frequency bin the channel mixing of a group of blocks is one
 /// complex product [blocks × cin] · [cin × cout], run as one real matrix product on the block form
 /// [Re X | Im X] · [[Re W, Im W], [−Im W, Re W]] (forward: `bm_bin_products`, ~2× OpenBLAS's sgemm at these sizes,
-/// which packs for every small product; backward: sgemm): the spectra stay in FFT16's layout (eight channels per SIMD lane
+/// which packs for every small product; backward: `bm_conj_gradients` and `bm_conj_products` on the complex rows): the spectra stay in FFT16's layout (eight channels per SIMD lane
 /// group, re and im apart), so neither side needs an interleaving pass. For conv2 per patch that is 14.7 MFLOP of
 /// products and 3.7 of transforms instead of the 98 MFLOP of the banded sgemm.
 ///
@@ -217,7 +217,7 @@ public final class FFTPooledConv: Sendable {
 /// One thread's buffers for `FFTPooledConv`: the spectra of a group of blocks (reused by whichever layer runs),
 /// the weight-gradient spectra in training, and FFT16's 16×16 working blocks.
 public final class FFTConvScratch {
-    /// Blocks per group: the M of the per-bin sgemms.
+    /// Blocks per group: the M of the per-bin products.
     public let group: Int
     let input = Scratch<Float>(), output = Scratch<Float>(), weightGradient = Scratch<Float>()
     /// A 16×16 block (256) and a half spectrum's re and im (144 each), eight lanes.

@@ -80,8 +80,8 @@ public struct RunStatus: Sendable {
                 let cmd = r.commandLine(at: run.root)
                 let how = !passes ? " (in \(shards) shards: --shard I/\(shards))"
                     : " (as map tasks and reduces: --pass map --shard I/\(shards) for each I, then --pass reduce/\(shards), until complete; or submit.sh again)"
-                st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" + (shards > 1 || passes ? how : "") }
-                                                          ?? "run brainmap \(r.command) again with the same parameters"))
+                st.next.append("\(name) (\(why)): " + (cmd.map { "run again: \($0)" } ?? "run brainmap \(r.command) again with the same parameters")
+                               + (shards > 1 || passes ? how : ""))
             }
         }
         st.arrays = m.arrays.keys.sorted().map { n in

@@ -107,8 +107,11 @@ public final class StepPasses: @unchecked Sendable {
                 throw end("merged '\(r)' of \(ex.shard.count) shards and saved the next pass's parameters; the next map pass is '\(tag)'")
             }
             // Run again after its pass was merged (no map task has published the next one, and the state after the
-            // last merged pass is saved): nothing to do, as a map task that finds its pass published.
-            if ex.publishedCount(tag) == 0 && FileManager.default.fileExists(atPath: session.statePath(Self.stateFile)) {
+            // last merged pass is saved, or a pass whose result the step keeps elsewhere — cluster --principal's
+            // components — was marked merged): nothing to do, as a map task that finds its pass published.
+            let merged = FileManager.default.fileExists(atPath: session.statePath(Self.stateFile))
+                || DoneMarkers.lastPerShard(directory: session.directory)["reduce"] != nil
+            if ex.publishedCount(tag) == 0 && merged {
                 throw end("nothing to merge: the last pass was merged already and no map task has published the next one, '\(tag)', yet "
                           + "(\(session.commandLine) --pass map --shard I/\(ex.shard.count) for each I, then this reduce)")
             }

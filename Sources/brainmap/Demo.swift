@@ -100,8 +100,9 @@ struct Demo: AsyncParsableCommand {
         // A weak model (e.g. --epochs 1) may predict too little cortex to cluster: say so and go on to the report.
         do {
             let cl = try await ClusterJob(options: co).run()
-            say(String(format: "   %d cortex pixels, EM %@ in %d iterations; against the layers: ARI %.3f, V-measure %.3f; silhouette %.3f",
-                       cl.rows, cl.converged ? "converged" : "stopped", cl.iterations, cl.ari ?? 0, cl.vMeasure?.v ?? 0, cl.silhouette ?? 0))
+            say(String(format: "   %d cortex pixels, EM %@ in %d iterations; against the layers: ARI %.3f, V-measure %.3f; silhouette %@",
+                       cl.rows, cl.converged ? "converged" : "stopped", cl.iterations, cl.ari ?? 0, cl.vMeasure?.v ?? 0,
+                       cl.silhouette.map { String(format: "%.3f", $0) } ?? "– (one cluster in the sample)"))
             say("   layers' direction per slice (structure tensor): " + cl.layerDirections.sorted { $0.key < $1.key }.map {
                 String(format: "slice %d %.1f° from x (coherence %.2f)", $0.key, $0.value.degrees, $0.value.coherence) }.joined(separator: ", "))
             say("   per cluster, fraction of its pixels in layers L1 L2/3 L4 L5 L6 (ids " + cl.roiIds.map(String.init).joined(separator: " ") + "):")

@@ -82,6 +82,7 @@ public final class Backprop {
                     DispatchQueue.concurrentPerform(iterations: pieces) { q in
                         guard let d = dst.value else { return }
                         let src = sources.value
+                        guard !src.isEmpty else { (d + q * count / pieces).update(repeating: 0, count: (q + 1) * count / pieces - q * count / pieces); return }
                         for j in (q * count / pieces)..<((q + 1) * count / pieces) {
                             var v = src[0][at + j]
                             for t in 1..<src.count { v += src[t][at + j] }
