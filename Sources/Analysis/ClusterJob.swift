@@ -176,10 +176,18 @@ public final class ClusterJob: @unchecked Sendable {
         var maskPath: String? = nil
         if case let .source(s) = o.mask { maskPath = s }
         let inputs = try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois])
-        if run.run.wouldStartGeneration(o.name, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass),
-           try await !o.mask.hasPixels(o.k, run, blocks, source: maskSource) {
-            throw AnalysisError.input("fewer than --k \(o.k) predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
-                                      + "(brainmap status \(o.run) lists the predicted slices)")
+        if run.run.wouldStartGeneration(o.name, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass) {
+            if try await !o.mask.hasPixels(o.k, run, blocks, source: maskSource) {
+                throw AnalysisError.input("fewer than --k \(o.k) predicted pixels under the mask (\(o.mask.description)) in slices \(zs); nothing was changed "
+                                          + "(brainmap status \(o.run) lists the predicted slices)")
+            }
+            // A match slice without a pixel under the mask can only be refused after the clustering: say so first.
+            if let (a, b) = o.match {
+                for z in [a, b] where try await !o.mask.hasPixels(1, run, blocks.filter { $0.z == z }, source: maskSource) {
+                    throw AnalysisError.input("--match \(a),\(b): slice \(z) has no predicted pixel under the mask (\(o.mask.description)); "
+                                              + "nothing was changed. Match two slices the mask covers")
+                }
+            }
         }
         let session = try run.run.begin(step: o.name, command: "cluster", parameters: o.parameters,
                                         inputs: inputs,
