@@ -170,3 +170,10 @@ public struct PatchEvaluator: Sendable {
 
 /// A pointer handed to concurrentPerform workers that write disjoint ranges.
 public struct UncheckedSendable<T>: @unchecked Sendable { public let value: T; public init(_ v: T) { value = v } }
+
+/// body(range) for contiguous ranges covering 0..<count, one per thread (up to `threads`); a single inline call when
+/// `count` is below `minimum` (splitting a small loop costs more than it saves).
+func concurrentRanges(_ count: Int, threads: Int, minimum: Int = 1 << 17, _ body: @Sendable (Range<Int>) -> Void) {
+    let parts = count >= minimum ? max(1, threads) : 1
+    DispatchQueue.concurrentPerform(iterations: parts) { q in body((q * count / parts)..<((q + 1) * count / parts)) }
+}

@@ -56,7 +56,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         let words = line.split(separator: " ")
         guard words.count > 1, words[1] == command else { return nil }
         guard let was = info["run_path"], was != root else { return line }
-        return line.split(separator: " ").map { $0 == was ? root : String($0) }.joined(separator: " ")
+        return words.map { $0 == was ? root : String($0) }.joined(separator: " ")
     }
 }
 

@@ -27,12 +27,11 @@ public struct Adam: Sendable {
                 m[i].withUnsafeMutableBufferPointer { mb in v[i].withUnsafeMutableBufferPointer { vb in
                     gradients[i].withUnsafeBufferPointer { g in
                         guard !p.isEmpty else { return }
-                        let n = p.count, parts = n >= 1 << 17 ? max(1, threads) : 1
                         let P = UncheckedSendable(p.baseAddress!), Mb = UncheckedSendable(mb.baseAddress!)
                         let Vb = UncheckedSendable(vb.baseAddress!), Gb = UncheckedSendable(g.baseAddress!)
-                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        concurrentRanges(p.count, threads: threads) { range in
                             let p = P.value, mb = Mb.value, vb = Vb.value, g = Gb.value
-                            for j in (part * n / parts)..<((part + 1) * n / parts) {
+                            for j in range {
                                 let gj = g[j]
                                 mb[j] += w1 * (gj - mb[j])
                                 vb[j] = vb[j] * b2 + w2 * gj * gj

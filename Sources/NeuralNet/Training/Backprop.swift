@@ -76,14 +76,15 @@ public final class Backprop {
             let sources = UncheckedSendable((0..<parts).filter { n * ($0 + 1) / parts > n * $0 / parts }.map { UnsafePointer(workers[$0].grads.p) })
             var offset = 0
             for (_, dims) in shape.parameterShapes {
-                let count = dims.reduce(1, *), at = offset, pieces = count >= 1 << 17 ? parts : 1
+                let count = dims.reduce(1, *), at = offset
+                offset += count
+                guard !sources.value.isEmpty else { grads.append([Float](repeating: 0, count: count)); continue }   // an empty batch
                 grads.append([Float](unsafeUninitializedCapacity: count) { buffer, initialized in
                     let dst = UncheckedSendable(buffer.baseAddress)
-                    DispatchQueue.concurrentPerform(iterations: pieces) { q in
+                    concurrentRanges(count, threads: parts) { range in
                         guard let d = dst.value else { return }
                         let src = sources.value
-                        guard !src.isEmpty else { (d + q * count / pieces).update(repeating: 0, count: (q + 1) * count / pieces - q * count / pieces); return }
-                        for j in (q * count / pieces)..<((q + 1) * count / pieces) {
+                        for j in range {
                             var v = src[0][at + j]
                             for t in 1..<src.count { v += src[t][at + j] }
                             d[j] = v
@@ -91,7 +92,6 @@ public final class Backprop {
                     }
                     initialized = count
                 })
-                offset += count
             }
         }
         return Result(lossSum: loss, predictions: predictions, gradients: grads, latents: latents)
