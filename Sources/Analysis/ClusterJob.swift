@@ -509,7 +509,7 @@ public final class ClusterJob: @unchecked Sendable {
                 progress(StepProgress(phase: "the layers' direction (structure tensor)", done: i + 1, total: blocks.count))
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
                 let j = try await s.structureTensor(run, input, b, channels: channels, mask: m, support: support)
-                tensors[b.z] = zip(tensors[b.z] ?? [0, 0, 0], j).map { $0 + $1 }
+                tensors[b.z] = zip(tensors[b.z] ?? [Double](repeating: 0, count: j.count), j).map { $0 + $1 }
             }
             // A slice without a direction (no masked pixel with supported neighbours — e.g. no cortex left after
             // erosion — or channels that do not vary) is averaged isotropically at σ, and has no angle in the result;

@@ -237,6 +237,31 @@ final class AlgorithmTests: XCTestCase {
                                                                oy: 10, ox: 10, h: 40, w: 50, mask: [Bool](repeating: true, count: 2000))))
     }
 
+    /// Each channel votes once: three channels of stripes changing along 30° and one ten times louder changing along
+    /// 120° (a factor that does not follow the layers) give layers along 120° — the majority's — where the raw sum of
+    /// the tensors would follow the loud channel (its energy is 100× each other's) and give 30°.
+    func testLayerDirectionGivesEachChannelOneVote() throws {
+        let H = 60, W = 70
+        func stripes(_ degrees: Double, _ amplitude: Double) -> [Double] {
+            let a = degrees * .pi / 180
+            return (0..<(H * W)).map { i in
+                amplitude * sin(2 * .pi * (Double(i % W) * cos(a) + Double(i / W) * sin(a)) / 14)
+            }
+        }
+        let planes = stripes(30, 1) + stripes(30, 1) + stripes(30, 1) + stripes(120, 10)
+        let s = SpatialSmoothing(sigma: 6, across: 1.5)
+        let j = s.tensor(planes, channels: 4, H: H, W: W, support: [Double](repeating: 1, count: H * W), oy: 10, ox: 10,
+                         h: 40, w: 50, mask: [Bool](repeating: true, count: 2000))
+        XCTAssertEqual(j.count, 12)
+        let (u, coherence) = try XCTUnwrap(SpatialSmoothing.layerDirection(j))
+        let a = 30.0 * .pi / 180
+        XCTAssertEqual(abs(u.y * sin(a) + u.x * cos(a)), 0, accuracy: 0.02, "along \(u) is perpendicular to the majority's gradient")
+        XCTAssertEqual(coherence, 0.5, accuracy: 0.05, "three votes against one")
+        let raw = [j[0] + j[3] + j[6] + j[9], j[1] + j[4] + j[7] + j[10], j[2] + j[5] + j[8] + j[11]]
+        let (v, _) = try XCTUnwrap(SpatialSmoothing.layerDirection(raw))
+        XCTAssertEqual(abs(v.y * sin(a) + v.x * cos(a)), 1, accuracy: 0.02, "summed raw, the loud channel decides")
+    }
+
     /// JS distance, ARI, V-measure, silhouette and the one-to-one assignment as scipy and scikit-learn compute them.
     func testMetricsMatchScipyAndScikitLearn() throws {
         var rng = SeededRandom(seed: 9)
