@@ -19,6 +19,166 @@ INLINE v8 splat(float f) { return (v8){f, f, f, f, f, f, f, f}; }
 INLINE v8 vmax(v8 a, v8 b) { return __builtin_elementwise_max(a, b); }
 INLINE v8 sel(i8 m, v8 a, v8 b) { return (v8)((m & (i8)a) | (~m & (i8)b)); }
 
+// conv1 direct: one input channel, k ≤ 8, a k×k valid correlation on the padded input, vectorised over output
+// columns. im2col + sgemm has K = k² and M = cout there (sgemm's worst shape, plus the im2col copy); here each
+// loaded input vector feeds four channels' FMAs and the outputs go straight to the pool.
+
+/// Conv rows 0 and 1 of four channels (weights w[c·kk + ky·k + kx]) over 16 columns of x (row pitch `pitch`).
+INLINE void direct_block(const float *x, ptrdiff_t pitch, int k, const float *w, int kk, v8 acc[2][4][2]) {
+    for (int r = 0; r < 2; r++) {
+        for (int c = 0; c < 4; c++) { acc[r][c][0] = splat(0); acc[r][c][1] = splat(0); }
+        for (int ky = 0; ky < k; ky++) {
+            const float *row = x + (r + ky) * pitch, *wr = w + ky * k;
+            for (int kx = 0; kx < k; kx++) {
+                v8 a = ld(row + kx), b = ld(row + kx + 8);
+                for (int c = 0; c < 4; c++) {
+                    v8 wv = splat(wr[c * kk + kx]);
+                    acc[r][c][0] = wv * a + acc[r][c][0]; acc[r][c][1] = wv * b + acc[r][c][1];
+                }
+            }
+        }
+    }
+}
+
+typedef uint8_t u8x8 __attribute__((vector_size(8)));
+
+/// The block's 2×2 pools, + bias, ReLU: n ≤ 8 pooled columns per channel into dst[c·plane …], argmax likewise.
+INLINE void direct_pool(v8 acc[2][4][2], const float *bias4, int n, float *dst, ptrdiff_t plane, uint8_t *argmax) {
+    v8 zero = splat(0);
+    for (int c = 0; c < 4; c++) {
+        v8 a0 = __builtin_shufflevector(acc[0][c][0], acc[0][c][1], 0, 2, 4, 6, 8, 10, 12, 14);
+        v8 a1 = __builtin_shufflevector(acc[0][c][0], acc[0][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
+        v8 a2 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 0, 2, 4, 6, 8, 10, 12, 14);
+        v8 a3 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
+        v8 y = vmax(vmax(vmax(a0, a1), vmax(a2, a3)) + splat(bias4[c]), zero);
+        float *d = dst + c * plane;
+        if (n == 8) st(d, y); else for (int j = 0; j < n; j++) d[j] = y[j];
+        if (!argmax) continue;
+        v8 mx = a0; i8 q = (i8){0, 0, 0, 0, 0, 0, 0, 0};
+        i8 m = a1 > mx; mx = sel(m, a1, mx); q = (m & 1) | (~m & q);
+        m = a2 > mx; mx = sel(m, a2, mx); q = (m & 2) | (~m & q);
+        m = a3 > mx; q = (m & 3) | (~m & q);
+        u8x8 q8 = __builtin_convertvector(q, u8x8);
+        uint8_t *a = argmax + c * plane;
+        if (n == 8) __builtin_memcpy(a, &q8, 8); else for (int j = 0; j < n; j++) a[j] = q8[j];
+    }
+}
+
+INLINE void direct_pool_body(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
+                             const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
+                             uint8_t *argmax) {
+    int kk = k * k;
+    float tail[9 * 32];
+    for (int b = 0; b < batch; b++) {
+        const float *img = x + (ptrdiff_t)b * hp2 * wp2;
+        for (int py = 0; py < ph; py++) {
+            const float *rows = img + 2 * py * wp2;
+            for (int c0 = 0; c0 < cout; c0 += 4) {
+                ptrdiff_t o = ((ptrdiff_t)b * cout + c0) * outPlane + py * outW;
+                for (int px = 0; px < pw; px += 8) {
+                    v8 acc[2][4][2];
+                    int n = pw - px < 8 ? pw - px : 8;
+                    if (n == 8) {
+                        direct_block(rows + 2 * px, wp2, k, w + c0 * kk, kk, acc);
+                    } else {
+                        // The last block would read past the row: its k + 1 input rows, zero-extended to 32 columns.
+                        int avail = wp2 - 2 * px < 32 ? wp2 - 2 * px : 32;
+                        for (int r = 0; r <= k; r++)
+                            for (int j = 0; j < 32; j++) tail[r * 32 + j] = j < avail ? rows[r * wp2 + 2 * px + j] : 0;
+                        direct_block(tail, 32, k, w + c0 * kk, kk, acc);
+                    }
+                    direct_pool(acc, bias + c0, n, out + o + px, outPlane, argmax ? argmax + o + px : 0);
+                }
+            }
+        }
+    }
+}
+
+/// k = 7 (conv1's) with the kernel size a constant, so the tap loops unroll; any other k ≤ 8 generic.
+INLINE void direct_pool_dispatch(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
+                                 const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
+                                 uint8_t *argmax) {
+    if (k == 7) direct_pool_body(x, batch, hp2, wp2, 7, cout, w, bias, ph, pw, out, outPlane, outW, argmax);
+    else direct_pool_body(x, batch, hp2, wp2, k, cout, w, bias, ph, pw, out, outPlane, outW, argmax);
+}
+
+/// acc[ky] += g · x[off[ky] …+8] for ky < 8, lane kx the tap (ky, kx); off repeats kernel row k − 1 beyond k
+/// (those accumulators are unused): a constant count, no branches, the accumulators in registers.
+INLINE void grad_tap(const float *s, const ptrdiff_t *off, v8 G, v8 *acc) {
+    for (int ky = 0; ky < 8; ky++) acc[ky] = G * ld(s + off[ky]) + acc[ky];
+}
+
+/// The same where the row ends within 8 floats of s: only `avail` of them read (the others as zeros).
+INLINE void grad_tap_edge(const float *s, const ptrdiff_t *off, int avail, v8 G, v8 *acc) {
+    for (int ky = 0; ky < 8; ky++) {
+        v8 v = splat(0);
+        for (int j = 0; j < avail && j < 8; j++) v[j] = s[off[ky] + j];
+        acc[ky] = G * v + acc[ky];
+    }
+}
+
+INLINE void direct_grad_body(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dp,
+                             const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
+                             ptrdiff_t outW, float *dW, float *db) {
+    int kk = k * k;
+    // Pooled columns whose window's 8-float reads (from column 2·px + 1 at most) stay inside the row.
+    int fast = wp2 >= 9 ? (wp2 - 9) / 2 + 1 : 0;
+    if (fast > pw) fast = pw;
+    // Per channel, kernel row ky's accumulator (lane kx the tap (ky, kx)), and the bias gradient. Channels inside
+    // pooled rows: the k + 1 input rows a pooled row reads stay in L1 for all channels (a channel-outer sweep
+    // streams the whole image from L2 once per channel: seven 32-byte reads per routed gradient).
+    // The input offset of each window position (the argmax's 0…3) from the window's top-left.
+    const ptrdiff_t window[4] = {0, 1, wp2, wp2 + 1};
+    ptrdiff_t off[8];
+    for (int ky = 0; ky < 8; ky++) off[ky] = (ptrdiff_t)(ky < k ? ky : k - 1) * wp2;
+    v8 accs[cout * 8];
+    float sums[cout];
+    for (int i = 0; i < cout * 8; i++) accs[i] = splat(0);
+    for (int c = 0; c < cout; c++) sums[c] = 0;
+    for (int b = 0; b < batch; b++) {
+        const float *img = x + (ptrdiff_t)b * hp2 * wp2;
+        for (int py = 0; py < ph; py++) {
+            for (int c = 0; c < cout; c++) {
+                v8 acc[8];
+                for (int ky = 0; ky < 8; ky++) acc[ky] = accs[c * 8 + ky];
+                float sum = sums[c];
+                ptrdiff_t o = ((ptrdiff_t)b * cout + c) * outPlane + py * outW;
+                const float *g = dp + o, *v = pooled + o;
+                const uint8_t *q = argmax + o;
+                // Only the window position the pool took, and only past the ReLU (a select: the sign is random).
+                v8 zero = splat(0);
+                const float *row = img + 2 * py * wp2;
+                int px = 0;
+                for (; px < fast; px++) {
+                    v8 G = sel(splat(v[px]) > zero, splat(g[px]), zero);
+                    sum += G[0];
+                    grad_tap(row + 2 * px + window[q[px] & 3], off, G, acc);
+                }
+                for (; px < pw; px++) {
+                    v8 G = sel(splat(v[px]) > zero, splat(g[px]), zero);
+                    sum += G[0];
+                    int yy = 2 * py + (q[px] >> 1), xx = 2 * px + (q[px] & 1);
+                    grad_tap_edge(img + yy * wp2 + xx, off, wp2 - xx, G, acc);
+                }
+                for (int ky = 0; ky < 8; ky++) accs[c * 8 + ky] = acc[ky];
+                sums[c] = sum;
+            }
+        }
+    }
+    for (int c = 0; c < cout; c++) {
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) dW[c * kk + ky * k + kx] += accs[c * 8 + ky][kx];
+        db[c] += sums[c];
+    }
+}
+
+INLINE void direct_grad_dispatch(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dp,
+                                 const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
+                                 ptrdiff_t outW, float *dW, float *db) {
+    if (k == 7) direct_grad_body(x, batch, hp2, wp2, 7, cout, dp, pooled, argmax, ph, pw, outPlane, outW, dW, db);
+    else direct_grad_body(x, batch, hp2, wp2, k, cout, dp, pooled, argmax, ph, pw, outPlane, outW, dW, db);
+}
+
 typedef struct { v8 r, i; } cx;
 INLINE cx add(cx a, cx b) { return (cx){a.r + b.r, a.i + b.i}; }
 INLINE cx sub(cx a, cx b) { return (cx){a.r - b.r, a.i - b.i}; }
@@ -353,6 +513,10 @@ typedef struct {
                           float *, ptrdiff_t, ptrdiff_t);
     void (*conj_gradients)(int, int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
                            float *, ptrdiff_t, ptrdiff_t);
+    void (*direct_pool)(const float *, int, int, int, int, int, const float *, const float *, int, int, float *,
+                        ptrdiff_t, ptrdiff_t, uint8_t *);
+    void (*direct_grad)(const float *, int, int, int, int, int, const float *, const float *, const uint8_t *, int, int,
+                        ptrdiff_t, ptrdiff_t, float *, float *);
 } kernels;
 
 #define INSTANTIATE(NAME, ATTR)                                                                                      \
@@ -375,8 +539,15 @@ typedef struct {
     ATTR static void NAME##_conj_gradients(int bs, int r, int n, int m, const float *x, ptrdiff_t lx, ptrdiff_t bx,    \
                                            const float *d, ptrdiff_t ld_, ptrdiff_t bd, float *g, ptrdiff_t lg,        \
                                            ptrdiff_t bg) { conj_gradients_body(bs, r, n, m, x, lx, bx, d, ld_, bd, g, lg, bg); } \
+    ATTR static void NAME##_direct_pool(const float *x, int n, int h, int w, int k, int co, const float *wt,           \
+                                        const float *b, int ph, int pw, float *o, ptrdiff_t op, ptrdiff_t ow,          \
+                                        uint8_t *a) { direct_pool_dispatch(x, n, h, w, k, co, wt, b, ph, pw, o, op, ow, a); } \
+    ATTR static void NAME##_direct_grad(const float *x, int n, int h, int w, int k, int co, const float *dp,           \
+                                        const float *pd, const uint8_t *a, int ph, int pw, ptrdiff_t op, ptrdiff_t ow, \
+                                        float *dw, float *db) { direct_grad_dispatch(x, n, h, w, k, co, dp, pd, a, ph, pw, op, ow, dw, db); } \
     static const kernels NAME = {NAME##_forward, NAME##_inverse, NAME##_pool, NAME##_unpool, NAME##_scatter,          \
-                                 NAME##_products, NAME##_conj_products, NAME##_conj_gradients};
+                                 NAME##_products, NAME##_conj_products, NAME##_conj_gradients, NAME##_direct_pool,     \
+                                 NAME##_direct_grad};
 
 INSTANTIATE(baseline, )
 #if defined(__x86_64__)
@@ -456,4 +627,16 @@ void bm_conj_products(int bins, int rows, int n, int m, const float *x, ptrdiff_
 void bm_conj_gradients(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *dy,
                        ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG) {
     active->conj_gradients(bins, rows, n, m, x, ldx, binX, dy, ldy, binY, g, ldg, binG);
+}
+
+void bm_direct_pool_bias_relu(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
+                              const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
+                              uint8_t *argmax) {
+    active->direct_pool(x, batch, hp2, wp2, k, cout, w, bias, ph, pw, out, outPlane, outW, argmax);
+}
+
+void bm_direct_pool_gradients(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dPooled,
+                              const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
+                              ptrdiff_t outW, float *dW, float *db) {
+    active->direct_grad(x, batch, hp2, wp2, k, cout, dPooled, pooled, argmax, ph, pw, outPlane, outW, dW, db);
 }

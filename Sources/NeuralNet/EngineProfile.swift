@@ -22,13 +22,15 @@ public final class EngineProfile: @unchecked Sendable {
         /// on the real block form), the inverse transforms (fc1: their gather is its layout, their bias, ReLU and
         /// scatter its bias; conv2: bias, ReLU and pool are its pool).
         case fftForward, fftProduct, fftInverse
+        /// A direct convolution fused with its pool (conv1: `ConvLayer.directForwardPooled`), or its weight gradient.
+        case direct
         /// Workers waiting for the last tile (wall × threads − busy).
         case idle
         public var name: String {
             switch self {
             case .alloc: "alloc+zero"; case .layout: "copy/layout"; case .gemm: "sgemm"; case .bias: "bias(+ReLU)"
             case .pool: "ReLU+maxpool"; case .fftForward: "FFT forward (+gather)"; case .fftProduct: "FFT per-bin products (BLAS)"
-            case .fftInverse: "FFT inverse"; case .idle: "thread idle"
+            case .fftInverse: "FFT inverse"; case .direct: "direct conv (+pool)"; case .idle: "thread idle"
             }
         }
     }

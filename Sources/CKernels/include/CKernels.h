@@ -66,6 +66,22 @@ void bm_conj_products(int bins, int rows, int n, int m, const float *x, ptrdiff_
 void bm_conj_gradients(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *dy,
                        ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG);
 
+/// A one-input-channel k×k valid correlation (k ≤ 8, cout a multiple of 4), then 2×2 max pool, + bias and ReLU, of
+/// `batch` images x[b][hp2][wp2] (padding stored) — conv1 direct, the layouts of ConvLayer.forwardPooled: pooled
+/// (b, c, py, px) at out[(b·cout + c)·outPlane + py·outW + px] for py < ph, px < pw (out at the first pooled value,
+/// inside any padding), argmax (optional, same offsets) the window position 0…3 of the first maximum.
+/// w[c·k² + ky·k + kx].
+void bm_direct_pool_bias_relu(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
+                              const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
+                              uint8_t *argmax);
+
+/// Its weight gradient: dW[c·k² + ky·k + kx] += Σ over pooled outputs with pooled > 0 of dPooled · x at the window
+/// position argmax recorded, offset (ky, kx); db[c] += Σ of those dPooled. The conv output's gradient is nonzero at
+/// one position per pool window at most, so only those are visited (a quarter of the dense products).
+void bm_direct_pool_gradients(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dPooled,
+                              const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
+                              ptrdiff_t outW, float *dW, float *db);
+
 #ifdef __cplusplus
 }
 #endif

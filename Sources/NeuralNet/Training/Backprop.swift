@@ -6,8 +6,8 @@ import Foundation
 /// the seed, the batch and the thread count, nothing else.
 ///
 /// Conv stages run over the thread's whole part, the kernels of exact inference: by 16×16 FFT blocks where that pays
-/// (`FFTPooledConv.pays`: conv2), band by band otherwise (`forwardPooled` / `backwardPooled`); the linear layers run
-/// as sgemms over the part.
+/// (`FFTPooledConv.pays`: conv2), directly for one input channel (`ConvLayer.runsDirect`: conv1, folded), band by
+/// band otherwise (`forwardPooled` / `backwardPooled`); the linear layers run as sgemms over the part.
 public final class Backprop {
     public let shape: NetworkShape
     public let threads: Int
@@ -209,6 +209,9 @@ private final class Worker {
             if let f = net.ffts[l] {
                 f.forwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
                                 out: P[l], argmax: A[l], scratch: fft, profile: p)
+            } else if net.convs[l].runsDirect {
+                net.convs[l].directForwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l),
+                                                 outPad: pad(l + 1), out: P[l], argmax: A[l], profile: p)
             } else {
                 net.convs[l].forwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
                                            out: P[l], argmax: A[l], scratch: bands, profile: p)
@@ -317,6 +320,10 @@ private final class Worker {
             if let f = net.ffts[l] {
                 f.backwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
                                  dPooled: D[l], pooled: P[l], argmax: A[l], dW: dW, db: grad(2 * l + 1), dx: dx, scratch: fft, profile: p)
+            } else if net.convs[l].runsDirect && dx == nil {
+                net.convs[l].directBackwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l),
+                                                  outPad: pad(l + 1), dPooled: D[l], pooled: P[l], argmax: A[l], dW: dW,
+                                                  db: grad(2 * l + 1), profile: p)
             } else {
                 net.convs[l].backwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
                                             dPooled: D[l], pooled: P[l], argmax: A[l], dW: dW, db: grad(2 * l + 1), dx: dx, scratch: bands,
