@@ -130,7 +130,11 @@ public struct PatchEvaluator: Sendable {
             }
             p?.lap(.layout)
             p?.layer = .conv1
-            m.conv1.forwardPooled(patch, batch: 1, h: P, w: P, padding: 1, outPad: 1, out: ws.conv1, scratch: ws.bands, profile: p)
+            if m.conv1.runsDirect {
+                m.conv1.directForwardPooled(patch, batch: 1, h: P, w: P, padding: 1, outPad: 1, out: ws.conv1, profile: p)
+            } else {
+                m.conv1.forwardPooled(patch, batch: 1, h: P, w: P, padding: 1, outPad: 1, out: ws.conv1, scratch: ws.bands, profile: p)
+            }
             p?.layer = .conv2
             conv2FFT.forwardPooled(ws.conv1, batch: 1, h: s1, w: s1, padding: 1, out: ws.conv2, scratch: ws.fft, profile: p)
             p?.layer = .conv3
