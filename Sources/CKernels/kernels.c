@@ -124,15 +124,16 @@ INLINE void direct_grad_body(const float *x, int batch, int hp2, int wp2, int k,
     // Pooled columns whose window's 8-float reads (from column 2·px + 1 at most) stay inside the row.
     int fast = wp2 >= 9 ? (wp2 - 9) / 2 + 1 : 0;
     if (fast > pw) fast = pw;
-    // Per channel, kernel row ky's accumulator (lane kx the tap (ky, kx)), and the bias gradient. Channels inside
-    // pooled rows: the k + 1 input rows a pooled row reads stay in L1 for all channels (a channel-outer sweep
-    // streams the whole image from L2 once per channel: seven 32-byte reads per routed gradient).
+    // Per channel, kernel row ky's accumulator (lane kx the tap (ky, kx)), and the bias gradient; channels inside
+    // pooled rows, so the k + 1 input rows a pooled row reads stay in L1 for all channels.
     // The input offset of each window position (the argmax's 0…3) from the window's top-left.
     const ptrdiff_t window[4] = {0, 1, wp2, wp2 + 1};
     ptrdiff_t off[8];
     for (int ky = 0; ky < 8; ky++) off[ky] = (ptrdiff_t)(ky < k ? ky : k - 1) * wp2;
-    v8 accs[cout * 8];
-    float sums[cout];
+    v8 accs[cout > 0 ? cout * 8 : 1];
+    ptrdiff_t at[pw > 0 ? pw : 1];
+    float gs[pw > 0 ? pw : 1];
+    float sums[cout > 0 ? cout : 1];
     for (int i = 0; i < cout * 8; i++) accs[i] = splat(0);
     for (int c = 0; c < cout; c++) sums[c] = 0;
     for (int b = 0; b < batch; b++) {
@@ -145,14 +146,19 @@ INLINE void direct_grad_body(const float *x, int batch, int hp2, int wp2, int k,
                 ptrdiff_t o = ((ptrdiff_t)b * cout + c) * outPlane + py * outW;
                 const float *g = dp + o, *v = pooled + o;
                 const uint8_t *q = argmax + o;
-                // Only the window position the pool took, and only past the ReLU (a select: the sign is random).
+                // Only the window position the pool took, and only past the ReLU.
                 v8 zero = splat(0);
                 const float *row = img + 2 * py * wp2;
                 int px = 0;
+                // The routed gradients past the ReLU, compacted (branch-free) first: the FMAs run on those only.
+                int n = 0;
                 for (; px < fast; px++) {
-                    v8 G = sel(splat(v[px]) > zero, splat(g[px]), zero);
-                    sum += G[0];
-                    grad_tap(row + 2 * px + window[q[px] & 3], off, G, acc);
+                    at[n] = 2 * px + window[q[px] & 3]; gs[n] = g[px];
+                    n += v[px] > 0;
+                }
+                for (int i = 0; i < n; i++) {
+                    sum += gs[i];
+                    grad_tap(row + at[i], off, splat(gs[i]), acc);
                 }
                 for (; px < pw; px++) {
                     v8 G = sel(splat(v[px]) > zero, splat(g[px]), zero);
