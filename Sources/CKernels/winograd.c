@@ -1,5 +1,4 @@
-// The transforms of Winograd's F(2×2, 3×3) (WinogradPooledConv.swift), eight channels per 8-float lane group, and the
-// real per-bin weight-gradient sums. Like kernels.c: each body written once on clang's generic vectors, instantiated
+// The transforms of Winograd's F(2×2, 3×3) (WinogradPooledConv.swift), eight channels per 8-float lane group. Like kernels.c: each body written once on clang's generic vectors, instantiated
 // for AVX2+FMA and for the baseline; the build in use follows kernels.c's choice (`bm_kernels_level`), so tests that
 // force a build with `bm_kernels_select` run these on it too.
 //
@@ -151,44 +150,11 @@ INLINE void input_grad_body(const float *dv, ptrdiff_t bs, ptrdiff_t ts, int til
     }
 }
 
-/// g[c][o] += Σ_j x[j][c]·dy[j][o] for CB rows c from c0, sixteen columns o at a time.
-#define SUM_ROWS(CB)                                                                                                \
-    INLINE void sum_rows##CB(int rows, int m, const float *x, ptrdiff_t ldx, const float *dy, ptrdiff_t ldy, float *g, \
-                             ptrdiff_t ldg, int c0) {                                                             \
-        for (int o = 0; o < m; o += 16) {                                                                         \
-            v8 a[CB], b[CB];                                                                                      \
-            for (int q = 0; q < CB; q++) { a[q] = ld(g + (c0 + q) * ldg + o); b[q] = ld(g + (c0 + q) * ldg + o + 8); } \
-            for (int j = 0; j < rows; j++) {                                                                      \
-                v8 d0 = ld(dy + j * ldy + o), d1 = ld(dy + j * ldy + o + 8);                                      \
-                for (int q = 0; q < CB; q++) {                                                                    \
-                    v8 xv = splat(x[j * ldx + c0 + q]);                                                           \
-                    a[q] = xv * d0 + a[q]; b[q] = xv * d1 + b[q];                                                 \
-                }                                                                                                 \
-            }                                                                                                     \
-            for (int q = 0; q < CB; q++) { st(g + (c0 + q) * ldg + o, a[q]); st(g + (c0 + q) * ldg + o + 8, b[q]); } \
-        }                                                                                                         \
-    }
-SUM_ROWS(1)
-SUM_ROWS(4)
-
-INLINE void gradients_body(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX,
-                           const float *dy, ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG) {
-    for (int b = 0; b < bins; b++) {
-        const float *xb = x + b * binX, *db = dy + b * binY;
-        float *gb = g + b * binG;
-        int c = 0;
-        for (; c + 4 <= n; c += 4) sum_rows4(rows, m, xb, ldx, db, ldy, gb, ldg, c);
-        for (; c < n; c++) sum_rows1(rows, m, xb, ldx, db, ldy, gb, ldg, c);
-    }
-}
-
 typedef struct {
     void (*input)(const float *, ptrdiff_t, ptrdiff_t, int, float *, ptrdiff_t, ptrdiff_t);
     void (*output_pool)(const float *, ptrdiff_t, ptrdiff_t, int, const float *, float *, ptrdiff_t, uint8_t *);
     void (*unpool)(const float *, const float *, const uint8_t *, ptrdiff_t, int, float *, ptrdiff_t, ptrdiff_t, float *);
     void (*input_grad)(const float *, ptrdiff_t, ptrdiff_t, int, float *, ptrdiff_t, ptrdiff_t);
-    void (*gradients)(int, int, int, int, const float *, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t, float *,
-                      ptrdiff_t, ptrdiff_t);
 } wino_kernels;
 
 #define INSTANTIATE(NAME, ATTR)                                                                                      \
@@ -200,10 +166,7 @@ typedef struct {
                                    ptrdiff_t bs, ptrdiff_t ts, float *db) { unpool_body(dp, pd, a, p, t, dm, bs, ts, db); } \
     ATTR static void NAME##_input_grad(const float *dv, ptrdiff_t bs, ptrdiff_t ts, int t, float *dx, ptrdiff_t p,    \
                                        ptrdiff_t rs) { input_grad_body(dv, bs, ts, t, dx, p, rs); }                   \
-    ATTR static void NAME##_gradients(int bs, int r, int n, int m, const float *x, ptrdiff_t lx, ptrdiff_t bx,         \
-                                      const float *d, ptrdiff_t ld_, ptrdiff_t bd, float *g, ptrdiff_t lg, ptrdiff_t bg) { \
-        gradients_body(bs, r, n, m, x, lx, bx, d, ld_, bd, g, lg, bg); }                                              \
-    static const wino_kernels NAME = {NAME##_input, NAME##_output_pool, NAME##_unpool, NAME##_input_grad, NAME##_gradients};
+    static const wino_kernels NAME = {NAME##_input, NAME##_output_pool, NAME##_unpool, NAME##_input_grad};
 
 INSTANTIATE(wino_baseline, )
 #if defined(__x86_64__)
@@ -231,9 +194,4 @@ void bm_wino_unpool(const float *dPooled, const float *pooled, const uint8_t *ar
 void bm_wino_input_grad(const float *dv, ptrdiff_t binStride, ptrdiff_t tileStride, int tiles, float *dx,
                         ptrdiff_t plane, ptrdiff_t rowStride) {
     active()->input_grad(dv, binStride, tileStride, tiles, dx, plane, rowStride);
-}
-
-void bm_bin_gradients(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *dy,
-                      ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG) {
-    active()->gradients(bins, rows, n, m, x, ldx, binX, dy, ldy, binY, g, ldg, binG);
 }

@@ -8,7 +8,7 @@ import CKernels
 /// the transforms are additions only, and the formula is exact, so the results are the convolution's up to rounding.
 ///
 /// The backward pass is the exact adjoint of that computation: dM = A·dY·Aᵀ per tile from the pooled gradients,
-/// dU_b = Σ over tiles of V_bᵀ·dM_b (`bm_bin_gradients`, accumulated over the batch, then dW = Gᵀ dU G once),
+/// dU_b = Σ over tiles of V_bᵀ·dM_b (sgemm, accumulated over the batch, then dW = Gᵀ dU G once),
 /// dV_b = dM_b · U_bᵀ and dx += B dV Bᵀ into the overlapping 4×4 input blocks. The weights' transforms U are made
 /// once per `Backprop.run` (per step), as the FFT stage's spectra.
 ///
@@ -159,8 +159,10 @@ public final class WinogradPooledConv: TransformPooledConv {
                 }
                 profile?.lap(.fftForward, flops: Double(nt * (cin * 64 + cout * 24)))
                 // dU += Vᵀ·dM per bin, then dV = dM·Uᵀ into V's buffer (no longer needed).
-                bm_bin_gradients(Int32(Self.bins), Int32(nt), Int32(cin), Int32(cout), vs, cin, T * cin, dms, cout, T * cout,
-                                 dus, cout, block)
+                for b in 0..<Self.bins {   // (sgemm matches a C kernel here: the sum over tiles is its long side)
+                    BLAS.gemm(m: cin, n: cout, k: nt, a: vs + b * T * cin, lda: cin, b: dms + b * T * cout, ldb: cout,
+                              c: dus + b * block, ldc: cout, transA: true, accumulate: true)
+                }
                 if dx != nil {
                     bm_bin_products(Int32(Self.bins), Int32(nt), Int32(cin), Int32(cout), dms, cout, T * cout, ut.baseAddress!,
                                     block, vs, cin, T * cin)

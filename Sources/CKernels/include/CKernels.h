@@ -89,11 +89,6 @@ void bm_wino_unpool(const float *dPooled, const float *pooled, const uint8_t *ar
 void bm_wino_input_grad(const float *dv, ptrdiff_t binStride, ptrdiff_t tileStride, int tiles, float *dx,
                         ptrdiff_t plane, ptrdiff_t rowStride);
 
-/// Per bin b < bins: G_b[c][o] += Σ_{j < rows} X_b[j][c] · DY_b[j][o] for c < n, o < m (m a multiple of 16),
-/// X_b = X + b·binX — the weight gradient's per-bin sums over tiles.
-void bm_bin_gradients(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *dy,
-                      ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG);
-
 #ifdef __cplusplus
 }
 #endif
