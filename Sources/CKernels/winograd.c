@@ -1,22 +1,12 @@
-// The transforms of Winograd's F(2×2, 3×3) (WinogradPooledConv.swift), eight channels per 8-float lane group. Like kernels.c: each body written once on clang's generic vectors, instantiated
-// for AVX2+FMA and for the baseline; the build in use follows kernels.c's choice (`bm_kernels_level`), so tests that
-// force a build with `bm_kernels_select` run these on it too.
+// The transforms of Winograd's F(2×2, 3×3) (WinogradPooledConv.swift), eight channels per 8-float lane group. Like
+// kernels.c: each body written once on clang's generic vectors, instantiated for AVX2+FMA and for the baseline; the
+// build in use follows kernels.c's choice (`bm_kernels_level`), so tests that force a build with `bm_kernels_select`
+// run these on it too.
 //
 // A tile is a 4×4 input block d whose 2×2 outputs are one pool window. Bins: b = 4u + v of V = Bᵀ d B, with
 // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]; outputs Y = Aᵀ M A, Aᵀ = [1 1 1 0; 0 1 −1 −1].
 #include "CKernels.h"
-
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
-typedef int32_t i8 __attribute__((vector_size(32)));
-#define INLINE static inline __attribute__((always_inline))
-#pragma clang fp contract(fast)
-#pragma clang diagnostic ignored "-Wpsabi"
-
-INLINE v8 ld(const float *p) { return *(const v8u *)p; }
-INLINE void st(float *p, v8 v) { *(v8u *)p = v; }
-INLINE v8 splat(float f) { return (v8){f, f, f, f, f, f, f, f}; }
-INLINE v8 sel(i8 m, v8 a, v8 b) { return (v8)((m & (i8)a) | (~m & (i8)b)); }
+#include "vec8.h"
 
 /// Columns per strip chunk: 15 tiles (32 columns) of four rows, eight lanes (4 KiB).
 enum { CHUNK_TILES = 15, CHUNK_COLS = 2 * CHUNK_TILES + 2 };
