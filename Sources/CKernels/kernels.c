@@ -2,22 +2,7 @@
 // two SSE ones), and instantiated twice: with target("avx2,fma") and for the baseline. A table of function pointers
 // picks the instantiation once, at load, from cpuid and XCR0 (the OS must save the YMM state).
 #include "CKernels.h"
-
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
-typedef int32_t i8 __attribute__((vector_size(32)));
-
-#define INLINE static inline __attribute__((always_inline))
-// a·b + c in one expression may become one FMA where the target has it.
-#pragma clang fp contract(fast)
-// The 8-float vectors pass between always-inline helpers only, so the baseline build's ABI note does not apply.
-#pragma clang diagnostic ignored "-Wpsabi"
-
-INLINE v8 ld(const float *p) { return *(const v8u *)p; }
-INLINE void st(float *p, v8 v) { *(v8u *)p = v; }
-INLINE v8 splat(float f) { return (v8){f, f, f, f, f, f, f, f}; }
-INLINE v8 vmax(v8 a, v8 b) { return __builtin_elementwise_max(a, b); }
-INLINE v8 sel(i8 m, v8 a, v8 b) { return (v8)((m & (i8)a) | (~m & (i8)b)); }
+#include "vec8.h"
 
 typedef struct { v8 r, i; } cx;
 INLINE cx add(cx a, cx b) { return (cx){a.r + b.r, a.i + b.i}; }
