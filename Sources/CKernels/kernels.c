@@ -2,180 +2,7 @@
 // two SSE ones), and instantiated twice: with target("avx2,fma") and for the baseline. A table of function pointers
 // picks the instantiation once, at load, from cpuid and XCR0 (the OS must save the YMM state).
 #include "CKernels.h"
-
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
-typedef int32_t i8 __attribute__((vector_size(32)));
-
-#define INLINE static inline __attribute__((always_inline))
-// a·b + c in one expression may become one FMA where the target has it.
-#pragma clang fp contract(fast)
-// The 8-float vectors pass between always-inline helpers only, so the baseline build's ABI note does not apply.
-#pragma clang diagnostic ignored "-Wpsabi"
-
-INLINE v8 ld(const float *p) { return *(const v8u *)p; }
-INLINE void st(float *p, v8 v) { *(v8u *)p = v; }
-INLINE v8 splat(float f) { return (v8){f, f, f, f, f, f, f, f}; }
-INLINE v8 vmax(v8 a, v8 b) { return __builtin_elementwise_max(a, b); }
-INLINE v8 sel(i8 m, v8 a, v8 b) { return (v8)((m & (i8)a) | (~m & (i8)b)); }
-
-// conv1 direct: one input channel, k ≤ 8, a k×k valid correlation on the padded input, vectorised over output
-// columns. im2col + sgemm has K = k² and M = cout there (sgemm's worst shape, plus the im2col copy); here each
-// loaded input vector feeds four channels' FMAs and the outputs go straight to the pool.
-
-/// Conv rows 0 and 1 of four channels (weights w[c·kk + ky·k + kx]) over 16 columns of x (row pitch `pitch`).
-INLINE void direct_block(const float *x, ptrdiff_t pitch, int k, const float *w, int kk, v8 acc[2][4][2]) {
-    for (int r = 0; r < 2; r++) {
-        for (int c = 0; c < 4; c++) { acc[r][c][0] = splat(0); acc[r][c][1] = splat(0); }
-        for (int ky = 0; ky < k; ky++) {
-            const float *row = x + (r + ky) * pitch, *wr = w + ky * k;
-            for (int kx = 0; kx < k; kx++) {
-                v8 a = ld(row + kx), b = ld(row + kx + 8);
-                for (int c = 0; c < 4; c++) {
-                    v8 wv = splat(wr[c * kk + kx]);
-                    acc[r][c][0] = wv * a + acc[r][c][0]; acc[r][c][1] = wv * b + acc[r][c][1];
-                }
-            }
-        }
-    }
-}
-
-typedef uint8_t u8x8 __attribute__((vector_size(8)));
-
-/// The block's 2×2 pools, + bias, ReLU: n ≤ 8 pooled columns per channel into dst[c·plane …], argmax likewise.
-INLINE void direct_pool(v8 acc[2][4][2], const float *bias4, int n, float *dst, ptrdiff_t plane, uint8_t *argmax) {
-    v8 zero = splat(0);
-    for (int c = 0; c < 4; c++) {
-        v8 a0 = __builtin_shufflevector(acc[0][c][0], acc[0][c][1], 0, 2, 4, 6, 8, 10, 12, 14);
-        v8 a1 = __builtin_shufflevector(acc[0][c][0], acc[0][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
-        v8 a2 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 0, 2, 4, 6, 8, 10, 12, 14);
-        v8 a3 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
-        v8 y = vmax(vmax(vmax(a0, a1), vmax(a2, a3)) + splat(bias4[c]), zero);
-        float *d = dst + c * plane;
-        if (n == 8) st(d, y); else for (int j = 0; j < n; j++) d[j] = y[j];
-        if (!argmax) continue;
-        v8 mx = a0; i8 q = (i8){0, 0, 0, 0, 0, 0, 0, 0};
-        i8 m = a1 > mx; mx = sel(m, a1, mx); q = (m & 1) | (~m & q);
-        m = a2 > mx; mx = sel(m, a2, mx); q = (m & 2) | (~m & q);
-        m = a3 > mx; q = (m & 3) | (~m & q);
-        u8x8 q8 = __builtin_convertvector(q, u8x8);
-        uint8_t *a = argmax + c * plane;
-        if (n == 8) __builtin_memcpy(a, &q8, 8); else for (int j = 0; j < n; j++) a[j] = q8[j];
-    }
-}
-
-INLINE void direct_pool_body(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
-                             const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
-                             uint8_t *argmax) {
-    int kk = k * k;
-    float tail[9 * 32];
-    for (int b = 0; b < batch; b++) {
-        const float *img = x + (ptrdiff_t)b * hp2 * wp2;
-        for (int py = 0; py < ph; py++) {
-            const float *rows = img + 2 * py * wp2;
-            for (int c0 = 0; c0 < cout; c0 += 4) {
-                ptrdiff_t o = ((ptrdiff_t)b * cout + c0) * outPlane + py * outW;
-                for (int px = 0; px < pw; px += 8) {
-                    v8 acc[2][4][2];
-                    int n = pw - px < 8 ? pw - px : 8;
-                    if (n == 8) {
-                        direct_block(rows + 2 * px, wp2, k, w + c0 * kk, kk, acc);
-                    } else {
-                        // The last block would read past the row: its k + 1 input rows, zero-extended to 32 columns.
-                        int avail = wp2 - 2 * px < 32 ? wp2 - 2 * px : 32;
-                        for (int r = 0; r <= k; r++)
-                            for (int j = 0; j < 32; j++) tail[r * 32 + j] = j < avail ? rows[r * wp2 + 2 * px + j] : 0;
-                        direct_block(tail, 32, k, w + c0 * kk, kk, acc);
-                    }
-                    direct_pool(acc, bias + c0, n, out + o + px, outPlane, argmax ? argmax + o + px : 0);
-                }
-            }
-        }
-    }
-}
-
-/// k = 7 (conv1's) with the kernel size a constant, so the tap loops unroll; any other k ≤ 8 generic.
-INLINE void direct_pool_dispatch(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
-                                 const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
-                                 uint8_t *argmax) {
-    if (k == 7) direct_pool_body(x, batch, hp2, wp2, 7, cout, w, bias, ph, pw, out, outPlane, outW, argmax);
-    else direct_pool_body(x, batch, hp2, wp2, k, cout, w, bias, ph, pw, out, outPlane, outW, argmax);
-}
-
-/// acc[ky] += g · x[off[ky] …+8] for ky < 8, lane kx the tap (ky, kx); off repeats kernel row k − 1 beyond k
-/// (those accumulators are unused): a constant count, no branches, the accumulators in registers.
-INLINE void grad_tap(const float *s, const ptrdiff_t *off, v8 G, v8 *acc) {
-    for (int ky = 0; ky < 8; ky++) acc[ky] = G * ld(s + off[ky]) + acc[ky];
-}
-
-/// The same where the row ends within 8 floats of s: only `avail` of them read (the others as zeros).
-INLINE void grad_tap_edge(const float *s, const ptrdiff_t *off, int avail, v8 G, v8 *acc) {
-    for (int ky = 0; ky < 8; ky++) {
-        v8 v = splat(0);
-        for (int j = 0; j < avail && j < 8; j++) v[j] = s[off[ky] + j];
-        acc[ky] = G * v + acc[ky];
-    }
-}
-
-INLINE void direct_grad_body(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dp,
-                             const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
-                             ptrdiff_t outW, float *dW, float *db) {
-    int kk = k * k;
-    // Pooled columns whose window's 8-float reads (from column 2·px + 1 at most) stay inside the row.
-    int fast = wp2 >= 9 ? (wp2 - 9) / 2 + 1 : 0;
-    if (fast > pw) fast = pw;
-    // The input offset of each window position (the argmax's 0…3) from the window's top-left.
-    const ptrdiff_t window[4] = {0, 1, wp2, wp2 + 1};
-    ptrdiff_t off[8];
-    for (int ky = 0; ky < 8; ky++) off[ky] = (ptrdiff_t)(ky < k ? ky : k - 1) * wp2;
-    ptrdiff_t at[pw > 0 ? pw : 1];
-    float gs[pw > 0 ? pw : 1];
-    v8 zero = splat(0);
-    // Channel by channel over each image: three sequential streams (dPooled, pooled, argmax) and the image from L2;
-    // pooled rows outside channels (the input rows in L1, but 3·cout interleaved streams) measured slower in training.
-    for (int b = 0; b < batch; b++) {
-        const float *img = x + (ptrdiff_t)b * hp2 * wp2;
-        for (int c = 0; c < cout; c++) {
-            // Kernel row ky's accumulator, lane kx the tap (ky, kx).
-            v8 acc[8];
-            for (int ky = 0; ky < 8; ky++) acc[ky] = zero;
-            float sum = 0;
-            for (int py = 0; py < ph; py++) {
-                ptrdiff_t o = ((ptrdiff_t)b * cout + c) * outPlane + py * outW;
-                const float *g = dp + o, *v = pooled + o;
-                const uint8_t *q = argmax + o;
-                const float *row = img + 2 * py * wp2;
-                // Only the window position the pool took, and only past the ReLU: those compacted first (branch-free),
-                // then the FMAs on them alone.
-                int px = 0, n = 0;
-                for (; px < fast; px++) {
-                    at[n] = 2 * px + window[q[px] & 3]; gs[n] = g[px];
-                    n += v[px] > 0;
-                }
-                for (int i = 0; i < n; i++) {
-                    sum += gs[i];
-                    grad_tap(row + at[i], off, splat(gs[i]), acc);
-                }
-                for (; px < pw; px++) {
-                    v8 G = sel(splat(v[px]) > zero, splat(g[px]), zero);
-                    sum += G[0];
-                    int yy = 2 * py + (q[px] >> 1), xx = 2 * px + (q[px] & 1);
-                    grad_tap_edge(img + yy * wp2 + xx, off, wp2 - xx, G, acc);
-                }
-            }
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++) dW[c * kk + ky * k + kx] += acc[ky][kx];
-            db[c] += sum;
-        }
-    }
-}
-
-INLINE void direct_grad_dispatch(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dp,
-                                 const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
-                                 ptrdiff_t outW, float *dW, float *db) {
-    if (k == 7) direct_grad_body(x, batch, hp2, wp2, 7, cout, dp, pooled, argmax, ph, pw, outPlane, outW, dW, db);
-    else direct_grad_body(x, batch, hp2, wp2, k, cout, dp, pooled, argmax, ph, pw, outPlane, outW, dW, db);
-}
+#include "vec8.h"
 
 typedef struct { v8 r, i; } cx;
 INLINE cx add(cx a, cx b) { return (cx){a.r + b.r, a.i + b.i}; }
@@ -497,6 +324,164 @@ INLINE void conj_gradients_body(int bins, int rows, int n, int m, const float *x
         for (; c + 4 <= n; c += 4) grad_rows4(rows, n, m, xb, ldx, db, ldy, gb, ldg, c);
         for (; c < n; c++) grad_rows1(rows, n, m, xb, ldx, db, ldy, gb, ldg, c);
     }
+}
+
+// conv1 direct: one input channel, k ≤ 8, a k×k valid correlation on the padded input, vectorised over output
+// columns. im2col + sgemm has K = k² and M = cout there (sgemm's worst shape, plus the im2col copy); here each
+// loaded input vector feeds four channels' FMAs and the outputs go straight to the pool.
+
+/// Conv rows 0 and 1 of four channels (weights w[c·kk + ky·k + kx]) over 16 columns of x (row pitch `pitch`).
+INLINE void direct_block(const float *x, ptrdiff_t pitch, int k, const float *w, int kk, v8 acc[2][4][2]) {
+    for (int r = 0; r < 2; r++) {
+        for (int c = 0; c < 4; c++) { acc[r][c][0] = splat(0); acc[r][c][1] = splat(0); }
+        for (int ky = 0; ky < k; ky++) {
+            const float *row = x + (r + ky) * pitch, *wr = w + ky * k;
+            for (int kx = 0; kx < k; kx++) {
+                v8 a = ld(row + kx), b = ld(row + kx + 8);
+                for (int c = 0; c < 4; c++) {
+                    v8 wv = splat(wr[c * kk + kx]);
+                    acc[r][c][0] = wv * a + acc[r][c][0]; acc[r][c][1] = wv * b + acc[r][c][1];
+                }
+            }
+        }
+    }
+}
+
+typedef uint8_t u8x8 __attribute__((vector_size(8)));
+
+/// The block's 2×2 pools, + bias, ReLU: n ≤ 8 pooled columns per channel into dst[c·plane …], argmax likewise.
+INLINE void direct_pool(v8 acc[2][4][2], const float *bias4, int n, float *dst, ptrdiff_t plane, uint8_t *argmax) {
+    v8 zero = splat(0);
+    for (int c = 0; c < 4; c++) {
+        v8 a0 = __builtin_shufflevector(acc[0][c][0], acc[0][c][1], 0, 2, 4, 6, 8, 10, 12, 14);
+        v8 a1 = __builtin_shufflevector(acc[0][c][0], acc[0][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
+        v8 a2 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 0, 2, 4, 6, 8, 10, 12, 14);
+        v8 a3 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
+        v8 y = vmax(vmax(vmax(a0, a1), vmax(a2, a3)) + splat(bias4[c]), zero);
+        float *d = dst + c * plane;
+        if (n == 8) st(d, y); else for (int j = 0; j < n; j++) d[j] = y[j];
+        if (!argmax) continue;
+        v8 mx = a0; i8 q = (i8){0, 0, 0, 0, 0, 0, 0, 0};
+        i8 m = a1 > mx; mx = sel(m, a1, mx); q = (m & 1) | (~m & q);
+        m = a2 > mx; mx = sel(m, a2, mx); q = (m & 2) | (~m & q);
+        m = a3 > mx; q = (m & 3) | (~m & q);
+        u8x8 q8 = __builtin_convertvector(q, u8x8);
+        uint8_t *a = argmax + c * plane;
+        if (n == 8) __builtin_memcpy(a, &q8, 8); else for (int j = 0; j < n; j++) a[j] = q8[j];
+    }
+}
+
+INLINE void direct_pool_body(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
+                             const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
+                             uint8_t *argmax) {
+    int kk = k * k;
+    float tail[9 * 32];
+    for (int b = 0; b < batch; b++) {
+        const float *img = x + (ptrdiff_t)b * hp2 * wp2;
+        for (int py = 0; py < ph; py++) {
+            const float *rows = img + 2 * py * wp2;
+            for (int c0 = 0; c0 < cout; c0 += 4) {
+                ptrdiff_t o = ((ptrdiff_t)b * cout + c0) * outPlane + py * outW;
+                for (int px = 0; px < pw; px += 8) {
+                    v8 acc[2][4][2];
+                    int n = pw - px < 8 ? pw - px : 8;
+                    if (n == 8) {
+                        direct_block(rows + 2 * px, wp2, k, w + c0 * kk, kk, acc);
+                    } else {
+                        // The last block would read past the row: its k + 1 input rows, zero-extended to 32 columns.
+                        int avail = wp2 - 2 * px < 32 ? wp2 - 2 * px : 32;
+                        for (int r = 0; r <= k; r++)
+                            for (int j = 0; j < 32; j++) tail[r * 32 + j] = j < avail ? rows[r * wp2 + 2 * px + j] : 0;
+                        direct_block(tail, 32, k, w + c0 * kk, kk, acc);
+                    }
+                    direct_pool(acc, bias + c0, n, out + o + px, outPlane, argmax ? argmax + o + px : 0);
+                }
+            }
+        }
+    }
+}
+
+/// k = 7 (conv1's) with the kernel size a constant, so the tap loops unroll; any other k ≤ 8 generic.
+INLINE void direct_pool_dispatch(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *w,
+                                 const float *bias, int ph, int pw, float *out, ptrdiff_t outPlane, ptrdiff_t outW,
+                                 uint8_t *argmax) {
+    if (k == 7) direct_pool_body(x, batch, hp2, wp2, 7, cout, w, bias, ph, pw, out, outPlane, outW, argmax);
+    else direct_pool_body(x, batch, hp2, wp2, k, cout, w, bias, ph, pw, out, outPlane, outW, argmax);
+}
+
+/// acc[ky] += g · x[off[ky] …+8] for ky < 8, lane kx the tap (ky, kx); off repeats kernel row k − 1 beyond k
+/// (those accumulators are unused): a constant count, no branches, the accumulators in registers.
+INLINE void grad_tap(const float *s, const ptrdiff_t *off, v8 G, v8 *acc) {
+    for (int ky = 0; ky < 8; ky++) acc[ky] = G * ld(s + off[ky]) + acc[ky];
+}
+
+/// The same where the row ends within 8 floats of s: only `avail` of them read (the others as zeros).
+INLINE void grad_tap_edge(const float *s, const ptrdiff_t *off, int avail, v8 G, v8 *acc) {
+    for (int ky = 0; ky < 8; ky++) {
+        v8 v = splat(0);
+        for (int j = 0; j < avail && j < 8; j++) v[j] = s[off[ky] + j];
+        acc[ky] = G * v + acc[ky];
+    }
+}
+
+INLINE void direct_grad_body(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dp,
+                             const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
+                             ptrdiff_t outW, float *dW, float *db) {
+    int kk = k * k;
+    // Pooled columns whose window's 8-float reads (from column 2·px + 1 at most) stay inside the row.
+    int fast = wp2 >= 9 ? (wp2 - 9) / 2 + 1 : 0;
+    if (fast > pw) fast = pw;
+    // The input offset of each window position (the argmax's 0…3) from the window's top-left.
+    const ptrdiff_t window[4] = {0, 1, wp2, wp2 + 1};
+    ptrdiff_t off[8];
+    for (int ky = 0; ky < 8; ky++) off[ky] = (ptrdiff_t)(ky < k ? ky : k - 1) * wp2;
+    ptrdiff_t at[pw > 0 ? pw : 1];
+    float gs[pw > 0 ? pw : 1];
+    v8 zero = splat(0);
+    // Channel by channel over each image: three sequential streams (dPooled, pooled, argmax) and the image from L2;
+    // pooled rows outside channels (the input rows in L1, but 3·cout interleaved streams) measured slower in training.
+    for (int b = 0; b < batch; b++) {
+        const float *img = x + (ptrdiff_t)b * hp2 * wp2;
+        for (int c = 0; c < cout; c++) {
+            // Kernel row ky's accumulator, lane kx the tap (ky, kx).
+            v8 acc[8];
+            for (int ky = 0; ky < 8; ky++) acc[ky] = zero;
+            float sum = 0;
+            for (int py = 0; py < ph; py++) {
+                ptrdiff_t o = ((ptrdiff_t)b * cout + c) * outPlane + py * outW;
+                const float *g = dp + o, *v = pooled + o;
+                const uint8_t *q = argmax + o;
+                const float *row = img + 2 * py * wp2;
+                // Only the window position the pool took, and only past the ReLU: those compacted first (branch-free),
+                // then the FMAs on them alone.
+                int px = 0, n = 0;
+                for (; px < fast; px++) {
+                    at[n] = 2 * px + window[q[px] & 3]; gs[n] = g[px];
+                    n += v[px] > 0;
+                }
+                for (int i = 0; i < n; i++) {
+                    sum += gs[i];
+                    grad_tap(row + at[i], off, splat(gs[i]), acc);
+                }
+                for (; px < pw; px++) {
+                    v8 G = sel(splat(v[px]) > zero, splat(g[px]), zero);
+                    sum += G[0];
+                    int yy = 2 * py + (q[px] >> 1), xx = 2 * px + (q[px] & 1);
+                    grad_tap_edge(img + yy * wp2 + xx, off, wp2 - xx, G, acc);
+                }
+            }
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) dW[c * kk + ky * k + kx] += acc[ky][kx];
+            db[c] += sum;
+        }
+    }
+}
+
+INLINE void direct_grad_dispatch(const float *x, int batch, int hp2, int wp2, int k, int cout, const float *dp,
+                                 const float *pooled, const uint8_t *argmax, int ph, int pw, ptrdiff_t outPlane,
+                                 ptrdiff_t outW, float *dW, float *db) {
+    if (k == 7) direct_grad_body(x, batch, hp2, wp2, 7, cout, dp, pooled, argmax, ph, pw, outPlane, outW, dW, db);
+    else direct_grad_body(x, batch, hp2, wp2, k, cout, dp, pooled, argmax, ph, pw, outPlane, outW, dW, db);
 }
 
 typedef struct {

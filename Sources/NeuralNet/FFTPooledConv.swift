@@ -217,7 +217,7 @@ public final class FFTPooledConv: Sendable {
 /// One thread's buffers for `FFTPooledConv`: the spectra of a group of blocks (reused by whichever layer runs),
 /// the weight-gradient spectra in training, and FFT16's 16×16 working blocks.
 public final class FFTConvScratch {
-    /// Blocks per group: the M of the per-bin products.
+    /// Blocks (FFT) or tiles (Winograd, in whole rows of tiles) per group: the M of the per-bin products.
     public let group: Int
     let input = Scratch<Float>(), output = Scratch<Float>(), weightGradient = Scratch<Float>()
     /// A 16×16 block (256) and a half spectrum's re and im (144 each), eight lanes.
@@ -227,3 +227,19 @@ public final class FFTConvScratch {
     public init(group: Int = FFTPooledConv.defaultGroup) { self.group = max(1, group) }
     deinit { tile.deallocate(); re.deallocate(); im.deallocate() }
 }
+
+/// A conv → ReLU → 2×2 max pool stage computed in a transform domain (`FFTPooledConv`'s 16×16 FFT blocks,
+/// `WinogradPooledConv`'s 4×4 tiles), with `ConvLayer.forwardPooled` / `backwardPooled`'s arguments, layouts and
+/// results, on one thread's `FFTConvScratch`.
+public protocol TransformPooledConv: AnyObject, Sendable {
+    var layer: ConvLayer { get }
+    func forwardPooled(_ x: UnsafePointer<Float>, batch: Int, h: Int, w: Int, padding p: Int, outPad: Int,
+                       out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt8>?,
+                       scratch s: FFTConvScratch, profile: EngineProfile?)
+    func backwardPooled(_ x: UnsafePointer<Float>, batch: Int, h: Int, w: Int, padding p: Int, outPad: Int,
+                        dPooled: UnsafePointer<Float>, pooled: UnsafePointer<Float>, argmax: UnsafePointer<UInt8>,
+                        dW: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                        scratch s: FFTConvScratch, profile: EngineProfile?)
+}
+
+extension FFTPooledConv: TransformPooledConv {}

@@ -226,6 +226,7 @@ struct Cluster: AsyncParsableCommand {
         if let match {
             let p = match.split(separator: ",").compactMap { Int($0) }
             guard p.count == 2 else { throw ValidationError("--match must look like 3,4") }
+            guard p[0] != p[1] else { throw ValidationError("--match \(match) names one slice twice; give two different slices, e.g. 3,4") }
             o.match = (p[0], p[1])
         }
         return o

@@ -2,11 +2,12 @@ import CKernels
 import XCTest
 @testable import NeuralNet
 
-/// The FFT conv → ReLU → pool stage against the banded im2col + sgemm stage (`BatchedConvTests` checks that one
-/// against the per-image path): pooled outputs, argmax, dW, db and dx, on sizes where the blocks do not tile the
-/// output (partial last blocks, tiles running past the input's edge), kernels 3, 5 and 7, batches whose block
-/// groups straddle images, with and without padding around the input and the output; on the C kernels the CPU
-/// runs (AVX2+FMA here) and on their baseline build.
+/// The transform-domain conv → ReLU → pool stages (FFT blocks, Winograd tiles) against the banded im2col + sgemm
+/// stage (`BatchedConvTests` checks that one against the per-image path): pooled outputs, argmax, dW, db and dx, on
+/// sizes where the blocks do not tile the output (partial last blocks, tiles running past the input's edge, odd conv
+/// outputs whose last row and column no pool reads), kernels 3, 5 and 7, odd batches whose groups straddle images,
+/// with and without padding around the input and the output; on the C kernels the CPU runs (AVX2+FMA here) and on
+/// their baseline build.
 final class FFTPooledConvTests: XCTestCase {
     func randoms(_ n: Int, seed: UInt64) -> [Float] {
         var r = SeededRandom(seed: seed)
@@ -17,21 +18,40 @@ final class FFTPooledConvTests: XCTestCase {
     /// last blocks are partial, a 3×3 whose second block runs past the input, a 7×7 with padding.
     static let cases = [(16, 32, 5, 1, 62), (8, 16, 5, 0, 27), (8, 8, 3, 0, 20), (16, 8, 7, 1, 23)]
 
+    /// Winograd's: conv3's own geometry (30 → 28 → 14), an odd conv output (17 → 15: a row and column no pool reads)
+    /// with padding, conv4's channels on a small side.
+    static let winogradCases = [(32, 64, 3, 0, 30), (16, 32, 3, 1, 15), (64, 128, 3, 0, 8)]
+
     func testFFTStageMatchesTheBandedStage() {
+        onBothKernelBuilds { native in
+            // Every group size on the CPU's kernels, one on the other build.
+            checkAgainstBandedStage(Self.cases, FFTPooledConv.init, groups: native ? [1, 7, 1000] : [7], "kernels \(FFT16.kernelLevel)")
+        }
+    }
+
+    func testWinogradStageMatchesTheBandedStage() {
+        onBothKernelBuilds { native in
+            // Groups of one row of tiles, of rows that end inside an image, and of the whole batch.
+            checkAgainstBandedStage(Self.winogradCases, WinogradPooledConv.init, groups: native ? [1, 40, 10_000] : [40],
+                                    "Winograd, kernels \(FFT16.kernelLevel)")
+        }
+    }
+
+    func onBothKernelBuilds(_ body: (_ native: Bool) -> Void) {
         let native = bm_kernels_level()
         defer { _ = bm_kernels_select(native) }
         for level in Set([native, 1]).sorted(by: >) {
             XCTAssertEqual(bm_kernels_select(level), level)
-            // Every group size on the CPU's kernels, one on the other build.
-            checkAgainstBandedStage(groups: level == native ? [1, 7, 1000] : [7], "kernels \(FFT16.kernelLevel)")
+            body(level == native)
         }
     }
 
-    func checkAgainstBandedStage(groups: [Int], _ kernels: String) {
-        for (ci, (cin, cout, k, pad, side)) in Self.cases.enumerated() {
+    func checkAgainstBandedStage(_ cases: [(Int, Int, Int, Int, Int)], _ make: (ConvLayer) -> TransformPooledConv,
+                                 groups: [Int], _ kernels: String) {
+        for (ci, (cin, cout, k, pad, side)) in cases.enumerated() {
             let layer = ConvLayer(weight: randoms(cout * cin * k * k, seed: 1).map { $0 / Float(k) }, bias: randoms(cout, seed: 2),
                                   cin: cin, cout: cout, k: k)
-            let fft = FFTPooledConv(layer)
+            let fft = make(layer)
             let (ho, wo) = layer.outputSize(side, side, dilation: 1, padding: pad)
             let (hp, wp) = MaxPool.outputSize(ho, wo, stride: 2, dilation: 1)
             let side2 = side + 2 * pad
@@ -57,16 +77,18 @@ final class FFTPooledConvTests: XCTestCase {
                     let what = "\(kernels), case \(ci), outPad \(outPad), group \(group)"
                     let scratch = FFTConvScratch(group: group)
                     var out = [Float](repeating: .nan, count: outCount), arg = [UInt8](repeating: 9, count: outCount)
-                    fft.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &out, argmax: &arg, scratch: scratch)
+                    fft.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &out, argmax: &arg, scratch: scratch,
+                                      profile: nil)
                     assertClose(out, ref, what + ": pooled")
                     XCTAssertEqual(arg, refArg, what + ": argmax")
                     var plain = [Float](repeating: .nan, count: outCount)
-                    fft.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &plain, scratch: scratch)
+                    fft.forwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, out: &plain, argmax: nil,
+                                      scratch: scratch, profile: nil)
                     XCTAssertEqual(plain, out, what + ": the same without argmax")
                     var dW = [Float](repeating: 0.5, count: layer.weight.count), db = [Float](repeating: 0.5, count: cout)
                     var dx = [Float](repeating: .nan, count: x.count)
                     fft.backwardPooled(x, batch: batch, h: side, w: side, padding: pad, outPad: outPad, dPooled: dPooled, pooled: ref,
-                                       argmax: refArg, dW: &dW, db: &db, dx: &dx, scratch: scratch)
+                                       argmax: refArg, dW: &dW, db: &db, dx: &dx, scratch: scratch, profile: nil)
                     assertClose(dW.map { $0 - 0.5 }, refDW, what + ": dW (accumulated)")
                     assertClose(db.map { $0 - 0.5 }, refDb, what + ": db (accumulated)")
                     assertClose(dx, refDx, what + ": dx")

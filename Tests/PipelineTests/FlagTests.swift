@@ -75,6 +75,7 @@ final class FlagTests: XCTestCase {
         try expect(["cluster", run, "--smooth", "96", "--smooth-across", "0"], ["--smooth-across must be a finite number > 0", "got 0"], dir: dir)
         try expect(["cluster", run, "--smooth", "96", "--smooth-across", "-8"], ["--smooth-across must be a finite number > 0", "got -8"], dir: dir)
         try expect(["cluster", run, "--smooth-across", "16"], ["--smooth-across needs --smooth"], dir: dir)
+        try expect(["cluster", run, "--rois", run, "--match", "3,3"], ["--match 3,3 names one slice twice"], dir: dir)
         try expect(["cluster", run, "--principal", "0"], ["--principal 0 is below the accepted minimum 1"], dir: dir)
         try expect(["cluster", run, "--covariance", "spherical"], ["--covariance must be full or diag", "spherical"], dir: dir)
         try expect(["cluster", run, "--covariance", "diag", "--method", "kmeans"], ["--covariance diag is a GMM's"], dir: dir)

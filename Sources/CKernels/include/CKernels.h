@@ -66,6 +66,29 @@ void bm_conj_products(int bins, int rows, int n, int m, const float *x, ptrdiff_
 void bm_conj_gradients(int bins, int rows, int n, int m, const float *x, ptrdiff_t ldx, ptrdiff_t binX, const float *dy,
                        ptrdiff_t ldy, ptrdiff_t binY, float *g, ptrdiff_t ldg, ptrdiff_t binG);
 
+// Winograd F(2×2, 3×3) (winograd.c), eight channels per lane group: a tile is the 4×4 input block under one 2×2
+// pool window, its 16 bins V = Bᵀ d B at v[b·binStride + t·tileStride …+8] for tile t of a row of tiles.
+
+/// The input transforms of a row of `tiles` tiles over eight channel planes: tile t reads rows 0..<4 and columns
+/// 2t..<2t+4 of x[l·plane + r·rowStride + c].
+void bm_wino_input(const float *x, ptrdiff_t plane, ptrdiff_t rowStride, int tiles, float *v, ptrdiff_t binStride,
+                   ptrdiff_t tileStride);
+
+/// The output transforms Y = Aᵀ M A of a row of tiles (eight output channels), then their 2×2 max, + bias8, ReLU:
+/// dst[l·plane + t]; argmax (optional, same offsets) the window position 0…3 of the first maximum.
+void bm_wino_output_pool(const float *m, ptrdiff_t binStride, ptrdiff_t tileStride, int tiles, const float *bias8,
+                         float *dst, ptrdiff_t plane, uint8_t *argmax);
+
+/// The pool's and output transform's backward pass for a row of tiles: each positive pooled output's gradient at
+/// the window position its argmax recorded, as dM = A·dY·Aᵀ (all 16 bins written); db8[l] += the lane's sum.
+void bm_wino_unpool(const float *dPooled, const float *pooled, const uint8_t *argmax, ptrdiff_t plane, int tiles,
+                    float *dm, ptrdiff_t binStride, ptrdiff_t tileStride, float *db8);
+
+/// The input transform's backward pass for a row of tiles: dx[l·plane + r·rowStride + c] += (B·dV·Bᵀ)(r, c − 2t)
+/// (tiles overlap by two columns, and rows of tiles by two rows: the caller's dx accumulates).
+void bm_wino_input_grad(const float *dv, ptrdiff_t binStride, ptrdiff_t tileStride, int tiles, float *dx,
+                        ptrdiff_t plane, ptrdiff_t rowStride);
+
 /// A one-input-channel k×k valid correlation (k ≤ 8, cout a multiple of 4), then 2×2 max pool, + bias and ReLU, of
 /// `batch` images x[b][hp2][wp2] (padding stored) — conv1 direct, the layouts of ConvLayer.forwardPooled: pooled
 /// (b, c, py, px) at out[(b·cout + c)·outPlane + py·outW + px] for py < ph, px < pw (out at the first pooled value,

@@ -5,9 +5,10 @@ import Foundation
 /// single-threaded BLAS and its own gradient accumulators, summed in thread order at the end: the result depends on
 /// the seed, the batch and the thread count, nothing else.
 ///
-/// Conv stages run over the thread's whole part, the kernels of exact inference: by 16×16 FFT blocks where that pays
-/// (`FFTPooledConv.pays`: conv2), directly for one input channel (`ConvLayer.runsDirect`: conv1, folded), band by
-/// band otherwise (`forwardPooled` / `backwardPooled`); the linear layers run as sgemms over the part.
+/// Conv stages run over the thread's whole part: by 16×16 FFT blocks where that pays (`FFTPooledConv.pays`: conv2),
+/// by Winograd F(2×2, 3×3) tiles for 3×3 kernels (`WinogradPooledConv`: conv3 and conv4; ~2.4× fewer FLOPs than the
+/// banded sgemm, measured by `bench train --profile`), directly for one input channel (`ConvLayer.runsDirect`: conv1,
+/// folded), band by band otherwise (`forwardPooled` / `backwardPooled`); the linear layers run as sgemms over the part.
 public final class Backprop {
     public let shape: NetworkShape
     public let threads: Int
@@ -114,8 +115,8 @@ public final class Backprop {
 private struct Net: @unchecked Sendable {
     let shape: NetworkShape
     let convs: [ConvLayer]
-    /// The FFT form of the conv layers it pays for (nil: banded im2col + sgemm).
-    let ffts: [FFTPooledConv?]
+    /// The transform-domain form of the conv layers it pays for (nil: banded im2col + sgemm).
+    let transformed: [TransformPooledConv?]
     let linearW: [[Float]], linearB: [[Float]]
 
     init(shape: NetworkShape, parameters p: [Tensor]) {
@@ -136,7 +137,9 @@ private struct Net: @unchecked Sendable {
             convs.append(ConvLayer(weight: w, bias: p[2 * i + 1].data, cin: geo[i].cin, cout: c.out, k: c.k))
         }
         self.convs = convs
-        ffts = convs.map { FFTPooledConv.pays(for: $0) ? FFTPooledConv($0) : nil }
+        transformed = convs.map {
+            FFTPooledConv.pays(for: $0) ? FFTPooledConv($0) : WinogradPooledConv.fits($0) ? WinogradPooledConv($0) : nil
+        }
         let base = 2 * shape.convs.count
         linearW = shape.linears.indices.map { p[base + 2 * $0].data }
         linearB = shape.linears.indices.map { p[base + 2 * $0 + 1].data }
@@ -206,7 +209,7 @@ private final class Worker {
         // Conv stages over the whole part, band by band: pooled = maxpool(ReLU(conv(x) + b)), with the argmax.
         for l in 0..<L {
             p?.layer = convStage(l)
-            if let f = net.ffts[l] {
+            if let f = net.transformed[l] {
                 f.forwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
                                 out: P[l], argmax: A[l], scratch: fft, profile: p)
             } else if net.convs[l].runsDirect {
@@ -317,7 +320,7 @@ private final class Worker {
         for l in stride(from: L - 1, through: 0, by: -1) {
             let dW = l == 0 && foldedGrad ? DW0 : grad(2 * l), dx = l > 0 ? D[l - 1] : nil
             p?.layer = convStage(l)
-            if let f = net.ffts[l] {
+            if let f = net.transformed[l] {
                 f.backwardPooled(stageInput(l), batch: m, h: geo[l].side, w: geo[l].side, padding: pad(l), outPad: pad(l + 1),
                                  dPooled: D[l], pooled: P[l], argmax: A[l], dW: dW, db: grad(2 * l + 1), dx: dx, scratch: fft, profile: p)
             } else if net.convs[l].runsDirect && dx == nil {
