@@ -165,7 +165,7 @@ INLINE void pool_body(const float *tile, int rows, int cols, float scale, const 
             // The max of the raw outputs, then scale and bias (the scale is a power of two: the order is exact).
             v8 m = vmax(vmax(a0, a1), vmax(a2, a3));
             ptrdiff_t o = pr * rs + pc;
-            store_lanes(dst + o, plane, vmax(m * S + B, zero));
+            store_lanes(dst + o, plane, relu(m * S + B));
             if (argmax) {
                 v8 mx = a0; i8 q = (i8){0, 0, 0, 0, 0, 0, 0, 0};
                 i8 c = a1 > mx; mx = sel(c, a1, mx); q = (c & 1) | (~c & q);
@@ -211,12 +211,12 @@ INLINE void scatter_body(const float *tile, int rows, int cols, float scale, con
             transpose8(a, o);   // o[l] = lane l of columns c…c+7
             for (int l = 0; l < 8; l++) {
                 float *p = d + l * plane + c;   // o[l] runs over columns: lane l's bias for all of them
-                st(p, accumulate ? ld(p) + o[l] * S : vmax(o[l] * S + splat(B[l]), zero));
+                st(p, accumulate ? ld(p) + o[l] * S : relu(o[l] * S + splat(B[l])));
             }
         }
         for (; c < cols; c++) {
             v8 v = ld(t + c * 8);
-            v8 y = accumulate ? v * S : vmax(v * S + B, zero);
+            v8 y = accumulate ? v * S : relu(v * S + B);
             for (int l = 0; l < 8; l++) {
                 if (accumulate) d[l * plane + c] += y[l]; else d[l * plane + c] = y[l];
             }
@@ -357,7 +357,7 @@ INLINE void direct_pool(v8 acc[2][4][2], const float *bias4, int n, float *dst, 
         v8 a1 = __builtin_shufflevector(acc[0][c][0], acc[0][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
         v8 a2 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 0, 2, 4, 6, 8, 10, 12, 14);
         v8 a3 = __builtin_shufflevector(acc[1][c][0], acc[1][c][1], 1, 3, 5, 7, 9, 11, 13, 15);
-        v8 y = vmax(vmax(vmax(a0, a1), vmax(a2, a3)) + splat(bias4[c]), zero);
+        v8 y = relu(vmax(vmax(a0, a1), vmax(a2, a3)) + splat(bias4[c]));
         float *d = dst + c * plane;
         if (n == 8) st(d, y); else for (int j = 0; j < n; j++) d[j] = y[j];
         if (!argmax) continue;

@@ -18,3 +18,6 @@ INLINE void st(float *p, v8 v) { *(v8u *)p = v; }
 INLINE v8 splat(float f) { return (v8){f, f, f, f, f, f, f, f}; }
 INLINE v8 vmax(v8 a, v8 b) { return __builtin_elementwise_max(a, b); }
 INLINE v8 sel(i8 m, v8 a, v8 b) { return (v8)((m & (i8)a) | (~m & (i8)b)); }
+// ReLU that keeps a NaN, as PyTorch's and Swift's max(x, 0) do (vmax is maxnum: NaN → 0): a diverged network's NaN
+// must reach the loss, where training stops on it, not vanish into zeros.
+INLINE v8 relu(v8 a) { return sel(a < splat(0), splat(0), a); }

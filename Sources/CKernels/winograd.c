@@ -74,7 +74,7 @@ INLINE void output_pool_body(const float *m, ptrdiff_t bs, ptrdiff_t ts, int til
         i8 c = a1 > mx; mx = sel(c, a1, mx); q = (c & 1) | (~c & q);
         c = a2 > mx; mx = sel(c, a2, mx); q = (c & 2) | (~c & q);
         c = a3 > mx; mx = sel(c, a3, mx); q = (c & 3) | (~c & q);
-        v8 y = __builtin_elementwise_max(mx + B, zero);
+        v8 y = relu(mx + B);
         for (int l = 0; l < 8; l++) dst[t + l * plane] = y[l];
         if (argmax) for (int l = 0; l < 8; l++) argmax[t + l * plane] = (uint8_t)q[l];
     }

@@ -79,11 +79,6 @@ public final class WinogradPooledConv: TransformPooledConv {
         }
     }
 
-    /// Floats of `FFTConvScratch` for this layer: a group's V and M (tiles × channels per bin), and in training dU.
-    public static func scratchFloats(cin: Int, cout: Int, group: Int, training: Bool) -> Int {
-        bins * group * (cin + cout) + (training ? bins * cin * cout : 0)
-    }
-
     /// Rows of tiles per group and tiles per group (the per-bin products' M, and the bins' stride in tiles).
     private func grouping(_ g: PooledConvGeometry, _ s: FFTConvScratch) -> (rows: Int, tiles: Int) {
         let rows = max(1, s.group / max(1, g.pw))

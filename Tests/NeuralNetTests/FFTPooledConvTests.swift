@@ -19,8 +19,31 @@ final class FFTPooledConvTests: XCTestCase {
     static let cases = [(16, 32, 5, 1, 62), (8, 16, 5, 0, 27), (8, 8, 3, 0, 20), (16, 8, 7, 1, 23)]
 
     /// Winograd's: conv3's own geometry (30 → 28 → 14), an odd conv output (17 → 15: a row and column no pool reads)
-    /// with padding, conv4's channels on a small side.
-    static let winogradCases = [(32, 64, 3, 0, 30), (16, 32, 3, 1, 15), (64, 128, 3, 0, 8)]
+    /// with padding, conv4's channels on a small side, and a row of 16 pools (the input transform's chunked path,
+    /// whose chunks' input blocks overlap at the seams).
+    static let winogradCases = [(32, 64, 3, 0, 30), (16, 32, 3, 1, 15), (64, 128, 3, 0, 8), (16, 16, 3, 0, 34)]
+
+    /// A NaN weight reaches the pooled outputs of its channel on both kernel builds (a diverged network's NaN must get
+    /// to the loss, where training stops on it; a maxnum ReLU turned it into zeros), as the banded stage's does.
+    func testANaNWeightReachesThePooledOutput() {
+        let cin = 16, cout = 16, side = 20
+        var weight = randoms(cout * cin * 9, seed: 1)
+        for i in 0..<(cin * 9) { weight[i] = .nan }   // output channel 0
+        let layer = ConvLayer(weight: weight, bias: randoms(cout, seed: 2), cin: cin, cout: cout, k: 3)
+        let x = randoms(cin * side * side, seed: 3), plane = 81   // 18 → 9×9 pools
+        onBothKernelBuilds { _ in
+            for (name, stage) in [("FFT", FFTPooledConv(layer) as TransformPooledConv), ("Winograd", WinogradPooledConv(layer))] {
+                var out = [Float](repeating: 0, count: cout * plane)
+                stage.forwardPooled(x, batch: 1, h: side, w: side, padding: 0, outPad: 0, out: &out, argmax: nil,
+                                    scratch: FFTConvScratch(group: 7), profile: nil)
+                XCTAssertTrue(out[0..<plane].allSatisfy { $0.isNaN }, "\(name), kernels \(FFT16.kernelLevel): channel 0")
+                XCTAssertFalse(out[plane...].contains { $0.isNaN }, "\(name): the other channels")
+            }
+        }
+        var ref = [Float](repeating: 0, count: cout * plane), arg = [UInt8](repeating: 0, count: cout * plane)
+        layer.forwardPooled(x, batch: 1, h: side, w: side, padding: 0, outPad: 0, out: &ref, argmax: &arg, scratch: ConvBandScratch())
+        XCTAssertTrue(ref[0..<plane].allSatisfy { $0.isNaN }, "banded")
+    }
 
     func testFFTStageMatchesTheBandedStage() {
         onBothKernelBuilds { native in
