@@ -62,7 +62,9 @@ public struct ClusterOptions: Sendable {
         if covariance != .full { fields.append(("covariance", covariance.rawValue)) }
         fields += [("k", "\(k)"), ("on", on), ("components", components.map { $0.map { String($0 + 1) }.joined(separator: ",") } ?? "all"),
                    ("smooth", "\(smooth)")]
-        if let smoothAcross { fields.append(("smooth_across", "\(smoothAcross)")) }
+        // The direction's rule: one vote per channel since 2026-11-30 (a generation resumed across the change would
+        // lay its shards' means along different directions; the marker records the direction it used).
+        if let smoothAcross { fields += [("smooth_across", "\(smoothAcross)"), ("direction", "channel-votes")] }
         if let principal { fields.append(("principal", "\(principal)")) }
         fields += [("mask", mask.description), ("sample", "\(sample)"), ("seed", "\(seed)")]
         if method == .gmm { fields += [("reg", "\(reg)"), ("tol", "\(tol)"), ("max_iter", "\(maxIter)")] }
@@ -161,6 +163,7 @@ public final class ClusterJob: @unchecked Sendable {
         }
         let zs = o.slices ?? Array(0..<run.depth)
         if let bad = zs.first(where: { $0 < 0 || $0 >= run.depth }) { throw AnalysisError.input("--slices: slice \(bad) is outside the run (z = 0..<\(run.depth))") }
+        if let (a, b) = o.match, a == b { throw AnalysisError.input("--match \(a),\(b) names one slice twice; give two different slices, e.g. 3,4") }
         if let (a, b) = o.match, !zs.contains(a) || !zs.contains(b) || o.rois == nil {
             throw AnalysisError.input("--match \(a),\(b) needs both slices among --slices and --rois")
         }

@@ -61,7 +61,10 @@ public struct FactorizeOptions: Sendable {
     var parameters: Parameters {
         Parameters([("method", method.rawValue), ("k", "\(k)"), ("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"),
                     ("mask", mask.description), ("nonneg", method == .nmf ? nonneg.rawValue : "-"), ("sample", method == .nmf ? "\(sample)" : "-"),
-                    ("passes", method == .nmf ? "\(passes)" : "-"), ("seed", "\(seed)")])
+                    ("passes", method == .nmf ? "\(passes)" : "-"), ("seed", "\(seed)")]
+                   // The coefficients' solver: NNLS on unit-norm rows of H since 2026-11-30 (before, absolute
+                   // tolerances zeroed a large factor's coefficients), so NMF results of the older solver are redone.
+                   + (method == .nmf ? [("nnls", "unit-norm")] : []))
     }
 }
 

@@ -249,9 +249,11 @@ struct SpatialSmoothing: Sendable {
     /// changes.
     static func layerDirection(_ perChannel: [Double]) -> (along: (y: Double, x: Double), coherence: Double)? {
         var (yy, yx, xx) = (0.0, 0.0, 0.0)
-        for c in 0..<(perChannel.count / 3) {
-            let t = perChannel[3 * c] + perChannel[3 * c + 2]
-            guard t > 0 else { continue }
+        let traces = (0..<(perChannel.count / 3)).map { perChannel[3 * $0] + perChannel[3 * $0 + 2] }
+        // A channel that is constant but for rounding has no direction to give: it does not vote.
+        let floor = 1e-9 * (traces.max() ?? 0)
+        for (c, t) in traces.enumerated() {
+            guard t > floor else { continue }
             yy += perChannel[3 * c] / t; yx += perChannel[3 * c + 1] / t; xx += perChannel[3 * c + 2] / t
         }
         guard yy + xx > 0 else { return nil }

@@ -18,9 +18,10 @@ public final class EngineProfile: @unchecked Sendable {
         /// Copies and layout changes: tile extraction and placement, im2col, gathers and scatters.
         case layout
         case gemm, bias, pool
-        /// Layers by FFT: the gather and forward transforms, the per-bin complex products (fc1: cgemm3m; conv2: sgemm
-        /// on the real block form), the inverse transforms (fc1: their gather is its layout, their bias, ReLU and
-        /// scatter its bias; conv2: bias, ReLU and pool are its pool).
+        /// Layers by a transform (FFT: fc1, conv2; Winograd: conv3 and conv4 in training): the gather and forward
+        /// transforms, the per-bin products (fc1: cgemm3m; conv2 and Winograd: C kernels on packed weights), the
+        /// inverse transforms (fc1: their gather is its layout, their bias, ReLU and scatter its bias; conv2: bias,
+        /// ReLU and pool are its pool; Winograd: bias, ReLU and pool are fused into its inverse).
         case fftForward, fftProduct, fftInverse
         /// A direct convolution fused with its pool (conv1: `ConvLayer.directForwardPooled`), or its weight gradient.
         case direct
@@ -29,8 +30,8 @@ public final class EngineProfile: @unchecked Sendable {
         public var name: String {
             switch self {
             case .alloc: "alloc+zero"; case .layout: "copy/layout"; case .gemm: "sgemm"; case .bias: "bias(+ReLU)"
-            case .pool: "ReLU+maxpool"; case .fftForward: "FFT forward (+gather)"; case .fftProduct: "FFT per-bin products (BLAS)"
-            case .fftInverse: "FFT inverse"; case .direct: "direct conv (+pool)"; case .idle: "thread idle"
+            case .pool: "ReLU+maxpool"; case .fftForward: "transform forward (+gather)"; case .fftProduct: "per-bin products"
+            case .fftInverse: "transform inverse"; case .direct: "direct conv (+pool)"; case .idle: "thread idle"
             }
         }
     }

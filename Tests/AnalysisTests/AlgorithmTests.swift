@@ -100,9 +100,10 @@ final class AlgorithmTests: XCTestCase {
     /// Each row's coefficients are the exact NNLS solution (scipy.optimize.nnls), active constraints included.
     func testCoefficientsAreExactNNLS() throws { try checkCoefficients(rowScales: [1, 1, 1, 1, 1, 1]) }
 
-    /// The same when H's rows differ in scale by 10⁵ (in the demo's third model HHᵀ's diagonal spans 750 to
-    /// 3.7·10⁷): a tolerance set by the largest row dropped every coefficient of that row as zero, the solver ran to
-    /// its iteration caps and stopped at ½‖x − wH‖² 2.3× scipy's per row.
+    /// The same when H's rows differ in scale by 3·10⁵ (in the demo's third model HHᵀ's diagonal spans 750 to
+    /// 3.7·10⁷): with tolerances set by the largest row (1e-10 · max diag), the small row's gradient never passed
+    /// them, so its coefficients stayed 0 where scipy's are not (on the demo's model, the large row's own coefficients
+    /// fell under the same tolerance and were dropped, and ½‖x − wH‖² per row was 2.3× scipy's).
     func testCoefficientsAreExactNNLSWhenRowsDifferInScale() throws { try checkCoefficients(rowScales: [3000, 1, 0.01, 1, 30, 1]) }
 
     func checkCoefficients(rowScales: [Double]) throws {
@@ -113,7 +114,8 @@ final class AlgorithmTests: XCTestCase {
         let w = x.withUnsafeBufferPointer { NMF.coefficients($0.baseAddress!, rows: n, d: d, h: h, k: k) }
         let ref = try Self.reference(["task": "nnls", "X": Self.rows(x, d), "H": Self.rows(h, d)])
         let rw = (ref["W"] as! [[Double]]).joined().map { $0 }
-        // Compared as each row's contribution w·‖h‖ (what the fit sees), so a tiny coefficient of a huge row counts.
+        // Compared as each row's contribution w·‖h‖ (what the fit sees, in the data's units), relative for rows of
+        // norm above 1.
         let norms = (0..<k).map { j in (0..<d).reduce(0.0) { $0 + h[j * d + $1] * h[j * d + $1] }.squareRoot() }
         for i in rw.indices {
             XCTAssertEqual(w[i] * norms[i % k], rw[i] * norms[i % k], accuracy: 1e-8 * max(1, norms[i % k]), "w[\(i / k)][\(i % k)]")

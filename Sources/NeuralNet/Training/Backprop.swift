@@ -6,8 +6,8 @@ import Foundation
 /// the seed, the batch and the thread count, nothing else.
 ///
 /// Conv stages run over the thread's whole part: by 16×16 FFT blocks where that pays (`FFTPooledConv.pays`: conv2),
-/// by Winograd F(2×2, 3×3) tiles for 3×3 kernels (`WinogradPooledConv`: conv3 and conv4; ~2.4× fewer FLOPs than the
-/// banded sgemm, measured by `bench train --profile`), directly for one input channel (`ConvLayer.runsDirect`: conv1,
+/// by Winograd F(2×2, 3×3) tiles for 3×3 kernels (`WinogradPooledConv`: conv3 and conv4; 2.4× and 2.7× fewer
+/// multiply-adds than the banded sgemm, about half its time by `bench train --profile`), directly for one input channel (`ConvLayer.runsDirect`: conv1,
 /// folded), band by band otherwise (`forwardPooled` / `backwardPooled`); the linear layers run as sgemms over the part.
 public final class Backprop {
     public let shape: NetworkShape
@@ -170,7 +170,8 @@ private final class Worker {
     var xs: [Scratch<Float>] = [], zs: [Scratch<Float>] = []
     // The conv stages' band scratch, and conv1's gradient on its channel-folded weights.
     let bands = ConvBandScratch(), fft = FFTConvScratch(group: Worker.fftGroup)
-    /// FFT blocks per per-bin sgemm in training (a part's conv2 has 25 per sample).
+    /// Transform blocks per group of per-bin products in training (a part's conv2 has 25 FFT blocks per sample; the
+    /// Winograd stages round it down to whole rows of tiles: 42 for conv3, 48 for conv4).
     static let fftGroup = 50
     var dWfolded = Scratch<Float>(), paddedImages = Scratch<Float>()
 
