@@ -27,6 +27,7 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Training patches per class.") var perClass = 500
     @Option(help: "Adam learning rate (3e-4: converges in minutes; the paper, and train's default, use 1e-4 over 100 epochs).") var lr: Float = 3e-4
     @Option(help: "Output stride of the prediction (1 = every pixel).") var stride = 2
+    @Option(help: "Training seed (initialisation, sampling, shuffling, dropout): another seed trains another model on the same phantom, to see which results hold across models.") var seed: UInt64 = 1
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @OptionGroup var blas: BLASFlags
 
@@ -44,9 +45,9 @@ struct Demo: AsyncParsableCommand {
         say(String(format: "   %.1f s", Date().timeIntervalSince(start)))
 
         var t = TrainOptions(volume: group + "/raw", annotations: group + "/areas", trainSlices: [0, 1], valSlices: [2], out: model)
-        t.epochs = epochs; t.perClass = perClass; t.valPerClass = 200; t.lr = lr; t.threads = threads
+        t.epochs = epochs; t.perClass = perClass; t.valPerClass = 200; t.lr = lr; t.threads = threads; t.seed = seed
         step("2. train on slices 0–1 (\(perClass) patches per class), validate on slice 2, \(epochs) epochs",
-             "brainmap train --volume \(t.volume) --annotations \(t.annotations) --train-slices 0:2 --val-slices 2 --out \(model) --epochs \(epochs) --per-class \(perClass) --val-per-class 200 --lr \(lr)")
+             "brainmap train --volume \(t.volume) --annotations \(t.annotations) --train-slices 0:2 --val-slices 2 --out \(model) --epochs \(epochs) --per-class \(perClass) --val-per-class 200 --lr \(lr)\(seed == 1 ? "" : " --seed \(seed)")")
         let display = TrainDisplay(quiet: false)
         let trained = try await TrainJob(options: t, context: SourceOptions()).run { display.update($0) }
         display.clear()
