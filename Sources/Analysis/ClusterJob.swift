@@ -131,8 +131,43 @@ public final class ClusterJob: @unchecked Sendable {
     public let options: ClusterOptions
     public init(options: ClusterOptions) { self.options = options }
 
+    private func maskPath(_ m: PixelMask) -> String? { if case let .source(s) = m { s } else { nil } }
+
+    /// pca and nmf hold coefficients only where factorize computed them (its --slices and mask); a clustering that
+    /// asks for more would silently cluster the part that has them and leave the rest 0, as if outside the mask.
+    /// Refused before anything is touched, saying what the factorisation covers.
+    static func checkCoverage(_ o: ClusterOptions, slices zs: [Int], factorized f: [String: String]?) throws {
+        guard o.on != "features", let f else { return }
+        let redo = "brainmap factorize \(o.run) --method \(o.on)"
+        if let s = f["slices"], s != "all" {
+            let covered = Set(s.split(separator: ",").compactMap { Int($0) })
+            if let z = zs.first(where: { !covered.contains($0) }) {
+                throw AnalysisError.input("\(o.on) was factorized over slices \(s) only, so slice \(z) has no coefficients to cluster; nothing was changed. "
+                                          + "Give --slices within them, or factorize the slices first (\(redo) --slices …)")
+            }
+        }
+        guard let m = f["mask"], m != "labels", m != o.mask.description else { return }
+        // A class (eroded or not) is covered by the same class eroded at least as much.
+        if case let .within(c, e) = o.mask {
+            if m == "labels == \(c)" { return }
+            if m.hasPrefix("labels == \(c) eroded by "), let fe = Int(m.dropFirst("labels == \(c) eroded by ".count).prefix { $0.isNumber }), e >= fe { return }
+        }
+        throw AnalysisError.input("\(o.on) was factorized under the mask '\(m)' only, and this clustering's mask (\(o.mask.description)) reaches pixels "
+                                  + "outside it, which have no coefficients; nothing was changed. Cluster within the same mask (e.g. --within / --erode "
+                                  + "as factorize had them), or factorize without it (\(redo))")
+    }
+
     public func run(progress: @escaping (StepProgress) -> Void = { _ in }) async throws -> ClusterSummary {
         let o = options, start = Date()
+        // A σ well below a pixel averages nothing (and at 1e-300 its weights are NaN, which surfaced as "0 pixels").
+        guard o.smooth == 0 || o.smooth >= 0.5 else {
+            throw AnalysisError.input("--smooth \(o.smooth): a σ below half a source pixel averages nothing; give 0 (no smoothing) or ≥ 0.5")
+        }
+        // The direction is read as the one the mean is longest along; a longer σ across would lay it over the layers.
+        if let across = o.smoothAcross, o.smooth > 0, !(across >= 0.5 && across <= o.smooth) {
+            throw AnalysisError.input("--smooth-across \(across): σ across the layers must be ≥ 0.5 and ≤ --smooth \(o.smooth) (σ along them; "
+                                      + "the mean is laid along the layers, e.g. --smooth 96 --smooth-across 16)")
+        }
         guard (2...255).contains(o.k) else { throw AnalysisError.input("--k must be 2…255 (clusters are stored as u1: cluster + 1, 0 outside the mask); got \(o.k)") }
         var ctx = SourceOptions(cacheBytes: o.cacheBytes)
         ctx.cache = ChunkCache(capacity: o.cacheBytes)
@@ -169,6 +204,17 @@ public final class ClusterJob: @unchecked Sendable {
         }
         if let (a, b) = o.match, !run.run.manifest.steps.isEmpty, let z = [a, b].first(where: { run.run.predictedSliceVersions()[$0] == nil }) {
             throw AnalysisError.input("--match \(a),\(b): slice \(z) was never predicted; match two predicted slices (brainmap status \(o.run) lists them)")
+        }
+        try Self.checkCoverage(o, slices: zs, factorized: run.run.manifest.steps[o.on]?.parameters)
+        // ROIs read from the array this step writes would score the clustering against itself, and make the step
+        // stale the moment it finishes.
+        let own = URL(fileURLWithPath: o.run).appendingPathComponent(o.name).standardizedFileURL.path
+        for (flag, path) in [("--rois", o.rois), ("--mask", maskPath(o.mask))] {
+            guard let path else { continue }
+            let p = URL(fileURLWithPath: path).standardizedFileURL.path
+            if p == own || p.hasPrefix(own + "/") {
+                throw AnalysisError.input("\(flag) \(path) is the array this step writes (\(o.name)); give ROIs from elsewhere, or another --name")
+            }
         }
         let maskSource: ZarrArray? = if case let .source(s) = o.mask { try await run.regions(s) } else { nil }
         var rois: ZarrArray?
@@ -423,9 +469,7 @@ public final class ClusterJob: @unchecked Sendable {
                                               + "was it predicted? Match two slices that predict and the ROIs cover")
                 }
                 let da = table("\(a)").map { $0.map(Double.init) }, db = table("\(b)").map { $0.map(Double.init) }
-                summary.jsDistances = da.map { p in db.map { q in p.reduce(0, +) > 0 && q.reduce(0, +) > 0 ? ClusterMetrics.jensenShannon(p, q) : 1 } }
-                summary.argmin = summary.jsDistances.map { row in row.indices.min { row[$0] < row[$1] }! }
-                summary.oneToOne = ClusterMetrics.hungarian(summary.jsDistances)
+                (summary.jsDistances, summary.argmin, summary.oneToOne) = ClusterMetrics.match(da, db)
             }
         }
         var doc: [String: Any] = ["parameters": o.parameters.dictionary, "generation": session.generation, "rows": summary.rows, "k": o.k, "method": o.method.rawValue,
@@ -452,7 +496,7 @@ public final class ClusterJob: @unchecked Sendable {
         }
         if let (a, b) = o.match {
             doc["match"] = ["slices": [a, b], "js_distance": summary.jsDistances, "argmin": summary.argmin, "one_to_one": summary.oneToOne,
-                            "rule": "cluster i of slice A ↔ argmin_j JS(per-ROI distribution of i in A, of j in B); one_to_one: Hungarian on the same distances"]
+                            "rule": "cluster i of slice A ↔ argmin_j JS(per-ROI distribution of i in A, of j in B); one_to_one: Hungarian on the same distances, over the clusters present in both slices; −1: the cluster has no pixel in slice A, or no partner left"]
         }
         try write(doc, to: session.statePath("result.json"))
         // Every shard wrote its blocks (the counts exchange above waited for all): clusters moves into place.

@@ -143,6 +143,27 @@ public enum ClusterMetrics {
         return total / Double(n)
     }
 
+    /// Slice A's clusters matched to slice B's by the JS distance of their per-ROI distributions (`da`, `db`: per
+    /// cluster, pixel counts per ROI). A cluster with no pixel in its slice has nothing to match: its row (or column)
+    /// of distances is 1 (the largest), its argmin and one-to-one partner −1, and it takes no part in the one-to-one
+    /// assignment, which runs over the clusters present in both (a JS of 1 would otherwise pair absent clusters
+    /// arbitrarily, as "→ 1 (JS 1.0000)").
+    public static func match(_ da: [[Double]], _ db: [[Double]]) -> (js: [[Double]], argmin: [Int], oneToOne: [Int]) {
+        let inA = da.indices.filter { da[$0].reduce(0, +) > 0 }, inB = db.indices.filter { db[$0].reduce(0, +) > 0 }
+        let js = da.map { p in db.map { q in p.reduce(0, +) > 0 && q.reduce(0, +) > 0 ? jensenShannon(p, q) : 1 } }
+        var argmin = [Int](repeating: -1, count: da.count), oneToOne = argmin
+        guard !inB.isEmpty else { return (js, argmin, oneToOne) }
+        for i in inA { argmin[i] = inB.min { js[i][$0] < js[i][$1] }! }
+        let sub = inA.map { i in inB.map { js[i][$0] } }
+        if inA.count <= inB.count {
+            for (r, c) in hungarian(sub).enumerated() where c >= 0 { oneToOne[inA[r]] = inB[c] }
+        } else {   // more clusters present in A than in B: assign B's to A's
+            let t = inB.indices.map { c in inA.indices.map { sub[$0][c] } }
+            for (c, r) in hungarian(t).enumerated() where r >= 0 { oneToOne[inA[r]] = inB[c] }
+        }
+        return (js, argmin, oneToOne)
+    }
+
     /// Minimum-cost one-to-one assignment of rows to columns (Hungarian / Kuhn–Munkres, rows ≤ columns): the column of
     /// each row.
     public static func hungarian(_ cost: [[Double]]) -> [Int] {

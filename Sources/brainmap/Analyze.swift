@@ -33,7 +33,7 @@ func parsePixelMask(mask: String?, within: String?, erode: Int) throws -> PixelM
     try FlagCheck.atLeast("--erode", erode, 0, "a disk radius in source pixels")
     if let within {
         guard let c = AreaClassifier.classes.firstIndex(of: within) else {
-            throw ValidationError("--within must be one of \(AreaClassifier.classes.joined(separator: ", "))")
+            throw ValidationError("--within \(within): must be one of \(AreaClassifier.classes.joined(separator: ", ")) (a class name as the model predicts it)")
         }
         guard mask == nil else { throw ValidationError("--within and --mask exclude each other (--within CLASS already masks by the predicted labels)") }
         return .within(classID: UInt8(c + 1), erode: erode)
@@ -70,7 +70,7 @@ struct Factorize: AsyncParsableCommand {
     @Option(help: "NMF: shift, relu or split.") var nonneg = "shift"
     @Option(parsing: .unconditional, help: "NMF: rows sampled for the in-memory fit (≥ 1; its cost grows with it).") var sample = 100_000
     @Option(parsing: .unconditional, help: "NMF: full passes after the sample fit (≥ 1).") var passes = 2
-    @Option(help: "Seed (the NMF sample).") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Seed (the NMF sample).") var seed: UInt64 = 1
     @OptionGroup var sharding: ShardOption
     @OptionGroup var passing: PassOption
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
@@ -85,7 +85,9 @@ struct Factorize: AsyncParsableCommand {
         guard let nn = NonNegative(rawValue: nonneg) else { throw ValidationError("--nonneg must be shift, relu or split") }
         let split = m == .nmf && nn == .split
         try FlagCheck.range("--k", k, 1...(split ? 128 : 64), split ? "components of the 64-d latents split in two" : "components of the 64-d latents")
-        try FlagCheck.atLeast("--sample", sample, 1)
+        // k factors of 64 dims fitted to fewer than ~10 rows each fit the sample, not the data (the probe's --sample 2
+        // with --k 3: a per-row objective 300× the default's).
+        if m == .nmf { try FlagCheck.atLeast("--sample", sample, 10 * k, "NMF fits --k \(k) factors on the sample: give at least 10 rows per factor") }
         try FlagCheck.atLeast("--passes", passes, 1)
         o.method = m; o.k = k; o.nonneg = nn; o.sample = sample; o.passes = passes; o.seed = seed; o.restart = restart
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
@@ -185,7 +187,7 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
     @Option(parsing: .unconditional, help: "Rows sampled for k-means (≥ --k).") var sample = 20_000
     @Option(parsing: .unconditional, help: "GMM: EM iterations at most (≥ 1; a Slurm plan submits this many passes, the ones after convergence exit at once).") var maxIter = 100
-    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Seed.") var seed: UInt64 = 1
     @OptionGroup var sharding: ShardOption
     @OptionGroup var passing: PassOption
     @Option(help: "With --shard: seconds to wait for the other shards' statistics before giving up.") var waitTimeout = 3600.0
@@ -259,7 +261,9 @@ struct Cluster: AsyncParsableCommand {
         if let (a, b) = o.match {
             say("matching slice \(a) → \(b) (JS distance of per-ROI distributions):")
             for (i, j) in s.argmin.enumerated() {
-                say(String(format: "  cluster %d → %d (JS %.4f); one-to-one → %d", i + 1, j + 1, s.jsDistances[i][j], s.oneToOne[i] + 1))
+                guard j >= 0 else { say("  cluster \(i + 1): no pixel in slice \(a) inside the ROIs, nothing to match"); continue }
+                let partner = s.oneToOne[i] >= 0 ? "\(s.oneToOne[i] + 1)" : "none (more clusters in slice \(a) than in \(b))"
+                say(String(format: "  cluster %d → %d (JS %.4f); one-to-one → %@", i + 1, j + 1, s.jsDistances[i][j], partner))
             }
         }
         say(String(format: "%.1f s, peak RSS %@ → %@/%@ and %@", s.wall, formatBytes(s.peakRSS), run, name, s.resultPath))

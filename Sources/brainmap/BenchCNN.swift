@@ -32,7 +32,7 @@ struct BenchGEMM: AsyncParsableCommand {
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
-        guard seconds.isFinite, seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds \(seconds): give a time from above 0 to 3600") }
+        try FlagCheck.seconds(seconds)
         var shapes = [(1024, 2048, 4608), (2048, 2048, 2048), (128, 4096, 576)]
         if let shape {
             let d = shape.split(separator: ",").compactMap { Int($0) }
@@ -85,9 +85,9 @@ struct BenchCNN: AsyncParsableCommand {
         onnxruntime peer (tools/bench/cnn_peer.py). Reported: every round, the medians, and the per-round ratios \
         (median, min–max). --variants adds brainmap's other dense configurations, measured once.
         """)
-    @Option(help: "Seconds per measurement.") var seconds = 3.0
-    @Option(help: "Rounds (medians reported).") var rounds = 3
-    @Option(help: "Threads (cores) to use.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Seconds per measurement.") var seconds = 3.0
+    @Option(parsing: .unconditional, help: "Rounds (medians reported).") var rounds = 3
+    @Option(parsing: .unconditional, help: "Threads (cores) to use.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Python with torch installed (default: .venv-torch/bin/python).") var torchPython: String?
     @Option(help: "What to measure: dense, exact, or both (dense,exact); exact alone is the quick loop for exact-path work.")
     var modes = "dense,exact"
@@ -98,7 +98,9 @@ struct BenchCNN: AsyncParsableCommand {
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
-        guard rounds >= 1, seconds > 0, threads >= 1 else { throw ValidationError("--rounds, --seconds and --threads must be positive; got \(rounds), \(seconds), \(threads)") }
+        try FlagCheck.atLeast("--rounds", rounds, 1)
+        try FlagCheck.seconds(seconds)
+        try FlagCheck.threads(threads)
         let chosen = Set(modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         guard !chosen.isEmpty, chosen.isSubset(of: ["dense", "exact"]) else { throw ValidationError("--modes must be dense, exact or dense,exact; got '\(modes)'") }
         let wantDense = chosen.contains("dense"), wantExact = chosen.contains("exact")

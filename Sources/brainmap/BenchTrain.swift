@@ -14,17 +14,19 @@ struct BenchTrain: AsyncParsableCommand {
         with a CPU-only PyTorch). Reported: patches/s per round and the median ratio.
         """)
 
-    @Option(help: "Rounds (median reported).") var rounds = 3
-    @Option(help: "Minibatches per measurement (after one warm-up batch).") var batches = 8
-    @Option(help: "Minibatch size.") var batch = 32
-    @Option(help: "Threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Rounds (median reported).") var rounds = 3
+    @Option(parsing: .unconditional, help: "Minibatches per measurement (after one warm-up batch).") var batches = 8
+    @Option(parsing: .unconditional, help: "Minibatch size.") var batch = 32
+    @Option(parsing: .unconditional, help: "Threads for both sides.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Python with torch installed (default: .venv-torch/bin/python).") var torchPython: String?
     @Flag(help: "Instead: time, FLOPs and GFLOP/s per stage of a training step, forward and backward, next to sgemm (no peer; plain and profiled rounds alternate).")
     var profile = false
     @OptionGroup var blas: BLASFlags
 
     func validate() throws {
-        guard rounds >= 1, batches >= 1, threads >= 1 else { throw ValidationError("--rounds, --batches and --threads must be ≥ 1; got \(rounds), \(batches), \(threads)") }
+        try FlagCheck.atLeast("--rounds", rounds, 1)
+        try FlagCheck.atLeast("--batches", batches, 1)
+        try FlagCheck.threads(threads)
         guard (1...1024).contains(batch) else { throw ValidationError("--batch \(batch): give 1 to 1024 patches per minibatch") }
     }
 

@@ -23,13 +23,22 @@ struct Demo: AsyncParsableCommand {
         """)
 
     @Option(help: "Output directory.") var out = "demo-out"
-    @Option(help: "Training epochs.") var epochs = 12
-    @Option(help: "Training patches per class.") var perClass = 500
-    @Option(help: "Adam learning rate (3e-4: converges in minutes; the paper, and train's default, use 1e-4 over 100 epochs).") var lr: Float = 3e-4
-    @Option(help: "Output stride of the prediction (1 = every pixel).") var stride = 2
-    @Option(help: "Training seed (initialisation, sampling, shuffling, dropout): another seed trains another model on the same phantom, to see which results hold across models.") var seed: UInt64 = 1
-    @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Training epochs.") var epochs = 12
+    @Option(parsing: .unconditional, help: "Training patches per class.") var perClass = 500
+    @Option(parsing: .unconditional, help: "Adam learning rate (3e-4: converges in minutes; the paper, and train's default, use 1e-4 over 100 epochs).") var lr: Float = 3e-4
+    @Option(parsing: .unconditional, help: "Output stride of the prediction (1, 2, 4, 8 or 16; 1 = every pixel).") var stride = 2
+    @Option(parsing: .unconditional, help: "Training seed (initialisation, sampling, shuffling, dropout): another seed trains another model on the same phantom, to see which results hold across models.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @OptionGroup var blas: BLASFlags
+
+    /// Every flag checked before the phantom is written: a bad value found after minutes of training wastes them.
+    func validate() throws {
+        try FlagCheck.atLeast("--epochs", epochs, 1)
+        try FlagCheck.atLeast("--per-class", perClass, 1)
+        try FlagCheck.learningRate("--lr", lr)
+        guard [1, 2, 4, 8, 16].contains(stride) else { throw ValidationError("--stride \(stride): use 1, 2, 4, 8 or 16") }
+        try FlagCheck.threads(threads)
+    }
 
     func run() async throws {
         let start = Date()
@@ -109,7 +118,8 @@ struct Demo: AsyncParsableCommand {
             say("   per cluster, fraction of its pixels in layers L1 L2/3 L4 L5 L6 (ids " + cl.roiIds.map(String.init).joined(separator: " ") + "):")
             for (i, d) in cl.distributions.enumerated() {
                 say("     cluster \(i + 1): " + d.map { String(format: "%.2f", $0) }.joined(separator: " ")
-                    + String(format: "   slice 3 → slice 4 cluster %d (JS %.3f)", cl.argmin[i] + 1, cl.jsDistances[i][cl.argmin[i]]))
+                    + (cl.argmin[i] < 0 ? "   not in slice 3"
+                       : String(format: "   slice 3 → slice 4 cluster %d (JS %.3f)", cl.argmin[i] + 1, cl.jsDistances[i][cl.argmin[i]])))
             }
         } catch let AnalysisError.input(why) {
             say("   skipped: \(why) — this model predicts too little cortex in slices 3–4 (train longer: --epochs)")

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 /// Range checks of numeric flags, done before any work: every refusal names the flag, the value given and the
@@ -5,6 +6,18 @@ import ArgumentParser
 /// declared with `parsing: .unconditional` so that `--tile -5` reaches these checks instead of being read as a
 /// missing value followed by an unknown flag.
 enum FlagCheck {
+    /// Compute threads: at least 1, and at most 4× this machine's cores (more only contend for them, and each
+    /// thread plans its own workspace).
+    static func threads(_ value: Int, flag: String = "--threads") throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        try range(flag, value, 1...max(1, 4 * cores), "this machine has \(cores) cores")
+    }
+
+    /// A benchmark's time per measurement.
+    static func seconds(_ value: Double, flag: String = "--seconds") throws {
+        guard value.isFinite, value > 0, value <= 3600 else { throw ValidationError("\(flag) \(value): give a time from above 0 to 3600") }
+    }
+
     static func range<T: Comparable>(_ flag: String, _ value: T, _ accepted: ClosedRange<T>, _ why: String = "") throws {
         guard accepted.contains(value) else {
             throw ValidationError("\(flag) \(value) is outside the accepted range \(accepted.lowerBound)…\(accepted.upperBound)"

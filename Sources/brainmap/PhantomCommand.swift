@@ -9,7 +9,7 @@ struct PhantomCommand: AsyncParsableCommand {
 
     @Argument(help: "Output group, e.g. phantom.zarr.") var out: String
     @Option(parsing: .unconditional, help: "Volume shape z,y,x (the real sample is 720,1420,5805).") var shape = "8,512,2048"
-    @Option(help: "Random seed; the same seed gives the same bytes.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Random seed; the same seed gives the same bytes.") var seed: UInt64 = 1
     @Option(parsing: .unconditional, help: "Chunk shape z,y,x.") var chunks = "1,512,512"
     @Option(help: "Codec for all three arrays (see import-tiff).") var codec = "blosc:lz4:5:shuffle"
 

@@ -26,7 +26,7 @@ struct Train: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Validation patches per class (≥ 1).") var valPerClass = 1000
     @Option(parsing: .unconditional, help: "Minibatch size (≥ 1).") var batch = 32
     @Option(parsing: .unconditional, help: "Adam learning rate (> 0).") var lr: Float = 1e-4
-    @Option(help: "Seed for initialisation, sampling, shuffling and dropout.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Seed for initialisation, sampling, shuffling and dropout.") var seed: UInt64 = 1
     @Option(help: "valid134 (134² window, no padding: dense inference is exact) or padded128 (the paper's padded patch).") var form = "valid134"
     @Option(parsing: .unconditional, help: "Threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "On-the-fly augmentation of training patches: none (the paper's recipe), standard (geometry,blur=1.2,gamma=0.35,contrast=0.3,brightness=0.12) or such a list; geometry = flips and 90° rotations.") var augment = "none"
@@ -37,9 +37,10 @@ struct Train: AsyncParsableCommand {
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
-        for (flag, v) in [("--epochs", epochs), ("--per-class", perClass), ("--val-per-class", valPerClass), ("--batch", batch), ("--threads", threads)] {
+        for (flag, v) in [("--epochs", epochs), ("--per-class", perClass), ("--val-per-class", valPerClass), ("--batch", batch)] {
             try FlagCheck.atLeast(flag, v, 1)
         }
+        try FlagCheck.threads(threads)
         try FlagCheck.learningRate("--lr", lr)
         var o = TrainOptions(volume: volume, annotations: annotations, trainSlices: try parseSlices(trainSlices, flag: "--train-slices"),
                              valSlices: try parseSlices(valSlices, flag: "--val-slices"), out: out)

@@ -308,6 +308,23 @@ final class AlgorithmTests: XCTestCase {
         let assignment = ClusterMetrics.hungarian(cost)
         XCTAssertEqual(assignment, ref["assignment"] as! [Int])
     }
+
+    /// Clusters absent from one slice are left out of the matching (the probe found them "matched" at JS 1.0).
+    func testMatchingLeavesAbsentClustersOut() {
+        // Slice A: clusters 0 and 2 present (cluster 1 empty); slice B: clusters 1 and 2 present.
+        let da: [[Double]] = [[10, 0, 0], [0, 0, 0], [0, 0, 8]], db: [[Double]] = [[0, 0, 0], [9, 1, 0], [0, 1, 9]]
+        let m = ClusterMetrics.match(da, db)
+        XCTAssertEqual(m.argmin, [1, -1, 2])
+        XCTAssertEqual(m.oneToOne, [1, -1, 2])
+        XCTAssertEqual(m.js[1], [1, 1, 1])
+        XCTAssertEqual(m.js[0][1], ClusterMetrics.jensenShannon(da[0], db[1]))
+        // More clusters in A than in B: the closest A cluster gets B's only one, the other none.
+        let one = ClusterMetrics.match([[10, 0], [6, 4]], [[0, 0], [5, 5]])
+        XCTAssertEqual(one.argmin, [1, 1])
+        XCTAssertEqual(one.oneToOne, [-1, 1])
+        // Nothing in B: nothing matched.
+        XCTAssertEqual(ClusterMetrics.match([[1, 0]], [[0, 0]]).argmin, [-1])
+    }
 }
 
 /// Any prefix of a reservoir is a uniform sample of the stream (what a merge of map tasks' samples relies on): with

@@ -65,6 +65,13 @@ final class AnalysisJobTests: XCTestCase {
         p.k = 5; p.slices = [1]
         let ps = try await FactorizeJob(options: p).run()
         XCTAssertEqual(ps.rows, x.count)
+        // A clustering of slices the PCA did not cover: refused before anything is touched (it would have clustered
+        // slice 1 and left slice 0 as if outside the mask).
+        var beyond = ClusterOptions(run: run)
+        beyond.on = "pca"; beyond.k = 2; beyond.slices = [0, 1]
+        do { _ = try await ClusterJob(options: beyond).run(); XCTFail("slice 0 has no PCs") }
+        catch { XCTAssertTrue("\(error)".contains("factorized over slices 1 only, so slice 0") && "\(error)".contains("--slices"), "\(error)") }
+        XCTAssertNil(try Run.inspect(run).manifest.steps["clusters"])
         let pcaDoc = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ps.resultPath))) as! [String: Any]
         let comps = pcaDoc["components"] as! [Double]
         let ref = try AlgorithmTests.reference(["task": "pca", "X": x, "k": 5])

@@ -17,6 +17,30 @@ final class AnalysisLimitTests: XCTestCase {
         XCTAssertTrue(phase.contains("100000 rows × 128 dims, k 65") && phase.contains("≤ 200 iterations of 2"), phase)
     }
 
+    /// A clustering must stay within what factorize covered (its slices and mask), or refuse: the probe found it
+    /// silently clustering the part that had coefficients.
+    func testClusterStaysWithinTheFactorisation() throws {
+        func check(_ mask: PixelMask, slices: [Int], _ f: [String: String]) -> String? {
+            var o = ClusterOptions(run: "r.zarr"); o.on = "nmf"; o.mask = mask
+            do { try ClusterJob.checkCoverage(o, slices: slices, factorized: f); return nil } catch { return "\(error)" }
+        }
+        let all = ["slices": "all", "mask": "labels"]
+        XCTAssertNil(check(.predicted, slices: [0, 5], all))
+        XCTAssertNil(check(.within(classID: 1, erode: 64), slices: [3], all))
+        XCTAssertTrue(check(.predicted, slices: [3, 4], ["slices": "3", "mask": "labels"])?.contains("slice 4 has no coefficients") == true)
+        XCTAssertNil(check(.predicted, slices: [3], ["slices": "3,4", "mask": "labels"]))
+        let ctx = ["slices": "all", "mask": "labels == 1"], eroded = ["slices": "all", "mask": "labels == 1 eroded by 32 px"]
+        XCTAssertTrue(check(.predicted, slices: [0], ctx)?.contains("factorized under the mask 'labels == 1'") == true)
+        XCTAssertNotNil(check(.within(classID: 2, erode: 0), slices: [0], ctx))
+        XCTAssertNil(check(.within(classID: 1, erode: 0), slices: [0], ctx))
+        XCTAssertNil(check(.within(classID: 1, erode: 64), slices: [0], eroded))
+        XCTAssertNotNil(check(.within(classID: 1, erode: 16), slices: [0], eroded))
+        XCTAssertNotNil(check(.source("/m.zarr"), slices: [0], ctx))
+        XCTAssertNil(check(.source("/m.zarr"), slices: [0], ["slices": "all", "mask": "/m.zarr"]))
+        var features = ClusterOptions(run: "r.zarr"); features.on = "features"
+        XCTAssertNoThrow(try ClusterJob.checkCoverage(features, slices: [9], factorized: ["slices": "0", "mask": "labels == 1"]))
+    }
+
     func testClusterRefusesMoreClustersThanU1Holds() async throws {
         var o = ClusterOptions(run: "/nonexistent/run.zarr")
         o.k = 256
