@@ -56,7 +56,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
         let words = line.split(separator: " ")
         guard words.count > 1, words[1] == command else { return nil }
         guard let was = info["run_path"], was != root else { return line }
-        return words.map { $0 == was ? root : String($0) }.joined(separator: " ")
+        // Lines recorded before paths were made absolute hold the run as typed; either way it becomes `root`.
+        return words.map { $0 == was || Run.absolutePath(String($0)) == was ? root : String($0) }.joined(separator: " ")
     }
 }
 

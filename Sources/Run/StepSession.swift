@@ -50,7 +50,7 @@ extension Run {
         // The map tasks' count: a reduce's own shard is not it (and its N may be wrong: it is checked, not recorded).
         if case .reduce = pass {} else { info["shards"] = info["shards"] ?? "\(shard.count)" }
         if pass != nil { info["passes"] = "map-reduce" }
-        info["run_path"] = root
+        info["run_path"] = Run.absolutePath(root)
         let lock = try StepLock(stateDirectory + "/\(step).lock")
         var others: [StepLock] = []
         let record: StepRecord = try update { m in
@@ -150,17 +150,34 @@ extension Run {
 
     /// The command line as `status` shows it: quoted where needed, without `--shard …`, `--pass …` and `--restart`
     /// (so the map tasks and reduces of one step record the same line, and leave the manifest unchanged).
+    /// Paths are made absolute (a path that exists, with a / or an extension): `status` may run from another
+    /// directory, where `--rois ph.zarr/layers` would name nothing.
     static func commandLine(_ args: [String]) -> String {
         var out: [String] = [], skip = false
         for a in args {
             if skip { skip = false; continue }
             if a == "--restart" || a.hasPrefix("--shard=") || a.hasPrefix("--pass=") { continue }
             if a == "--shard" || a == "--pass" { skip = true; continue }
-            out.append(a.contains(" ") ? "'\(a)'" : a)
+            let word = out.isEmpty ? a : absoluteIfPath(a)
+            out.append(word.contains(" ") ? "'\(word)'" : word)
         }
         if let first = out.first, first.hasSuffix("/brainmap") || first == "brainmap" { out[0] = "brainmap" }
         return out.joined(separator: " ")
     }
+
+    /// `a` made absolute when it is a relative path that exists (with a / or a dot, so that a value such as "3" is
+    /// never mistaken for a file named 3); `--flag=path` likewise.
+    static func absoluteIfPath(_ a: String) -> String {
+        if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
+            return String(a[...eq]) + absoluteIfPath(String(a[a.index(after: eq)...]))
+        }
+        guard !a.hasPrefix("-"), !a.hasPrefix("/"), !a.contains("://"), a.contains("/") || a.contains("."),
+              FileManager.default.fileExists(atPath: a) else { return a }
+        return absolutePath(a)
+    }
+
+    /// A path made absolute against the working directory and normalised (. and .. removed).
+    static func absolutePath(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 
     /// A map task or reduce whose parameters or inputs differ from the step's generation `e`: a reduce never starts a
     /// generation (no map task published into it); a map task starts one when `e` is complete or untouched — the lock

@@ -78,4 +78,23 @@ final class StepRecordTests: XCTestCase {
         XCTAssertEqual(r.commandLine(at: "/e/w.zarr"), "brainmap factorize /e/w.zarr --k 5 --mask /d/r1.zarr.mask")
         XCTAssertEqual(r.commandLine(at: "/d/r1.zarr"), "brainmap factorize /d/r1.zarr --k 5 --mask /d/r1.zarr.mask")
     }
+
+    /// Paths typed relative are recorded absolute (status may run from elsewhere: the probe's suggested
+    /// `--mask m1.zarr` named nothing from /); values that are not existing paths stay as typed.
+    func testRecordedPathsAreAbsolute() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cmdline-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir + "/ph.zarr/layers", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let was = FileManager.default.currentDirectoryPath
+        FileManager.default.changeCurrentDirectoryPath(dir)
+        defer { FileManager.default.changeCurrentDirectoryPath(was) }
+        let line = Run.commandLine(["/x/brainmap", "cluster", "ph.zarr", "--k", "3", "--rois", "ph.zarr/layers", "--mask=./ph.zarr",
+                                    "--name", "clusters_a", "--shard", "1/2", "--restart", "absent.zarr", "CTX"])
+        let abs = URL(fileURLWithPath: dir).standardizedFileURL.path
+        XCTAssertEqual(line, "brainmap cluster \(abs)/ph.zarr --k 3 --rois \(abs)/ph.zarr/layers --mask=\(abs)/ph.zarr --name clusters_a absent.zarr CTX")
+        // A record of such a line points at the run status is given, relative or not.
+        let r = StepRecord(command: "cluster", parameters: [:], generation: 1, inputs: [:], outputs: ["clusters"], directory: ".brainmap/clusters-g1",
+                           info: ["command_line": line, "run_path": abs + "/ph.zarr"], complete: true, freshRestart: false, updated: "")
+        XCTAssertEqual(r.commandLine(at: "ph.zarr"), "brainmap cluster ph.zarr --k 3 --rois \(abs)/ph.zarr/layers --mask=\(abs)/ph.zarr --name clusters_a absent.zarr CTX")
+    }
 }
