@@ -136,21 +136,26 @@ public final class ClusterJob: @unchecked Sendable {
     /// pca and nmf hold coefficients only where factorize computed them (its --slices and mask); a clustering that
     /// asks for more would silently cluster the part that has them and leave the rest 0, as if outside the mask.
     /// Refused before anything is touched, saying what the factorisation covers.
-    static func checkCoverage(_ o: ClusterOptions, slices zs: [Int], factorized f: [String: String]?) throws {
+    static func checkCoverage(_ o: ClusterOptions, slices zs: [Int], stride: Int, factorized f: [String: String]?) throws {
         guard o.on != "features", let f else { return }
         let redo = "brainmap factorize \(o.run) --method \(o.on)"
         if let s = f["slices"], s != "all" {
             let covered = Set(s.split(separator: ",").compactMap { Int($0) })
-            if let z = zs.first(where: { !covered.contains($0) }) {
-                throw AnalysisError.input("\(o.on) was factorized over slices \(s) only, so slice \(z) has no coefficients to cluster; nothing was changed. "
-                                          + "Give --slices within them, or factorize the slices first (\(redo) --slices …)")
+            let missing = zs.filter { !covered.contains($0) }
+            if !missing.isEmpty {
+                let list = missing.prefix(8).map(String.init).joined(separator: ",") + (missing.count > 8 ? ",… (\(missing.count) slices)" : "")
+                throw AnalysisError.input("\(o.on) was factorized over other slices than these, so slice \(list) has no coefficients to cluster; "
+                                          + "nothing was changed. Give --slices among the factorized ones (status shows its command), or factorize "
+                                          + "those slices too (\(redo) --slices …, with its other parameters as before)")
             }
         }
         guard let m = f["mask"], m != "labels", m != o.mask.description else { return }
-        // A class (eroded or not) is covered by the same class eroded at least as much.
+        // A class (eroded or not) is covered by the same class eroded at least as much (erosion radii are applied in
+        // run pixels, source pixels / stride).
         if case let .within(c, e) = o.mask {
             if m == "labels == \(c)" { return }
-            if m.hasPrefix("labels == \(c) eroded by "), let fe = Int(m.dropFirst("labels == \(c) eroded by ".count).prefix { $0.isNumber }), e >= fe { return }
+            if m.hasPrefix("labels == \(c) eroded by "), let fe = Int(m.dropFirst("labels == \(c) eroded by ".count).prefix { $0.isNumber }),
+               e / max(1, stride) >= fe / max(1, stride) { return }
         }
         throw AnalysisError.input("\(o.on) was factorized under the mask '\(m)' only, and this clustering's mask (\(o.mask.description)) reaches pixels "
                                   + "outside it, which have no coefficients; nothing was changed. Cluster within the same mask (e.g. --within / --erode "
@@ -205,7 +210,10 @@ public final class ClusterJob: @unchecked Sendable {
         if let (a, b) = o.match, !run.run.manifest.steps.isEmpty, let z = [a, b].first(where: { run.run.predictedSliceVersions()[$0] == nil }) {
             throw AnalysisError.input("--match \(a),\(b): slice \(z) was never predicted; match two predicted slices (brainmap status \(o.run) lists them)")
         }
-        try Self.checkCoverage(o, slices: zs, factorized: run.run.manifest.steps[o.on]?.parameters)
+        // Only predicted slices count: the others have no pixels to cluster whatever was factorized.
+        let predicted = run.run.predictedSliceVersions()
+        try Self.checkCoverage(o, slices: zs.filter { predicted[$0] != nil }, stride: run.stride,
+                               factorized: run.run.manifest.steps[o.on]?.parameters)
         // ROIs read from the array this step writes would score the clustering against itself, and make the step
         // stale the moment it finishes.
         let own = URL(fileURLWithPath: o.run).appendingPathComponent(o.name).standardizedFileURL.path
@@ -213,7 +221,8 @@ public final class ClusterJob: @unchecked Sendable {
             guard let path else { continue }
             let p = URL(fileURLWithPath: path).standardizedFileURL.path
             if p == own || p.hasPrefix(own + "/") {
-                throw AnalysisError.input("\(flag) \(path) is the array this step writes (\(o.name)); give ROIs from elsewhere, or another --name")
+                throw AnalysisError.input("\(flag) \(path) is the array this step writes (\(o.name)); give \(flag == "--rois" ? "ROIs" : "a mask") "
+                                          + "from another array, or another --name")
             }
         }
         let maskSource: ZarrArray? = if case let .source(s) = o.mask { try await run.regions(s) } else { nil }

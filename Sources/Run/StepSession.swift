@@ -45,7 +45,7 @@ extension Run {
         var dropped: [String] = []
         var info = info
         // What to run again, for `status`: the command as typed, without this process's shard or --restart.
-        let line = Run.commandLine(CommandLine.arguments)
+        let line = Run.commandLine(CommandLine.arguments, run: root)
         info["command_line"] = line
         // The map tasks' count: a reduce's own shard is not it (and its N may be wrong: it is checked, not recorded).
         if case .reduce = pass {} else { info["shards"] = info["shards"] ?? "\(shard.count)" }
@@ -152,13 +152,14 @@ extension Run {
     /// (so the map tasks and reduces of one step record the same line, and leave the manifest unchanged).
     /// Paths are made absolute (a path that exists, with a / or an extension): `status` may run from another
     /// directory, where `--rois ph.zarr/layers` would name nothing.
-    static func commandLine(_ args: [String]) -> String {
+    static func commandLine(_ args: [String], run: String? = nil) -> String {
         var out: [String] = [], skip = false
         for a in args {
             if skip { skip = false; continue }
             if a == "--restart" || a.hasPrefix("--shard=") || a.hasPrefix("--pass=") { continue }
             if a == "--shard" || a == "--pass" { skip = true; continue }
-            let word = out.isEmpty ? a : absoluteIfPath(a)
+            // The run itself is made absolute whatever its name looks like (`myrun` has no / or dot).
+            let word = out.isEmpty ? a : a == run ? absolutePath(a) : absoluteIfPath(a)
             out.append(word.contains(" ") ? "'\(word)'" : word)
         }
         if let first = out.first, first.hasSuffix("/brainmap") || first == "brainmap" { out[0] = "brainmap" }

@@ -262,7 +262,7 @@ struct Cluster: AsyncParsableCommand {
             say("matching slice \(a) → \(b) (JS distance of per-ROI distributions):")
             for (i, j) in s.argmin.enumerated() {
                 guard j >= 0 else { say("  cluster \(i + 1): no pixel in slice \(a) inside the ROIs, nothing to match"); continue }
-                let partner = s.oneToOne[i] >= 0 ? "\(s.oneToOne[i] + 1)" : "none (more clusters in slice \(a) than in \(b))"
+                let partner = s.oneToOne[i] >= 0 ? "\(s.oneToOne[i] + 1)" : "none (more clusters inside the ROIs in slice \(a) than in \(b))"
                 say(String(format: "  cluster %d → %d (JS %.4f); one-to-one → %@", i + 1, j + 1, s.jsDistances[i][j], partner))
             }
         }

@@ -6,8 +6,9 @@ import ArgumentParser
 /// declared with `parsing: .unconditional` so that `--tile -5` reaches these checks instead of being read as a
 /// missing value followed by an unknown flag.
 enum FlagCheck {
-    /// Compute threads: at least 1, and at most 4× this machine's cores (more only contend for them, and each
-    /// thread plans its own workspace).
+    /// A benchmark's or the demo's threads: at least 1, and at most 4× this machine's cores (more only contend for
+    /// them and measure nothing). train and predict take any count ≥ 1 (a model is reproduced with the count it was
+    /// trained with; a Slurm step may see fewer cores than it will use).
     static func threads(_ value: Int, flag: String = "--threads") throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         try range(flag, value, 1...max(1, 4 * cores), "this machine has \(cores) cores")

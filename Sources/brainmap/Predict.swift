@@ -49,7 +49,7 @@ struct Predict: AsyncParsableCommand {
         o.precision = p
         o.memoryBudget = try parseBytes(memoryBudget, name: "--memory-budget")
         o.shard = try sharding.resolve()
-        try FlagCheck.threads(threads)
+        try FlagCheck.atLeast("--threads", threads, 1)
         o.threads = threads
         if let tile { try FlagCheck.atLeast("--tile", tile, 1, "output pixels per engine tile side") }
         if let block {

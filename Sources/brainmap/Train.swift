@@ -40,7 +40,8 @@ struct Train: AsyncParsableCommand {
         for (flag, v) in [("--epochs", epochs), ("--per-class", perClass), ("--val-per-class", valPerClass), ("--batch", batch)] {
             try FlagCheck.atLeast(flag, v, 1)
         }
-        try FlagCheck.threads(threads)
+        // No upper bound: a model is reproduced with the --threads it was trained with, whatever this machine has.
+        try FlagCheck.atLeast("--threads", threads, 1)
         try FlagCheck.learningRate("--lr", lr)
         var o = TrainOptions(volume: volume, annotations: annotations, trainSlices: try parseSlices(trainSlices, flag: "--train-slices"),
                              valSlices: try parseSlices(valSlices, flag: "--val-slices"), out: out)

@@ -22,12 +22,14 @@ final class AnalysisLimitTests: XCTestCase {
     func testClusterStaysWithinTheFactorisation() throws {
         func check(_ mask: PixelMask, slices: [Int], _ f: [String: String]) -> String? {
             var o = ClusterOptions(run: "r.zarr"); o.on = "nmf"; o.mask = mask
-            do { try ClusterJob.checkCoverage(o, slices: slices, factorized: f); return nil } catch { return "\(error)" }
+            do { try ClusterJob.checkCoverage(o, slices: slices, stride: 16, factorized: f); return nil } catch { return "\(error)" }
         }
         let all = ["slices": "all", "mask": "labels"]
         XCTAssertNil(check(.predicted, slices: [0, 5], all))
         XCTAssertNil(check(.within(classID: 1, erode: 64), slices: [3], all))
         XCTAssertTrue(check(.predicted, slices: [3, 4], ["slices": "3", "mask": "labels"])?.contains("slice 4 has no coefficients") == true)
+        // Erosion compares in run pixels: 60 and 63 source pixels are both 3 at stride 16.
+        XCTAssertNil(check(.within(classID: 1, erode: 60), slices: [0], ["slices": "all", "mask": "labels == 1 eroded by 63 px"]))
         XCTAssertNil(check(.predicted, slices: [3], ["slices": "3,4", "mask": "labels"]))
         let ctx = ["slices": "all", "mask": "labels == 1"], eroded = ["slices": "all", "mask": "labels == 1 eroded by 32 px"]
         XCTAssertTrue(check(.predicted, slices: [0], ctx)?.contains("factorized under the mask 'labels == 1'") == true)
@@ -38,7 +40,7 @@ final class AnalysisLimitTests: XCTestCase {
         XCTAssertNotNil(check(.source("/m.zarr"), slices: [0], ctx))
         XCTAssertNil(check(.source("/m.zarr"), slices: [0], ["slices": "all", "mask": "/m.zarr"]))
         var features = ClusterOptions(run: "r.zarr"); features.on = "features"
-        XCTAssertNoThrow(try ClusterJob.checkCoverage(features, slices: [9], factorized: ["slices": "0", "mask": "labels == 1"]))
+        XCTAssertNoThrow(try ClusterJob.checkCoverage(features, slices: [9], stride: 2, factorized: ["slices": "0", "mask": "labels == 1"]))
     }
 
     func testClusterRefusesMoreClustersThanU1Holds() async throws {

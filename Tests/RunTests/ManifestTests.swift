@@ -92,6 +92,7 @@ final class StepRecordTests: XCTestCase {
                                     "--name", "clusters_a", "--shard", "1/2", "--restart", "absent.zarr", "CTX"])
         let abs = URL(fileURLWithPath: dir).standardizedFileURL.path
         XCTAssertEqual(line, "brainmap cluster \(abs)/ph.zarr --k 3 --rois \(abs)/ph.zarr/layers --mask=\(abs)/ph.zarr --name clusters_a absent.zarr CTX")
+        XCTAssertEqual(Run.commandLine(["brainmap", "cluster", "myrun", "--k", "3"], run: "myrun"), "brainmap cluster \(abs)/myrun --k 3")
         // A record of such a line points at the run status is given, relative or not.
         let r = StepRecord(command: "cluster", parameters: [:], generation: 1, inputs: [:], outputs: ["clusters"], directory: ".brainmap/clusters-g1",
                            info: ["command_line": line, "run_path": abs + "/ph.zarr"], complete: true, freshRestart: false, updated: "")

@@ -113,6 +113,10 @@ final class RunLifecycleTests: XCTestCase {
         do { _ = try await ClusterJob(options: c).run(); XCTFail("slice 3 was never predicted") }
         catch { XCTAssertTrue("\(error)".contains("slice 3 was never predicted"), "\(error)") }
         c.match = (0, 1)
+        // The NMF covers the class only: clustering all tissue on it is refused, within the class it runs.
+        do { _ = try await ClusterJob(options: c).run(); XCTFail("tissue beyond the factorized class") }
+        catch { XCTAssertTrue("\(error)".contains("was factorized under the mask 'labels == \(common)' only"), "\(error)") }
+        c.mask = n.mask
         _ = try await ClusterJob(options: c).run()
         c.rois = f.dir + "/ph.zarr/areas"
         let other = try await ClusterJob(options: c).run()

@@ -142,6 +142,8 @@ struct ResultSections {
         if let m = cl["match"] as? [String: Any], let js = m["js_distance"] as? [[Double]], let sl = m["slices"] as? [Int], sl.count == 2 {
             let argmin = m["argmin"] as? [Int] ?? []
             let rows = js.enumerated().map { i, r in
+                // A cluster with no pixel in slice A (argmin −1) has no distances, only the placeholder 1: shown as –.
+                argmin.count > i && argmin[i] < 0 ? [HTML.headCell("slice \(sl[0]) cluster \(i + 1) (none in this slice)")] + r.map { _ in "<td>–</td>" } :
                 [HTML.headCell("slice \(sl[0]) cluster \(i + 1)")] + r.enumerated().map { j, v in
                     HTML.valueCell(HTML.number(v), key: "\(name).json#match.js_distance.\(i).\(j)", style: argmin.count > i && argmin[i] == j ? "font-weight:700;background:#dfe" : nil)
                 }
