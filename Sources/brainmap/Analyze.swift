@@ -138,7 +138,7 @@ struct SelectFactors: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
 
     func run() async throws {
-        var o = SelectFactorsOptions(run: run, rois: rois)
+        var o = SelectFactorsOptions(run: run, rois: Run.canonicalSource(rois))   // absolute, as cluster records --rois
         guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda \(lambda) must be a finite number ≥ 0 (the paper: 0.5 for areas, 0.3 for layers)") }
         if let top { try FlagCheck.atLeast("--top", top, 1, "picks") }
         guard ["nmf", "pca"].contains(on) else { throw ValidationError("--on must be nmf or pca (the factorisations of brainmap factorize); got '\(on)'") }

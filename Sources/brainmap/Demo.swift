@@ -127,7 +127,7 @@ struct Demo: AsyncParsableCommand {
 
         step("9. select the NMF factors that predict each cortical layer (λ = 0.3)",
              "brainmap select-factors \(run) --rois \(group)/layers --lambda 0.3 --slices 3:5")
-        var so = SelectFactorsOptions(run: run, rois: group + "/layers")
+        var so = SelectFactorsOptions(run: run, rois: Run.canonicalSource(group + "/layers"))
         so.lambda = 0.3; so.slices = [3, 4]
         let sel = try await SelectFactorsJob.run(so)
         say("   picks (factor → layer id): " + sel.picks.map { "\($0.factor + 1) → \($0.roi)" }.joined(separator: ", "))
