@@ -131,8 +131,6 @@ public final class ClusterJob: @unchecked Sendable {
     public let options: ClusterOptions
     public init(options: ClusterOptions) { self.options = options }
 
-    private func maskPath(_ m: PixelMask) -> String? { if case let .source(s) = m { s } else { nil } }
-
     /// pca and nmf hold coefficients only where factorize computed them (its --slices and mask); a clustering that
     /// asks for more would silently cluster the part that has them and leave the rest 0, as if outside the mask.
     /// Refused before anything is touched, saying what the factorisation covers.
@@ -207,32 +205,31 @@ public final class ClusterJob: @unchecked Sendable {
         if let (a, b) = o.match, !zs.contains(a) || !zs.contains(b) || o.rois == nil {
             throw AnalysisError.input("--match \(a),\(b) needs both slices among --slices and --rois")
         }
-        if let (a, b) = o.match, !run.run.manifest.steps.isEmpty, let z = [a, b].first(where: { run.run.predictedSliceVersions()[$0] == nil }) {
+        let predicted = run.run.predictedSliceVersions()
+        if let (a, b) = o.match, !run.run.manifest.steps.isEmpty, let z = [a, b].first(where: { predicted[$0] == nil }) {
             throw AnalysisError.input("--match \(a),\(b): slice \(z) was never predicted; match two predicted slices (brainmap status \(o.run) lists them)")
         }
         // Only predicted slices count: the others have no pixels to cluster whatever was factorized.
-        let predicted = run.run.predictedSliceVersions()
         try Self.checkCoverage(o, slices: zs.filter { predicted[$0] != nil }, stride: run.stride,
                                factorized: run.run.manifest.steps[o.on]?.parameters)
         // ROIs read from the array this step writes would score the clustering against itself, and make the step
         // stale the moment it finishes.
-        let own = URL(fileURLWithPath: o.run).appendingPathComponent(o.name).standardizedFileURL.path
-        for (flag, path) in [("--rois", o.rois), ("--mask", maskPath(o.mask))] {
+        let maskPath: String? = if case let .source(s) = o.mask { s } else { nil }
+        let own = Run.canonicalSource(o.run + "/" + o.name)
+        for (flag, path) in [("--rois", o.rois), ("--mask", maskPath)] {
             guard let path else { continue }
-            let p = URL(fileURLWithPath: path).standardizedFileURL.path
+            let p = Run.canonicalSource(path)
             if p == own || p.hasPrefix(own + "/") {
                 throw AnalysisError.input("\(flag) \(path) is the array this step writes (\(o.name)); give \(flag == "--rois" ? "ROIs" : "a mask") "
                                           + "from another array, or another --name")
             }
         }
-        let maskSource: ZarrArray? = if case let .source(s) = o.mask { try await run.regions(s) } else { nil }
+        let maskSource: ZarrArray? = if let maskPath { try await run.regions(maskPath) } else { nil }
         var rois: ZarrArray?
         if let r = o.rois { rois = try await run.regions(r) }
         let blocks = run.blocks(zs)
         var summary = ClusterSummary()
 
-        var maskPath: String? = nil
-        if case let .source(s) = o.mask { maskPath = s }
         let inputs = try run.inputs(slices: o.slices, on: o.on, sources: [maskPath, o.rois])
         if run.run.wouldStartGeneration(o.name, parameters: o.parameters, inputs: inputs, restart: o.restart, pass: o.pass) {
             if try await !o.mask.hasPixels(o.k, run, blocks, source: maskSource) {

@@ -57,7 +57,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
         guard words.count > 1, words[1] == command else { return nil }
         guard let was = info["run_path"], was != root else { return line }
         // Lines recorded before paths were made absolute hold the run as typed; either way it becomes `root`.
-        return words.map { $0 == was || Run.absolutePath(String($0)) == was ? root : String($0) }.joined(separator: " ")
+        return words.map { $0 == was || Run.canonicalSource(String($0)) == was ? root : String($0) }.joined(separator: " ")
     }
 }
 

@@ -50,7 +50,7 @@ extension Run {
         // The map tasks' count: a reduce's own shard is not it (and its N may be wrong: it is checked, not recorded).
         if case .reduce = pass {} else { info["shards"] = info["shards"] ?? "\(shard.count)" }
         if pass != nil { info["passes"] = "map-reduce" }
-        info["run_path"] = Run.absolutePath(root)
+        info["run_path"] = Run.canonicalSource(root)
         let lock = try StepLock(stateDirectory + "/\(step).lock")
         var others: [StepLock] = []
         let record: StepRecord = try update { m in
@@ -159,7 +159,7 @@ extension Run {
             if a == "--restart" || a.hasPrefix("--shard=") || a.hasPrefix("--pass=") { continue }
             if a == "--shard" || a == "--pass" { skip = true; continue }
             // The run itself is made absolute whatever its name looks like (`myrun` has no / or dot).
-            let word = out.isEmpty ? a : a == run ? absolutePath(a) : absoluteIfPath(a)
+            let word = out.isEmpty ? a : a == run ? canonicalSource(a) : absoluteIfPath(a)
             out.append(word.contains(" ") ? "'\(word)'" : word)
         }
         if let first = out.first, first.hasSuffix("/brainmap") || first == "brainmap" { out[0] = "brainmap" }
@@ -174,11 +174,8 @@ extension Run {
         }
         guard !a.hasPrefix("-"), !a.hasPrefix("/"), !a.contains("://"), a.contains("/") || a.contains("."),
               FileManager.default.fileExists(atPath: a) else { return a }
-        return absolutePath(a)
+        return canonicalSource(a)
     }
-
-    /// A path made absolute against the working directory and normalised (. and .. removed).
-    static func absolutePath(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 
     /// A map task or reduce whose parameters or inputs differ from the step's generation `e`: a reduce never starts a
     /// generation (no map task published into it); a map task starts one when `e` is complete or untouched — the lock
