@@ -147,14 +147,12 @@ public final class ClusterJob: @unchecked Sendable {
                                           + "those slices too (\(redo) --slices …, with its other parameters as before)")
             }
         }
-        guard let m = f["mask"], m != "labels", m != o.mask.description else { return }
+        guard let m = f["mask"] else { return }
+        let covered = PixelMask(recorded: m)
+        if covered == .predicted || covered == o.mask { return }
         // A class (eroded or not) is covered by the same class eroded at least as much (erosion radii are applied in
         // run pixels, source pixels / stride).
-        if case let .within(c, e) = o.mask {
-            if m == "labels == \(c)" { return }
-            if m.hasPrefix("labels == \(c) eroded by "), let fe = Int(m.dropFirst("labels == \(c) eroded by ".count).prefix { $0.isNumber }),
-               e / max(1, stride) >= fe / max(1, stride) { return }
-        }
+        if case let .within(c, e) = o.mask, case let .within(fc, fe) = covered, c == fc, e / max(1, stride) >= fe / max(1, stride) { return }
         throw AnalysisError.input("\(o.on) was factorized under the mask '\(m)' only, and this clustering's mask (\(o.mask.description)) reaches pixels "
                                   + "outside it, which have no coefficients; nothing was changed. Cluster within the same mask (e.g. --within / --erode "
                                   + "as factorize had them), or factorize without it (\(redo))")

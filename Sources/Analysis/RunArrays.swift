@@ -228,6 +228,22 @@ public enum PixelMask: Sendable, Equatable {
         }
     }
 
+    /// The mask a recorded `description` names (a step's parameters keep it as that string): its one inverse, so a
+    /// reader compares masks, not spellings.
+    public init(recorded d: String) {
+        let within = "labels == ", eroded = " eroded by ", px = " px"
+        guard d != "labels" else { self = .predicted; return }
+        if d.hasPrefix(within) {
+            let rest = d.dropFirst(within.count)
+            if let c = UInt8(rest) { self = .within(classID: c, erode: 0); return }
+            if let r = rest.range(of: eroded), rest.hasSuffix(px), let c = UInt8(rest[..<r.lowerBound]),
+               let e = Int(rest[r.upperBound...].dropLast(px.count)), e > 0 {
+                self = .within(classID: c, erode: e); return
+            }
+        }
+        self = .source(d)
+    }
+
     /// Whether at least `minimum` pixels of `blocks` are under the mask, stopping as soon as they are: checked before
     /// a step begins a new generation, so a command that would find too few rows (slices not predicted, a class never
     /// predicted) is refused without replacing the step's finished result and staling what reads it.

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import Pipeline
 
 /// Range checks of numeric flags, done before any work: every refusal names the flag, the value given and the
 /// accepted range (a job deeper down would only know its option's name, or not even that). Numeric options are
@@ -37,5 +38,12 @@ enum FlagCheck {
         guard value.isFinite, value > 0 else {
             throw ValidationError("\(flag) \(value) must be a finite number above 0 (the paper's Adam uses 1e-4)")
         }
+    }
+
+    static func lrSchedule(_ value: String) throws -> LearningRateSchedule {
+        guard let s = LearningRateSchedule(rawValue: value) else {
+            throw ValidationError("--lr-schedule \(value): use \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
+        return s
     }
 }

@@ -30,6 +30,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "valid134 (134² window, no padding: dense inference is exact) or padded128 (the paper's padded patch).") var form = "valid134"
     @Option(parsing: .unconditional, help: "Threads (≥ 1).") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "On-the-fly augmentation of training patches: none (the paper's recipe), standard (geometry,blur=1.2,gamma=0.35,contrast=0.3,brightness=0.12) or such a list; geometry = flips and 90° rotations.") var augment = "none"
+    @Option(help: "Learning rate over the epochs: constant (the paper's recipe) or cosine (PyTorch's CosineAnnealingLR per epoch, T_max = --epochs, down to 0).") var lrSchedule = "constant"
     @Flag(help: "Class-balanced minibatches (every batch holds each class equally, up to one patch) instead of a plain shuffle.") var balance = false
     @Flag(help: "Discard a saved training state and start over.") var restart = false
     @Flag(help: "No progress bar (epoch lines are still printed).") var quiet = false
@@ -49,6 +50,7 @@ struct Train: AsyncParsableCommand {
         guard let f = NetworkShape.Form(rawValue: form) else { throw ValidationError("--form must be valid134 or padded128") }
         o.form = f; o.threads = threads; o.restart = restart
         o.augment = try Augmentation.parse(augment); o.balance = balance
+        o.lrSchedule = try FlagCheck.lrSchedule(lrSchedule)
         o.labelMap = try LabelMap.load(labelMap)
         let job = TrainJob(options: o, context: sourceFlags.context())
         let signals = StopSignals(finishing: "the batch in flight (a re-run resumes at the start of the unfinished epoch)") { job.requestStop() }

@@ -341,4 +341,14 @@ final class RowReservoirTests: XCTestCase {
         // Expected t/n·trials = 2,000 per row (sd ≈ 42); without the shuffle rows 0–4 would be in it 8,000 times.
         for (row, h) in hits.enumerated() { XCTAssertEqual(Double(h), 2000, accuracy: 250, "row \(row)") }
     }
+
+    /// A mask recorded in a step's parameters reads back as the same mask; what is not a labels mask is a source path.
+    func testPixelMaskReadsBackItsRecord() {
+        for m: PixelMask in [.predicted, .within(classID: 1, erode: 0), .within(classID: 3, erode: 64), .source("/data/m.zarr/roi")] {
+            XCTAssertEqual(PixelMask(recorded: m.description), m, m.description)
+        }
+        for odd in ["labels == 300", "labels == 2 eroded by x px", "labels == 2 eroded by 0 px", "labelsX", "labels == 2 eroded by 5"] {
+            XCTAssertEqual(PixelMask(recorded: odd), .source(odd), odd)
+        }
+    }
 }

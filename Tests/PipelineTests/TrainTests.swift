@@ -170,6 +170,37 @@ final class TrainTests: XCTestCase {
         catch { XCTAssertTrue("\(error)".contains("balance: per-batch (saved) vs – (now)"), "\(error)") }
     }
 
+    /// --lr-schedule cosine: PyTorch's CosineAnnealingLR per epoch (T_max = epochs, eta_min = 0; the values below are
+    /// torch's for lr 1e-3 over 4 epochs); its first epoch trains as a constant rate does, the later ones do not; the
+    /// sidecar records it; a state trained with it cannot grow its --epochs (the rates would change under it).
+    func testCosineScheduleFollowsPyTorchAndFixesTheEpochs() async throws {
+        let torch: [Float] = [1e-3, 8.535534e-4, 5e-4, 1.464466e-4]
+        for (e, want) in torch.enumerated() {
+            XCTAssertEqual(LearningRateSchedule.cosine.rate(base: 1e-3, epoch: e + 1, of: 4), want, accuracy: 1e-9)
+            XCTAssertEqual(LearningRateSchedule.constant.rate(base: 1e-3, epoch: e + 1, of: 4), 1e-3)
+        }
+        let dir = PythonReference.tempDir("train-cosine")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let g = try await Self.phantom(dir, slices: 2)
+        func opts(_ out: String, epochs: Int, _ schedule: LearningRateSchedule) -> TrainOptions {
+            var o = TrainOptions(volume: g + "/raw", annotations: g + "/areas", trainSlices: [0], valSlices: [1], out: dir + "/" + out)
+            o.perClass = 6; o.valPerClass = 4; o.batch = 8; o.epochs = epochs; o.seed = 9; o.lr = 1e-3; o.lrSchedule = schedule
+            return o
+        }
+        let constant = try await TrainJob(options: opts("c.safetensors", epochs: 2, .constant), context: SourceOptions()).run()
+        let cosine = try await TrainJob(options: opts("k.safetensors", epochs: 2, .cosine), context: SourceOptions()).run()
+        XCTAssertEqual(cosine.history[0].trainLoss, constant.history[0].trainLoss)
+        XCTAssertNotEqual(cosine.history[1].trainLoss, constant.history[1].trainLoss)
+        let side = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/k.json"))) as! [String: Any]
+        XCTAssertEqual((side["parameters"] as? [String: Any])?["lr_schedule"] as? String, "cosine")
+        let again = try await TrainJob(options: opts("k.safetensors", epochs: 2, .cosine), context: SourceOptions()).run()
+        XCTAssertEqual(again.resumedAfterEpoch, 2)
+        do { _ = try await TrainJob(options: opts("k.safetensors", epochs: 3, .cosine), context: SourceOptions()).run(); XCTFail("more epochs under cosine must be refused") }
+        catch { XCTAssertTrue("\(error)".contains("epochs: 2 (saved) vs 3 (now)"), "\(error)") }
+        do { _ = try await TrainJob(options: opts("k.safetensors", epochs: 2, .constant), context: SourceOptions()).run(); XCTFail("dropping the schedule must be refused") }
+        catch { XCTAssertTrue("\(error)".contains("lr_schedule: cosine (saved) vs – (now)"), "\(error)") }
+    }
+
     /// evaluate's numbers equal scikit-learn's (accuracy, precision/recall/F1 per class, confusion matrix) on a run
     /// at stride 2 with unpredicted pixels, an unmapped id, a class never predicted and a chunk never written.
     func testEvaluateMatchesScikitLearn() async throws {

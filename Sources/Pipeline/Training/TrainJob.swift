@@ -19,6 +19,8 @@ public struct TrainOptions: Sendable {
     public var augment = Augmentation()
     /// Per-batch class balance (Augmentation.balancedOrder) instead of a plain shuffle.
     public var balance = false
+    /// How the learning rate changes over the epochs (constant: the paper's recipe).
+    public var lrSchedule = LearningRateSchedule.constant
 
     public init(volume: String, annotations: String, trainSlices: [Int], valSlices: [Int], out: String) {
         self.volume = volume; self.annotations = annotations; self.trainSlices = trainSlices; self.valSlices = valSlices; self.out = out
@@ -33,6 +35,8 @@ public struct TrainOptions: Sendable {
             // Recorded only when used, so states written before these options existed still resume.
             .merging(augment.isIdentity ? [:] : ["augment": augment.description]) { a, _ in a }
             .merging(balance ? ["balance": "per-batch"] : [:]) { a, _ in a }
+            // A decaying rate depends on the total: such a run cannot grow its --epochs.
+            .merging(lrSchedule == .constant ? [:] : ["lr_schedule": lrSchedule.rawValue, "epochs": "\(epochs)"]) { a, _ in a }
     }
 
     /// The sidecar JSON beside the weights: MODEL.safetensors → MODEL.json.
@@ -109,6 +113,7 @@ public final class TrainJob: @unchecked Sendable {
         var trained = 0, trainSeconds = 0.0
         for epoch in Swift.stride(from: state.history.count + 1, through: o.epochs, by: 1) {
             let epochStart = Date()
+            state.adam.lr = o.lrSchedule.rate(base: o.lr, epoch: epoch, of: o.epochs)
             // The epoch's order: a Fisher–Yates shuffle from (seed, epoch).
             var order = Array(0..<train.count)
             if o.balance {
@@ -334,7 +339,7 @@ public final class TrainJob: @unchecked Sendable {
             "best_epoch": state.bestEpoch, "best_val_accuracy": state.bestAccuracy,
             "epochs": history,
             "parameters": ["epochs": o.epochs, "per_class": o.perClass, "val_per_class": o.valPerClass, "batch": o.batch,
-                           "lr": Double(o.lr), "betas": [0.9, 0.999], "eps": 1e-8, "dropout": 0.3, "seed": o.seed,
+                           "lr": Double(o.lr), "lr_schedule": o.lrSchedule.rawValue, "betas": [0.9, 0.999], "eps": 1e-8, "dropout": 0.3, "seed": o.seed,
                            "threads": o.threads, "init": "PyTorch default (uniform ±1/sqrt(fan_in))",
                            "augment": o.augment.description, "batches": o.balance ? "class-balanced" : "shuffled"] as [String: Any],
             "data": ["volume": redactingCredentials(o.volume), "annotations": redactingCredentials(o.annotations),
