@@ -129,7 +129,11 @@ struct SavedClusterSummary: Codable {
 /// 0 outside the mask) and the per-ROI distributions, metrics and cross-slice matching.
 public final class ClusterJob: @unchecked Sendable {
     public let options: ClusterOptions
-    public init(options: ClusterOptions) { self.options = options }
+    public init(options: ClusterOptions) {
+        var o = options   // paths recorded in one spelling, however a caller typed them
+        o.rois = o.rois.map(Run.canonicalSource); o.mask = o.mask.canonical
+        self.options = o
+    }
 
     /// pca and nmf hold coefficients only where factorize computed them (its --slices and mask); a clustering that
     /// asks for more would silently cluster the part that has them and leave the rest 0, as if outside the mask.

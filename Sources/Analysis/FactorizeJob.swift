@@ -89,7 +89,11 @@ public struct FactorizeSummary: Sendable {
 /// run's 64-d features. Memory: one block of rows, the statistics, and (NMF) the sample.
 public final class FactorizeJob: @unchecked Sendable {
     public let options: FactorizeOptions
-    public init(options: FactorizeOptions) { self.options = options }
+    public init(options: FactorizeOptions) {
+        var o = options
+        o.mask = o.mask.canonical   // recorded in one spelling, however a caller typed it
+        self.options = o
+    }
 
     public func run(progress: @escaping (FactorizeProgress) -> Void = { _ in }) async throws -> FactorizeSummary {
         let o = options, start = Date()

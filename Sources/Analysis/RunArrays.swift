@@ -228,6 +228,12 @@ public enum PixelMask: Sendable, Equatable {
         }
     }
 
+    /// A source mask's path in one spelling (Run.canonicalSource).
+    public var canonical: PixelMask {
+        if case let .source(s) = self { return .source(Run.canonicalSource(s)) }
+        return self
+    }
+
     /// The mask a recorded `description` names (a step's parameters keep it as that string): its one inverse, so a
     /// reader compares masks, not spellings.
     public init(recorded d: String) {

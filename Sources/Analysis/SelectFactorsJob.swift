@@ -50,7 +50,9 @@ public struct FactorSelection: Sendable {
 /// `brainmap select-factors`: per-ROI distributions of a factorisation's coefficients, the greedy predictive-factor
 /// selection, and the class-wise covariance of unit-normalised latents — one streamed pass.
 public enum SelectFactorsJob {
-    public static func run(_ o: SelectFactorsOptions, progress: (Int, Int) -> Void = { _, _ in }) async throws -> FactorSelection {
+    public static func run(_ options: SelectFactorsOptions, progress: (Int, Int) -> Void = { _, _ in }) async throws -> FactorSelection {
+        var o = options
+        o.rois = Run.canonicalSource(o.rois)   // recorded in one spelling, however a caller typed it
         var ctx = SourceOptions(cacheBytes: o.cacheBytes)
         ctx.cache = ChunkCache(capacity: o.cacheBytes)
         let run = try await RunArrays(root: o.run, context: ctx)

@@ -39,7 +39,7 @@ func parsePixelMask(mask: String?, within: String?, erode: Int) throws -> PixelM
         return .within(classID: UInt8(c + 1), erode: erode)
     }
     guard erode == 0 else { throw ValidationError("--erode needs --within CLASS") }
-    return mask == nil || mask == "labels" ? .predicted : .source(Run.canonicalSource(mask!))
+    return mask == nil || mask == "labels" ? .predicted : .source(mask!)
 }
 
 struct Factorize: AsyncParsableCommand {
@@ -138,7 +138,7 @@ struct SelectFactors: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Slices: 'all', '3', '0:8' or '1,5,9'.") var slices = "all"
 
     func run() async throws {
-        var o = SelectFactorsOptions(run: run, rois: Run.canonicalSource(rois))   // absolute, as cluster records --rois
+        var o = SelectFactorsOptions(run: run, rois: rois)
         guard lambda.isFinite, lambda >= 0 else { throw ValidationError("--lambda \(lambda) must be a finite number ≥ 0 (the paper: 0.5 for areas, 0.3 for layers)") }
         if let top { try FlagCheck.atLeast("--top", top, 1, "picks") }
         guard ["nmf", "pca"].contains(on) else { throw ValidationError("--on must be nmf or pca (the factorisations of brainmap factorize); got '\(on)'") }
@@ -210,7 +210,7 @@ struct Cluster: AsyncParsableCommand {
         try FlagCheck.range("--k", k, 2...255, "clusters are stored as u1: cluster + 1, 0 outside the mask")
         try FlagCheck.atLeast("--sample", sample, k, "k-means++ needs at least --k rows")
         try FlagCheck.atLeast("--max-iter", maxIter, 1)
-        o.method = m; o.k = k; o.on = on; o.rois = rois.map(Run.canonicalSource); o.sample = sample; o.seed = seed; o.maxIter = maxIter; o.name = name
+        o.method = m; o.k = k; o.on = on; o.rois = rois; o.sample = sample; o.seed = seed; o.maxIter = maxIter; o.name = name
         if let components { o.components = try parseComponents(components) }
         guard smooth >= 0, smooth.isFinite else { throw ValidationError("--smooth must be a finite number ≥ 0 (σ in source pixels); got \(smooth)") }
         o.smooth = smooth

@@ -99,14 +99,14 @@ struct Demo: AsyncParsableCommand {
 
         var ca = ClusterOptions(run: run)
         ca.name = "clusters_areas"; ca.on = "pca"; ca.components = [0, 1, 2]; ca.k = 6; ca.smooth = Self.areaSmoothing; ca.covariance = .diag
-        ca.rois = Run.canonicalSource(group + "/areas"); ca.slices = [3, 4]   // as the printed command records it (cluster canonicalises --rois)
+        ca.rois = group + "/areas"; ca.slices = [3, 4]
         step("7. areas without labels: cluster the whole slices on their first three PCs (GMM, 6 components, diagonal covariances, latents averaged over σ \(Int(ca.smooth)) px)",
              "brainmap cluster \(run) --name clusters_areas --on pca --components 1:3 --k 6 --covariance diag --smooth \(Int(ca.smooth)) --rois \(group)/areas --slices 3:5")
         let ar = try await ClusterJob(options: ca).run()
         say(String(format: "   %d pixels; against the areas: ARI %.3f, V-measure %.3f (the paper, one real slice: ARI 0.703)", ar.rows, ar.ari ?? 0, ar.vMeasure?.v ?? 0))
 
         var co = ClusterOptions(run: run)
-        co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = Run.canonicalSource(group + "/layers"); co.match = (3, 4); co.slices = [3, 4]
+        co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = group + "/layers"; co.match = (3, 4); co.slices = [3, 4]
         co.smooth = Self.layerSmoothing.along; co.smoothAcross = Self.layerSmoothing.across; co.principal = Self.layerPrincipal
         step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px along the layers and \(Int(Self.layerSmoothing.across)) px across, on its \(Self.layerPrincipal) leading principal components (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
              "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --smooth-across \(Int(Self.layerSmoothing.across)) --principal \(Self.layerPrincipal) --rois \(group)/layers --match 3,4 --slices 3:5")
@@ -130,7 +130,7 @@ struct Demo: AsyncParsableCommand {
 
         step("9. select the NMF factors that predict each cortical layer (λ = 0.3)",
              "brainmap select-factors \(run) --rois \(group)/layers --lambda 0.3 --slices 3:5")
-        var so = SelectFactorsOptions(run: run, rois: Run.canonicalSource(group + "/layers"))
+        var so = SelectFactorsOptions(run: run, rois: group + "/layers")
         so.lambda = 0.3; so.slices = [3, 4]
         let sel = try await SelectFactorsJob.run(so)
         say("   picks (factor → layer id): " + sel.picks.map { "\($0.factor + 1) → \($0.roi)" }.joined(separator: ", "))
