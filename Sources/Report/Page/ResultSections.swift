@@ -143,7 +143,7 @@ struct ResultSections {
             let argmin = m["argmin"] as? [Int] ?? []
             let rows = js.enumerated().map { i, r in
                 // A cluster with no pixel in slice A (argmin −1) has no distances, only the placeholder 1: shown as –.
-                argmin.count > i && argmin[i] < 0 ? [HTML.headCell("slice \(sl[0]) cluster \(i + 1) (none in this slice)")] + r.map { _ in "<td>–</td>" } :
+                argmin.count > i && argmin[i] < 0 ? [HTML.headCell("slice \(sl[0]) cluster \(i + 1) (none in this slice)")] + r.map { _ in HTML.cell("–") } :
                 [HTML.headCell("slice \(sl[0]) cluster \(i + 1)")] + r.enumerated().map { j, v in
                     HTML.valueCell(HTML.number(v), key: "\(name).json#match.js_distance.\(i).\(j)", style: argmin.count > i && argmin[i] == j ? "font-weight:700;background:#dfe" : nil)
                 }
