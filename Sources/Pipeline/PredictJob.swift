@@ -7,6 +7,11 @@ public enum EvaluationMode: String, Sendable, CaseIterable { case dense, exact }
 
 /// Everything `brainmap predict` is asked to do.
 public struct PredictOptions: Sendable {
+    /// The output strides the dense engine computes (it pools by 2 four times).
+    public static let strides = [1, 2, 4, 8, 16]
+    public static func checkStride(_ s: Int) throws {
+        guard strides.contains(s) else { throw PipelineError.input("--stride \(s): use \(strides.dropLast().map(String.init).joined(separator: ", ")) or \(strides.last!)") }
+    }
     public var source: String
     public var model: String
     public var out: String
@@ -83,7 +88,7 @@ public final class PredictJob: @unchecked Sendable {
         var summary = PredictSummary()
 
         // Source and parameters.
-        guard [1, 2, 4, 8, 16].contains(o.stride) else { throw PipelineError.input("--stride \(o.stride): use 1, 2, 4, 8 or 16") }
+        try PredictOptions.checkStride(o.stride)
         // The source as messages and run.json show it: never with a `user:password@` part.
         // A local path in its standard absolute form, so that a run resumed from another directory, or named
         // `./vol.zarr/raw/`, is the same source.

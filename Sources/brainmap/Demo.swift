@@ -34,11 +34,8 @@ struct Demo: AsyncParsableCommand {
 
     /// Every flag checked before the phantom is written: a bad value found after minutes of training wastes them.
     func validate() throws {
-        try FlagCheck.atLeast("--epochs", epochs, 1)
-        try FlagCheck.atLeast("--per-class", perClass, 1)
-        try FlagCheck.learningRate("--lr", lr)
-        _ = try FlagCheck.lrSchedule(lrSchedule)
-        guard [1, 2, 4, 8, 16].contains(stride) else { throw ValidationError("--stride \(stride): use 1, 2, 4, 8 or 16") }
+        _ = try FlagCheck.training(epochs: epochs, perClass: perClass, lr: lr, lrSchedule: lrSchedule)
+        do { try PredictOptions.checkStride(stride) } catch { throw ValidationError("\(error)") }
         try FlagCheck.threads(threads)
     }
 
@@ -57,7 +54,7 @@ struct Demo: AsyncParsableCommand {
 
         var t = TrainOptions(volume: group + "/raw", annotations: group + "/areas", trainSlices: [0, 1], valSlices: [2], out: model)
         t.epochs = epochs; t.perClass = perClass; t.valPerClass = 200; t.lr = lr; t.threads = threads; t.seed = seed
-        t.lrSchedule = try FlagCheck.lrSchedule(lrSchedule)
+        t.lrSchedule = try FlagCheck.training(epochs: epochs, perClass: perClass, lr: lr, lrSchedule: lrSchedule)
         step("2. train on slices 0–1 (\(perClass) patches per class), validate on slice 2, \(epochs) epochs",
              "brainmap train --volume \(t.volume) --annotations \(t.annotations) --train-slices 0:2 --val-slices 2 --out \(model) --epochs \(epochs) --per-class \(perClass) --val-per-class 200 --lr \(lr)\(t.lrSchedule == .constant ? "" : " --lr-schedule \(lrSchedule)")\(seed == 1 ? "" : " --seed \(seed)")")
         let display = TrainDisplay(quiet: false)

@@ -40,9 +40,13 @@ enum FlagCheck {
         }
     }
 
-    static func lrSchedule(_ value: String) throws -> LearningRateSchedule {
-        guard let s = LearningRateSchedule(rawValue: value) else {
-            throw ValidationError("--lr-schedule \(value): use \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: " or "))")
+    /// The training flags train and the demo share; returns the schedule named.
+    static func training(epochs: Int, perClass: Int, lr: Float, lrSchedule: String) throws -> LearningRateSchedule {
+        try atLeast("--epochs", epochs, 1)
+        try atLeast("--per-class", perClass, 1)
+        try learningRate("--lr", lr)
+        guard let s = LearningRateSchedule(rawValue: lrSchedule) else {
+            throw ValidationError("--lr-schedule \(lrSchedule): use \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: " or "))")
         }
         return s
     }

@@ -38,19 +38,17 @@ struct Train: AsyncParsableCommand {
     @OptionGroup var blas: BLASFlags
 
     func run() async throws {
-        for (flag, v) in [("--epochs", epochs), ("--per-class", perClass), ("--val-per-class", valPerClass), ("--batch", batch)] {
-            try FlagCheck.atLeast(flag, v, 1)
-        }
+        let schedule = try FlagCheck.training(epochs: epochs, perClass: perClass, lr: lr, lrSchedule: lrSchedule)
+        for (flag, v) in [("--val-per-class", valPerClass), ("--batch", batch)] { try FlagCheck.atLeast(flag, v, 1) }
         // No upper bound: a model is reproduced with the --threads it was trained with, whatever this machine has.
         try FlagCheck.atLeast("--threads", threads, 1)
-        try FlagCheck.learningRate("--lr", lr)
         var o = TrainOptions(volume: volume, annotations: annotations, trainSlices: try parseSlices(trainSlices, flag: "--train-slices"),
                              valSlices: try parseSlices(valSlices, flag: "--val-slices"), out: out)
         o.epochs = epochs; o.perClass = perClass; o.valPerClass = valPerClass; o.batch = batch; o.lr = lr; o.seed = seed
         guard let f = NetworkShape.Form(rawValue: form) else { throw ValidationError("--form must be valid134 or padded128") }
         o.form = f; o.threads = threads; o.restart = restart
         o.augment = try Augmentation.parse(augment); o.balance = balance
-        o.lrSchedule = try FlagCheck.lrSchedule(lrSchedule)
+        o.lrSchedule = schedule
         o.labelMap = try LabelMap.load(labelMap)
         let job = TrainJob(options: o, context: sourceFlags.context())
         let signals = StopSignals(finishing: "the batch in flight (a re-run resumes at the start of the unfinished epoch)") { job.requestStop() }
