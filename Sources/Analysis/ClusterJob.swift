@@ -29,6 +29,11 @@ public struct ClusterOptions: Sendable {
     /// along the layers the 15 NMF channels are nearly collinear (4 PCs hold 99% of their variance), and full
     /// covariances fitted to the remaining ~1% let EM settle on partitions that do not follow the layers.
     public var principal: Int?
+    /// Fit the mixture on this fraction of the masked pixels, those where the averaged input changes least (needs
+    /// `smooth`), then assign every pixel. A pixel near a boundary averages two areas' latents (its 134-px view and
+    /// the mean both straddle it); along every boundary such pixels form a population of their own, and a GMM fitted
+    /// to all pixels spends a component on them and merges two areas instead (README "Discovery"). nil: all pixels.
+    public var fitSteady: Double?
     public var mask: PixelMask = .predicted
     public var slices: [Int]?
     /// Rows sampled for k-means (the GMM's initialisation, or the k-means itself) and the silhouette (≤ 4,000 of them).
@@ -52,8 +57,8 @@ public struct ClusterOptions: Sendable {
     public init(run: String) { self.run = run }
 
     /// The most passes over the blocks a run takes (map/reduce pairs, StepPasses): the principal components' moments
-    /// (with `principal`), the sample, a GMM's EM iterations (fewer once converged), the assignments.
-    public var mostPasses: Int { (method == .gmm ? 2 + maxIter : 2) + (principal == nil ? 0 : 1) }
+    /// (with `principal`), the change's histogram (with `fitSteady`), the sample, a GMM's EM iterations (fewer once converged), the assignments.
+    public var mostPasses: Int { (method == .gmm ? 2 + maxIter : 2) + (principal == nil ? 0 : 1) + (fitSteady == nil ? 0 : 1) }
 
     var parameters: Parameters {
         // Options added later are recorded only when set, so that results computed before them stay up to date;
@@ -66,6 +71,7 @@ public struct ClusterOptions: Sendable {
         // lay its shards' means along different directions; the marker records the direction it used).
         if let smoothAcross { fields += [("smooth_across", "\(smoothAcross)"), ("direction", "channel-votes")] }
         if let principal { fields.append(("principal", "\(principal)")) }
+        if let fitSteady { fields.append(("fit_steady", "\(fitSteady)")) }
         fields += [("mask", mask.description), ("sample", "\(sample)"), ("seed", "\(seed)")]
         if method == .gmm { fields += [("reg", "\(reg)"), ("tol", "\(tol)"), ("max_iter", "\(maxIter)")] }
         fields += [("slices", slices.map { $0.map(String.init).joined(separator: ",") } ?? "all"),
@@ -201,6 +207,10 @@ public final class ClusterJob: @unchecked Sendable {
                 throw AnalysisError.input("--smooth-across \(across): a Gaussian σ across the layers in source pixels, > 0 and ≤ \(4 * run.block * run.stride)")
             }
         }
+        if let q = o.fitSteady {
+            guard o.smooth > 0 else { throw AnalysisError.input("--fit-steady \(q) needs --smooth (it picks pixels by how fast the averaged input changes)") }
+            guard q > 0, q < 1 else { throw AnalysisError.input("--fit-steady \(q): the fraction of the pixels the mixture is fitted on, above 0 and below 1 (e.g. 0.7)") }
+        }
         let zs = o.slices ?? Array(0..<run.depth)
         if let bad = zs.first(where: { $0 < 0 || $0 >= run.depth }) { throw AnalysisError.input("--slices: slice \(bad) is outside the run (z = 0..<\(run.depth))") }
         if let (a, b) = o.match, a == b { throw AnalysisError.input("--match \(a),\(b) names one slice twice; give two different slices, e.g. 3,4") }
@@ -265,15 +275,21 @@ public final class ClusterJob: @unchecked Sendable {
         let smoothed = o.smooth > 0 && passes.role != .reduce
             ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource,
                                directions: &summary.layerDirections, progress: progress) : nil
+        let change: ZarrArray? = if let smoothed, o.fitSteady != nil { try changeScratch(session, like: smoothed) } else { nil }
         if o.smooth > 0 && passes.role == .reduce { summary.layerDirections = Self.savedDirections(session) }
         // The input's rows (the chosen channels, smoothed or not) per block under the mask.
-        func inputPass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
+        // With `fitSteady`, the passes that fit (the sample, EM) take only the rows whose change is ≤ `steadyBelow`.
+        var steadyBelow: Double?, assignedRows: Int?
+        func inputPass(_ name: String, fitting: Bool = false, after: ((RunArrays.Block) throws -> Void)? = nil,
                        _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
             for (i, b) in blocks.enumerated() where o.shard.owns(i) {
                 progress(StepProgress(phase: name, done: i + 1, total: blocks.count))
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { try after?(b); continue }
                 if let smoothed {
-                    let (x, px) = try await run.rows(smoothed, b, mask: m)
+                    var (x, px) = try await run.rows(smoothed, b, mask: m)
+                    if fitting, let limit = steadyBelow, let change, !px.isEmpty {
+                        (x, px) = try await Self.steadyRows(x, px, run.rows(change, b, mask: m), below: limit, d: inputDims)
+                    }
                     if !px.isEmpty { try await body(b, x, px) }
                 } else {
                     let (all, px) = try await run.rows(input, b, mask: m)
@@ -306,12 +322,37 @@ public final class ClusterJob: @unchecked Sendable {
         }
         let principal: PCAModel? = if let n = o.principal { try await principalComponents(n) } else { nil }
         // The rows clustered: the input's, or their projections onto the principal components.
-        func pass(_ name: String, after: ((RunArrays.Block) throws -> Void)? = nil,
+        func pass(_ name: String, fitting: Bool = false, after: ((RunArrays.Block) throws -> Void)? = nil,
                   _ body: (RunArrays.Block, [Double], [Int]) async throws -> Void) async throws {
-            guard let principal else { return try await inputPass(name, after: after, body) }
-            try await inputPass(name, after: after) { b, x, px in
+            guard let principal else { return try await inputPass(name, fitting: fitting, after: after, body) }
+            try await inputPass(name, fitting: fitting, after: after) { b, x, px in
                 try await body(b, x.withUnsafeBufferPointer { principal.transform($0.baseAddress!, rows: px.count) }, px)
             }
+        }
+        if let q = o.fitSteady {
+            // The change's q-quantile over all masked pixels, from a histogram every shard adds its blocks to; saved for
+            // the later passes of map tasks and for a resume (as the principal components are).
+            struct Steadiness: Codable { var limit: Double, total: Int }
+            let path = session.statePath("steadiness.json")
+            var found = passes.readsState ? try DurableFile.read(path, as: Steadiness.self) : nil
+            if found == nil {
+                let histogram = try await passes.merged("steadiness", compute: {
+                    var h = ChangeHistogram()
+                    guard let change else { return h }
+                    for (i, b) in blocks.enumerated() where o.shard.owns(i) {
+                        progress(StepProgress(phase: "how fast the mean changes", done: i + 1, total: blocks.count))
+                        guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
+                        h.add(try await run.rows(change, b, mask: m).x)
+                    }
+                    return h
+                }, merge: { parts in parts.reduce(into: ChangeHistogram()) { $0.merge($1) } })
+                found = Steadiness(limit: histogram.quantile(q), total: histogram.total)
+                if passes.keepsState { try DurableFile.write(path, json: found!) }
+            }
+            let s = found!
+            steadyBelow = s.limit; assignedRows = s.total
+            summary.notes.append(String(format: "fitted on the %.0f%% of the %d pixels where the averaged input changes least (Σ|∇|² ≤ %.3g per run pixel²); every pixel assigned",
+                                        100 * q, s.total, s.limit))
         }
         // Resume: the parameters after the last merged pass of this generation (its state.json).
         let statePath = session.statePath(StepPasses.stateFile)
@@ -334,7 +375,7 @@ public final class ClusterJob: @unchecked Sendable {
         }
         var sample: [Double]?
         func samplePass() async throws -> Int {
-            try await pass("sample") { _, x, px in reservoir.add(x, rows: px.count) }
+            try await pass("sample", fitting: true) { _, x, px in reservoir.add(x, rows: px.count) }
             try passes.publishSample(reservoir.rows, seen: reservoir.seen, d: d, size: o.sample, blocks: blocks.count, tag: "cluster-sample")
             return reservoir.seen
         }
@@ -372,7 +413,8 @@ public final class ClusterJob: @unchecked Sendable {
             try save(st)
         }
         var st = state!
-        summary.rows = st.rows; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
+        // The pixels clustered: with `fitSteady` all of them are assigned, the fit saw `st.rows`.
+        summary.rows = assignedRows ?? st.rows; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
         summary.converged = st.converged
         var model = try st.model(d: d)
         if o.method == .gmm {
@@ -384,7 +426,7 @@ public final class ClusterJob: @unchecked Sendable {
                 let current = model!
                 let stats = try await passes.merged("gmm-iteration-\(it)", compute: {
                     var s = GMMStatistics(k: o.k, d: d)
-                    try await pass("EM iteration \(it)") { _, x, px in x.withUnsafeBufferPointer { s.add(x: $0.baseAddress!, rows: px.count, model: current) } }
+                    try await pass("EM iteration \(it)", fitting: true) { _, x, px in x.withUnsafeBufferPointer { s.add(x: $0.baseAddress!, rows: px.count, model: current) } }
                     return s
                 }, merge: { parts in parts.reduce(into: GMMStatistics(k: o.k, d: d)) { $0.merge($1) } })
                 model = try maximize(stats, reg: &st.reg, notes: &st.notes)
@@ -512,7 +554,7 @@ public final class ClusterJob: @unchecked Sendable {
         try passes.finish(arrays: [o.name], results: [session.statePath("result.json"): summary.resultPath])
         // The smoothing scratch (as large as the clustered channels over the run) is not read once the step is complete
         // (every shard passed the counts exchange above); a crash before this leaves it, harmlessly.
-        if o.smooth > 0 { try? FileManager.default.removeItem(atPath: session.directory + "/smoothed") }
+        if o.smooth > 0 { for a in ["smoothed", "change"] { try? FileManager.default.removeItem(atPath: session.directory + "/" + a) } }
         summary.wall = Date().timeIntervalSince(start)
         summary.peakRSS = peakRSS()
         return summary
@@ -575,16 +617,42 @@ public final class ClusterJob: @unchecked Sendable {
                 directions[z] = (atan2(u.y, u.x) * 180 / .pi, coherence)
             }
         }
+        let change = o.fitSteady == nil ? nil : try changeScratch(session, like: scratch)
         for (i, b) in blocks.enumerated() where o.shard.owns(i) {
             progress(StepProgress(phase: "smoothing (σ \(o.smooth) px)", done: i + 1, total: blocks.count))
             guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
-            let (x, px) = try await s.rows(run, input, b, channels: channels, mask: m, support: support, along: along[b.z])
-            if !px.isEmpty { try await run.write(scratch, b, values: x, pixels: px) }
+            if let change {
+                let (x, px, g) = try await s.rowsWithChange(run, input, b, channels: channels, mask: m, support: support, along: along[b.z])
+                if !px.isEmpty { try await run.write(scratch, b, values: x, pixels: px); try await run.write(change, b, values: g, pixels: px) }
+            } else {
+                let (x, px) = try await s.rows(run, input, b, channels: channels, mask: m, support: support, along: along[b.z])
+                if !px.isEmpty { try await run.write(scratch, b, values: x, pixels: px) }
+            }
         }
         var record = ["blocks": Double(blocks.count), "sigma_run_pixels": s.sigma]
         for (z, d) in directions { record["degrees_z\(z)"] = d.degrees; record["coherence_z\(z)"] = d.coherence }
         try DurableFile.write(marker, json: record)
         return scratch
+    }
+
+    /// The scratch beside `smoothed` holding, per pixel, how fast the mean changes (SpatialSmoothing.rowsWithChange).
+    private func changeScratch(_ session: StepSession, like smoothed: ZarrArray) throws -> ZarrArray {
+        let store = FileChunkStore(root: session.directory)
+        let s = smoothed.metadata
+        let md = ArrayMetadata(shape: [1] + s.shape.dropFirst(), chunks: [1] + s.chunks.dropFirst(), dtype: .float32, fillValue: .nan,
+                               codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
+        try store.putSync("change/.zarray", md.zarrV2JSON())
+        return ZarrArray(store: store, path: "change", metadata: md)
+    }
+
+    /// The rows (and their pixels) whose change is at most `below`; `change` holds the same pixels' values.
+    static func steadyRows(_ x: [Double], _ px: [Int], _ change: (x: [Double], pixels: [Int]), below: Double, d: Int) throws -> ([Double], [Int]) {
+        guard change.pixels == px else {
+            throw AnalysisError.input("the clustering's scratch arrays disagree (smoothed and change cover other pixels); re-run with --restart")
+        }
+        var rows: [Double] = [], pixels: [Int] = []
+        for (i, g) in change.x.enumerated() where g <= below { rows += x[(i * d)..<((i + 1) * d)]; pixels.append(px[i]) }
+        return (rows, pixels)
     }
 
     /// The parameters after the last merged pass, for the next pass and for resuming: the sample's k-means (the

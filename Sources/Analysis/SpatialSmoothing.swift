@@ -197,6 +197,52 @@ struct SpatialSmoothing: Sendable {
         return (smooth(planes, channels: channels.count, H: H, W: W, support: sup, oy: oy, ox: ox, h: h, w: w, pixels: pixels), pixels)
     }
 
+    /// `rows`, and per row how fast the mean changes there: Σ over channels of |∇x̄|², by central differences in run
+    /// pixels (one-sided where one neighbour has no support, 0 along an axis where neither has). The neighbours are
+    /// averaged too, a ring one pixel wide around the block included, so a pixel on a block's edge gets the value it
+    /// would get anywhere else: the result does not depend on how the slice is cut into blocks or shards.
+    func rowsWithChange(_ run: RunArrays, _ a: ZarrArray, _ b: RunArrays.Block, channels: [Int], mask: [Bool],
+                        support: (UInt8) -> Bool, along: (y: Double, x: Double)? = nil) async throws -> (x: [Double], pixels: [Int], change: [Double]) {
+        let (h, w) = run.extent(b), c = channels.count
+        let (planes, sup, H, W, oy, ox) = try await window(run, a, b, channels: channels, support: support, reach: reach + 1)
+        var pixels: [Int] = []
+        for y in 0..<h { for x in 0..<w where mask[y * w + x] && sup[(oy + y) * W + ox + x] > 0 { pixels.append(y * w + x) } }
+        guard !pixels.isEmpty else { return ([], [], []) }
+        // The target grown by one pixel on each side: its supported positions the rows and their four neighbours need.
+        let eh = h + 2, ew = w + 2, eoy = oy - 1, eox = ox - 1
+        var slot = [Int](repeating: -1, count: eh * ew), positions: [Int] = []
+        func need(_ ey: Int, _ ex: Int) {
+            let wy = eoy + ey, wx = eox + ex
+            guard wy >= 0, wy < H, wx >= 0, wx < W, sup[wy * W + wx] > 0, slot[ey * ew + ex] < 0 else { return }
+            slot[ey * ew + ex] = positions.count; positions.append(ey * ew + ex)
+        }
+        for p in pixels {
+            let ey = p / w + 1, ex = p % w + 1
+            need(ey, ex); need(ey - 1, ex); need(ey + 1, ex); need(ey, ex - 1); need(ey, ex + 1)
+        }
+        let v = across != nil && along != nil
+            ? oriented(planes, channels: c, H: H, W: W, support: sup, oy: eoy, ox: eox, h: eh, w: ew, pixels: positions, along: along!)
+            : smooth(planes, channels: c, H: H, W: W, support: sup, oy: eoy, ox: eox, h: eh, w: ew, pixels: positions)
+        var x = [Double](repeating: 0, count: pixels.count * c), change = [Double](repeating: 0, count: pixels.count)
+        for (i, p) in pixels.enumerated() {
+            let q = (p / w + 1) * ew + p % w + 1, centre = slot[q]
+            for ch in 0..<c { x[i * c + ch] = v[centre * c + ch] }
+            func derivative(_ lo: Int, _ hi: Int, _ ch: Int) -> Double {
+                switch (lo >= 0, hi >= 0) {
+                case (true, true): return (v[hi * c + ch] - v[lo * c + ch]) / 2
+                case (true, false): return v[centre * c + ch] - v[lo * c + ch]
+                case (false, true): return v[hi * c + ch] - v[centre * c + ch]
+                case (false, false): return 0
+                }
+            }
+            let l = slot[q - 1], r = slot[q + 1], u = slot[q - ew], d = slot[q + ew]
+            var g = 0.0
+            for ch in 0..<c { let gx = derivative(l, r, ch), gy = derivative(u, d, ch); g += gx * gx + gy * gy }
+            change[i] = g
+        }
+        return (x, pixels, change)
+    }
+
     /// The block's structure tensor per channel (Σ gy², Σ gy·gx, Σ gx² for each; see `tensor`) of channels `channels` of `a`.
     func structureTensor(_ run: RunArrays, _ a: ZarrArray, _ b: RunArrays.Block, channels: [Int], mask: [Bool],
                          support: (UInt8) -> Bool) async throws -> [Double] {

@@ -178,6 +178,7 @@ struct Cluster: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "σ in source pixels of a Gaussian mean of the input over each pixel's neighbourhood, within --within's class (else predicted tissue), before clustering; 0: none.") var smooth = 0.0
     @Option(parsing: .unconditional, help: "σ in source pixels across the layers (> 0, with --smooth): the mean is then oriented, --smooth along the layers and this across them, in the direction the clustered channels change least (one per slice, from their structure tensor).") var smoothAcross: Double?
     @Option(parsing: .unconditional, help: "Cluster the input's N leading principal components over the masked pixels (after --smooth) instead of its channels (1…the channels clustered; the demo's layers: 4).") var principal: Int?
+    @Option(parsing: .unconditional, help: "Fit the mixture on this fraction of the pixels, those where the averaged input changes least (with --smooth; inside areas, away from their boundaries), then assign every pixel (0 < F < 1; the demo's areas: 0.7).") var fitSteady: Double?
     @Option(help: "The output's name: 'clusters', or 'clusters_NAME' to keep another clustering of the run beside it (RUN/NAME, RUN/analysis/NAME.json).") var name = "clusters"
     @Option(help: "Only pixels predicted as this class (CTX, …), as the paper clusters cortex.") var within: String?
     @Option(parsing: .unconditional, help: "With --within: erode by a disk of this radius in source pixels (≥ 0; the paper: 64).") var erode = 0
@@ -222,6 +223,11 @@ struct Cluster: AsyncParsableCommand {
         if let principal {
             try FlagCheck.atLeast("--principal", principal, 1, "a number of principal components")
             o.principal = principal
+        }
+        if let fitSteady {
+            guard fitSteady > 0, fitSteady < 1 else { throw ValidationError("--fit-steady \(fitSteady): a fraction of the pixels, above 0 and below 1 (e.g. 0.7)") }
+            guard smooth > 0 else { throw ValidationError("--fit-steady needs --smooth (it picks pixels by how fast the averaged input changes)") }
+            o.fitSteady = fitSteady
         }
         o.mask = try parsePixelMask(mask: mask, within: within, erode: erode)
         if slices != "all" { o.slices = try parseSlices(slices) }

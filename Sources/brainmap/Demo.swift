@@ -27,6 +27,8 @@ struct Demo: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Training patches per class.") var perClass = 500
     @Option(parsing: .unconditional, help: "Adam learning rate (3e-4: converges in minutes; the paper, and train's default, use 1e-4 over 100 epochs).") var lr: Float = 3e-4
     @Option(help: "Learning rate over the epochs: constant or cosine (see train --lr-schedule).") var lrSchedule = "constant"
+    @Option(help: "On-the-fly augmentation of the training patches: none, standard or a list (see train --augment).") var augment = "none"
+    @Flag(help: "Class-balanced minibatches (see train --balance).") var balance = false
     @Option(parsing: .unconditional, help: "Output stride of the prediction (1, 2, 4, 8 or 16; 1 = every pixel).") var stride = 2
     @Option(parsing: .unconditional, help: "Training seed (initialisation, sampling, shuffling, dropout): another seed trains another model on the same phantom, to see which results hold across models.") var seed: UInt64 = 1
     @Option(parsing: .unconditional, help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -35,6 +37,7 @@ struct Demo: AsyncParsableCommand {
     /// Every flag checked before the phantom is written: a bad value found after minutes of training wastes them.
     func validate() throws {
         _ = try FlagCheck.training(epochs: epochs, perClass: perClass, lr: lr, lrSchedule: lrSchedule)
+        do { _ = try Augmentation.parse(augment) } catch { throw ValidationError("\(error)") }
         do { try PredictOptions.checkStride(stride) } catch { throw ValidationError("\(error)") }
         try FlagCheck.threads(threads)
     }
@@ -55,8 +58,11 @@ struct Demo: AsyncParsableCommand {
         var t = TrainOptions(volume: group + "/raw", annotations: group + "/areas", trainSlices: [0, 1], valSlices: [2], out: model)
         t.epochs = epochs; t.perClass = perClass; t.valPerClass = 200; t.lr = lr; t.threads = threads; t.seed = seed
         t.lrSchedule = try FlagCheck.training(epochs: epochs, perClass: perClass, lr: lr, lrSchedule: lrSchedule)
+        t.augment = try Augmentation.parse(augment); t.balance = balance
+        let recipe = (t.lrSchedule == .constant ? "" : " --lr-schedule \(lrSchedule)") + (t.augment.isIdentity ? "" : " --augment \(augment)")
+            + (balance ? " --balance" : "") + (seed == 1 ? "" : " --seed \(seed)")
         step("2. train on slices 0–1 (\(perClass) patches per class), validate on slice 2, \(epochs) epochs",
-             "brainmap train --volume \(t.volume) --annotations \(t.annotations) --train-slices 0:2 --val-slices 2 --out \(model) --epochs \(epochs) --per-class \(perClass) --val-per-class 200 --lr \(lr)\(t.lrSchedule == .constant ? "" : " --lr-schedule \(lrSchedule)")\(seed == 1 ? "" : " --seed \(seed)")")
+             "brainmap train --volume \(t.volume) --annotations \(t.annotations) --train-slices 0:2 --val-slices 2 --out \(model) --epochs \(epochs) --per-class \(perClass) --val-per-class 200 --lr \(lr)\(recipe)")
         let display = TrainDisplay(quiet: false)
         let trained = try await TrainJob(options: t, context: SourceOptions()).run { display.update($0) }
         display.clear()

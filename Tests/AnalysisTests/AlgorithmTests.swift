@@ -351,4 +351,28 @@ final class RowReservoirTests: XCTestCase {
             XCTAssertEqual(PixelMask(recorded: odd), .source(odd), odd)
         }
     }
+
+    /// The change histogram's quantile is the upper edge of the exact quantile's bin: never below it, at most a
+    /// bin (10^(1/200), 1.2%) above; merged histograms count as one; zeros and NaN as documented.
+    func testChangeHistogramQuantile() {
+        var rng = SeededRandom(seed: 4)
+        let values = (0..<20_000).map { _ in pow(10, 6 * Double(rng.nextFloat()) - 4) }
+        var a = ChangeHistogram(), b = ChangeHistogram(), whole = ChangeHistogram()
+        a.add(Array(values[..<7000])); b.add(Array(values[7000...])); whole.add(values)
+        a.merge(b)
+        XCTAssertEqual(a.counts, whole.counts)
+        XCTAssertEqual(a.total, values.count)
+        let sorted = values.sorted()
+        for q in [0.1, 0.5, 0.7, 0.95] {
+            let exact = sorted[Int((q * Double(values.count)).rounded(.up)) - 1]
+            let t = a.quantile(q)
+            XCTAssertGreaterThanOrEqual(t, exact, "q \(q)")
+            XCTAssertLessThanOrEqual(t, exact * pow(10, 1.0 / 200) * (1 + 1e-12), "q \(q)")
+            XCTAssertGreaterThanOrEqual(Double(values.filter { $0 <= t }.count), q * Double(values.count))
+        }
+        var z = ChangeHistogram()
+        z.add([0, 0, .nan, 1e30])
+        XCTAssertEqual(z.total, 3)
+        XCTAssertEqual(z.counts.first, 2); XCTAssertEqual(z.counts.last, 1)
+    }
 }

@@ -296,6 +296,74 @@ final class AnalysisJobTests: XCTestCase {
         try await Self.passTasksThatDoNotFit(run)
     }
 
+    /// --fit-steady: the change per pixel is the same however the slice is cut into blocks (central differences,
+    /// computed here from the whole slice's smoothed rows, equal what each block computes with its one-pixel ring);
+    /// the smoothed rows are `rows`' own, bit for bit; the mixture is fitted on the steady fraction and every pixel
+    /// is assigned; as map tasks and reduces (one more pass: the histogram) it is the same clustering.
+    func testFitSteadyOnARun() async throws {
+        let dir = PythonReference.tempDir("analysis-steady")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let run = try await Self.makeRun(dir)
+        let ra = try await RunArrays(root: run, context: SourceOptions())
+        let features = try await ra.channels("features")
+        let channels = [0, 5, 9], c = channels.count, W = ra.width
+        for s in [SpatialSmoothing(sigma: 3), SpatialSmoothing(sigma: 4, across: 1.5)] {
+            let along: (y: Double, x: Double)? = s.across == nil ? nil : (y: 0.6, x: 0.8)
+            var image = [Int: [Double]](), ours = [Int: Double]()
+            for b in ra.blocks([1]) {
+                guard let m = try await PixelMask.predicted.mask(ra, b, source: nil) else { continue }
+                let (x, px) = try await s.rows(ra, features, b, channels: channels, mask: m, support: { $0 != 0 }, along: along)
+                let (x2, px2, change) = try await s.rowsWithChange(ra, features, b, channels: channels, mask: m, support: { $0 != 0 }, along: along)
+                XCTAssertEqual(px2, px); XCTAssertEqual(x2, x)
+                let w = ra.extent(b).w
+                for (i, p) in px.enumerated() {
+                    let q = (b.by * ra.block + p / w) * W + b.bx * ra.block + p % w
+                    image[q] = Array(x[(i * c)..<((i + 1) * c)]); ours[q] = change[i]
+                }
+            }
+            XCTAssertGreaterThan(ours.count, 5000)
+            for (q, g) in ours {
+                func d(_ lo: Int, _ hi: Int, _ ch: Int) -> Double {
+                    switch (image[lo], image[hi]) {
+                    case let (l?, h?): return (h[ch] - l[ch]) / 2
+                    case let (l?, nil): return image[q]![ch] - l[ch]
+                    case let (nil, h?): return h[ch] - image[q]![ch]
+                    default: return 0
+                    }
+                }
+                let x = q % W
+                let left = x > 0 ? q - 1 : -1, right = x < W - 1 ? q + 1 : -1
+                let ref = (0..<c).reduce(0.0) { $0 + pow(d(left, right, $1), 2) + pow(d(q - W, q + W, $1), 2) }
+                XCTAssertEqual(g, ref, accuracy: 1e-12 * max(1, ref), "pixel \(q)")
+            }
+        }
+
+        var o = ClusterOptions(run: run)
+        o.name = "clusters_steady"; o.on = "features"; o.components = channels; o.k = 3; o.slices = [1]; o.smooth = 6; o.covariance = .diag
+        o.maxIter = 30   // map tasks and reduces below run one pass per iteration
+        var all = o
+        all.name = "clusters_all"
+        let whole = try await ClusterJob(options: all).run()
+        o.fitSteady = 0.6
+        let steady = try await ClusterJob(options: o).run()
+        XCTAssertEqual(steady.rows, whole.rows, "every pixel is assigned")
+        XCTAssertTrue(steady.notes.contains { $0.contains("fitted on the 60% of the \(whole.rows) pixels") }, "\(steady.notes)")
+        XCTAssertNotEqual(steady.logLikelihood.last, whole.logLikelihood.last)
+        let (mr, passes) = try await Self.mapReduce { shard, pass, restart in
+            var m = o
+            m.shard = shard; m.pass = pass; m.restart = restart
+            return try await ClusterJob(options: m).run()
+        }
+        XCTAssertEqual(passes, mr.iterations + 3)
+        XCTAssertEqual(mr.notes.filter { $0.hasPrefix("fitted on") }, steady.notes.filter { $0.hasPrefix("fitted on") }, "the same threshold")
+        XCTAssertEqual(mr.logLikelihood.last!, steady.logLikelihood.last!, accuracy: 0.02 * abs(steady.logLikelihood.last!))
+        var bad = o
+        bad.smooth = 0
+        do { _ = try await ClusterJob(options: bad).run(); XCTFail("--fit-steady without --smooth") } catch { XCTAssertTrue("\(error)".contains("--fit-steady 0.6 needs --smooth"), "\(error)") }
+        bad = o; bad.fitSteady = 1
+        do { _ = try await ClusterJob(options: bad).run(); XCTFail("--fit-steady 1") } catch { XCTAssertTrue("\(error)".contains("above 0 and below 1"), "\(error)") }
+    }
+
     /// Map tasks and reduces that do not fit the step's generation are refused before anything changes; a reduce run
     /// again, or with other map tasks than the last pass's, does no harm (the defects a new user's probe found). On
     /// the run of the test above (its pca complete with k 5), sharing its prediction.
