@@ -11,7 +11,8 @@ struct ChangeHistogram: Codable, Sendable {
 
     mutating func add(_ values: [Double]) {
         for v in values where !v.isNaN {
-            let b = v > 0 ? Int(((log10(v) - Self.lowest) * Self.perDecade).rounded(.down)) : 0
+            // +∞ (a change past Float's range when written) goes in the last bin, as any value above the range.
+            let b = !v.isFinite ? counts.count - 1 : v > 0 ? Int(((log10(v) - Self.lowest) * Self.perDecade).rounded(.down)) : 0
             counts[min(max(b, 0), counts.count - 1)] += 1
         }
     }
@@ -20,7 +21,8 @@ struct ChangeHistogram: Codable, Sendable {
 
     /// The smallest bin edge with at least a fraction `q` of the values at or below it.
     func quantile(_ q: Double) -> Double {
-        let need = Int((q * Double(total)).rounded(.up))
+        // Less a hair before rounding up: 0.07 × 100 is 7.000000000000001 in floating point, and 8 values are not 7%.
+        let need = max(1, Int((q * Double(total) - 1e-9).rounded(.up)))
         var seen = 0
         for (i, c) in counts.enumerated() {
             seen += c

@@ -81,7 +81,8 @@ public struct ClusterOptions: Sendable {
 }
 
 public struct ClusterSummary: Sendable {
-    public var rows = 0, iterations = 0
+    /// The pixels assigned; `fittedRows` those the mixture was fitted on (fewer with `fitSteady`).
+    public var rows = 0, fittedRows = 0, iterations = 0
     public var converged = false
     public var logLikelihood: [Double] = []
     public var reg = 0.0
@@ -106,13 +107,15 @@ public struct ClusterSummary: Sendable {
 /// that finds the result up to date reports the same numbers).
 struct SavedClusterSummary: Codable {
     var rows: Int, iterations: Int, converged: Bool, logLikelihood: [Double], reg: Double, notes: [String]
+    /// Absent in results saved before --fit-steady existed (then every assigned pixel was fitted).
+    var fittedRows: Int?
     var silhouette: Double?, ari: Double?, vMeasure: [Double]?
     var distributions: [[Double]], roiIds: [Int64], jsDistances: [[Double]], argmin: [Int], oneToOne: [Int], resultPath: String
     /// Slice → [degrees, coherence] (absent in results saved before --smooth-across existed).
     var layerDirections: [String: [Double]]?
 
     init(_ s: ClusterSummary) {
-        rows = s.rows; iterations = s.iterations; converged = s.converged; logLikelihood = s.logLikelihood; reg = s.reg; notes = s.notes
+        rows = s.rows; fittedRows = s.fittedRows; iterations = s.iterations; converged = s.converged; logLikelihood = s.logLikelihood; reg = s.reg; notes = s.notes
         silhouette = s.silhouette; ari = s.ari; vMeasure = s.vMeasure.map { [$0.homogeneity, $0.completeness, $0.v] }
         distributions = s.distributions; roiIds = s.roiIds; jsDistances = s.jsDistances; argmin = s.argmin; oneToOne = s.oneToOne
         resultPath = s.resultPath
@@ -121,7 +124,7 @@ struct SavedClusterSummary: Codable {
 
     var summary: ClusterSummary {
         var s = ClusterSummary()
-        s.rows = rows; s.iterations = iterations; s.converged = converged; s.logLikelihood = logLikelihood; s.reg = reg; s.notes = notes
+        s.rows = rows; s.fittedRows = fittedRows ?? rows; s.iterations = iterations; s.converged = converged; s.logLikelihood = logLikelihood; s.reg = reg; s.notes = notes
         s.silhouette = silhouette; s.ari = ari; s.vMeasure = vMeasure.map { ($0[0], $0[1], $0[2]) }
         s.distributions = distributions; s.roiIds = roiIds; s.jsDistances = jsDistances; s.argmin = argmin; s.oneToOne = oneToOne
         s.resultPath = resultPath
@@ -272,10 +275,9 @@ public final class ClusterJob: @unchecked Sendable {
         let passes = try StepPasses(session: session, mode: o.pass, parameters: o.parameters.dictionary, timeout: o.waitTimeout,
                                     command: session.commandLine, waiting: waiting)
         // A reduce reads no rows (it merges published statistics), so only the processes that compute smooth.
-        let smoothed = o.smooth > 0 && passes.role != .reduce
+        let (smoothed, change) = o.smooth > 0 && passes.role != .reduce
             ? try await smooth(run, input, channels: channels, blocks: blocks, session: session, maskSource: maskSource,
-                               directions: &summary.layerDirections, progress: progress) : nil
-        let change: ZarrArray? = if let smoothed, o.fitSteady != nil { try changeScratch(session, like: smoothed) } else { nil }
+                               directions: &summary.layerDirections, progress: progress) : (nil, nil)
         if o.smooth > 0 && passes.role == .reduce { summary.layerDirections = Self.savedDirections(session) }
         // The input's rows (the chosen channels, smoothed or not) per block under the mask.
         // With `fitSteady`, the passes that fit (the sample, EM) take only the rows whose change is ≤ `steadyBelow`.
@@ -287,7 +289,8 @@ public final class ClusterJob: @unchecked Sendable {
                 guard let m = try await o.mask.mask(run, b, source: maskSource) else { try after?(b); continue }
                 if let smoothed {
                     var (x, px) = try await run.rows(smoothed, b, mask: m)
-                    if fitting, let limit = steadyBelow, let change, !px.isEmpty {
+                    if fitting, let limit = steadyBelow, !px.isEmpty {
+                        guard let change else { preconditionFailure("--fit-steady's threshold without its change array") }
                         (x, px) = try await Self.steadyRows(x, px, run.rows(change, b, mask: m), below: limit, d: inputDims)
                     }
                     if !px.isEmpty { try await body(b, x, px) }
@@ -349,10 +352,7 @@ public final class ClusterJob: @unchecked Sendable {
                 found = Steadiness(limit: histogram.quantile(q), total: histogram.total)
                 if passes.keepsState { try DurableFile.write(path, json: found!) }
             }
-            let s = found!
-            steadyBelow = s.limit; assignedRows = s.total
-            summary.notes.append(String(format: "fitted on the %.0f%% of the %d pixels where the averaged input changes least (Σ|∇|² ≤ %.3g per run pixel²); every pixel assigned",
-                                        100 * q, s.total, s.limit))
+            steadyBelow = found!.limit; assignedRows = found!.total
         }
         // Resume: the parameters after the last merged pass of this generation (its state.json).
         let statePath = session.statePath(StepPasses.stateFile)
@@ -390,7 +390,12 @@ public final class ClusterJob: @unchecked Sendable {
             // tasks (another N) than the ones that published this pass's samples.
             if passes.keepsState { try DurableFile.write(silhouettePath, spread(rows).withUnsafeBytes { Array($0) }) }
             let n = rows.count / d
-            guard seen >= o.k else { throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)") }
+            guard seen >= o.k else {
+                if let q = o.fitSteady, let all = assignedRows {
+                    throw AnalysisError.input("only \(seen) of the \(all) pixels under the mask (\(o.mask.description)) are among the steadiest \(q); need at least --k \(o.k): raise --fit-steady")
+                }
+                throw AnalysisError.input("only \(seen) pixels under the mask (\(o.mask.description)); need at least --k \(o.k)")
+            }
             guard n >= o.k else {
                 throw AnalysisError.input("the merged sample has \(n) rows, fewer than --k \(o.k) (a map task held most of the \(seen) pixels under the mask); "
                                           + "give --sample larger, or fewer map tasks")
@@ -413,8 +418,14 @@ public final class ClusterJob: @unchecked Sendable {
             try save(st)
         }
         var st = state!
+        if let all = assignedRows, let limit = steadyBelow {
+            // The count fitted, not --fit-steady's fraction: many pixels sharing one change (a constant region) can
+            // all fall at or below the threshold.
+            summary.notes.append(String(format: "fitted on %d of the %d pixels (%.1f%%) where the averaged input changes least (Σ|∇|² ≤ %.3g per run pixel²); every pixel assigned",
+                                        st.rows, all, 100 * Double(st.rows) / Double(max(all, 1)), limit))
+        }
         // The pixels clustered: with `fitSteady` all of them are assigned, the fit saw `st.rows`.
-        summary.rows = assignedRows ?? st.rows; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
+        summary.rows = assignedRows ?? st.rows; summary.fittedRows = st.rows; summary.logLikelihood = st.logLikelihood; summary.iterations = st.logLikelihood.count
         summary.converged = st.converged
         var model = try st.model(d: d)
         if o.method == .gmm {
@@ -529,6 +540,8 @@ public final class ClusterJob: @unchecked Sendable {
                                   "mean_log_likelihood_per_iteration": summary.logLikelihood]
         // Absent where scikit-learn's silhouette_score refuses (fewer than two clusters in the sample).
         if let v = summary.silhouette { doc["silhouette_on_sample"] = v }
+        // With --fit-steady: the pixels the mixture was fitted on (the silhouette's sample is drawn from them too).
+        if o.fitSteady != nil { doc["fitted_rows"] = summary.fittedRows }
         if !summary.layerDirections.isEmpty {
             doc["layer_direction_per_slice"] = Dictionary(uniqueKeysWithValues: summary.layerDirections.map {
                 ("\($0.key)", ["degrees_from_x_towards_y": $0.value.degrees, "structure_tensor_coherence": $0.value.coherence])
@@ -584,7 +597,7 @@ public final class ClusterJob: @unchecked Sendable {
 
     private func smooth(_ run: RunArrays, _ input: ZarrArray, channels: [Int], blocks: [RunArrays.Block], session: StepSession,
                         maskSource: ZarrArray?, directions: inout [Int: (degrees: Double, coherence: Double)],
-                        progress: (StepProgress) -> Void) async throws -> ZarrArray {
+                        progress: (StepProgress) -> Void) async throws -> (smoothed: ZarrArray, change: ZarrArray?) {
         let o = options
         let s = SpatialSmoothing(sigma: o.smooth / Double(run.stride), across: o.smoothAcross.map { $0 / Double(run.stride) })
         let support: @Sendable (UInt8) -> Bool
@@ -594,10 +607,11 @@ public final class ClusterJob: @unchecked Sendable {
                                fillValue: .nan, codec: try BloscCodec(cname: "lz4", clevel: 5, shuffle: 1))
         try store.putSync("smoothed/.zarray", md.zarrV2JSON())
         let scratch = ZarrArray(store: store, path: "smoothed", metadata: md)
+        let change = o.fitSteady == nil ? nil : try changeScratch(session, like: scratch)
         let marker = session.statePath("smoothed-\(o.shard.fileTag).done")
         if let saved = try? DurableFile.read(marker, as: [String: Double].self) {
             directions = Self.directions(saved)
-            return scratch
+            return (scratch, change)
         }
         var along: [Int: (y: Double, x: Double)] = [:]
         if s.across != nil {
@@ -617,7 +631,6 @@ public final class ClusterJob: @unchecked Sendable {
                 directions[z] = (atan2(u.y, u.x) * 180 / .pi, coherence)
             }
         }
-        let change = o.fitSteady == nil ? nil : try changeScratch(session, like: scratch)
         for (i, b) in blocks.enumerated() where o.shard.owns(i) {
             progress(StepProgress(phase: "smoothing (σ \(o.smooth) px)", done: i + 1, total: blocks.count))
             guard let m = try await o.mask.mask(run, b, source: maskSource) else { continue }
@@ -632,7 +645,7 @@ public final class ClusterJob: @unchecked Sendable {
         var record = ["blocks": Double(blocks.count), "sigma_run_pixels": s.sigma]
         for (z, d) in directions { record["degrees_z\(z)"] = d.degrees; record["coherence_z\(z)"] = d.coherence }
         try DurableFile.write(marker, json: record)
-        return scratch
+        return (scratch, change)
     }
 
     /// The scratch beside `smoothed` holding, per pixel, how fast the mean changes (SpatialSmoothing.rowsWithChange).
@@ -645,13 +658,13 @@ public final class ClusterJob: @unchecked Sendable {
         return ZarrArray(store: store, path: "change", metadata: md)
     }
 
-    /// The rows (and their pixels) whose change is at most `below`; `change` holds the same pixels' values.
+    /// The rows (and their pixels) whose change is at most `below`. A pixel without a change (NaN: a channel without
+    /// support where the first had it) is not steady — the histogram did not count it either.
     static func steadyRows(_ x: [Double], _ px: [Int], _ change: (x: [Double], pixels: [Int]), below: Double, d: Int) throws -> ([Double], [Int]) {
-        guard change.pixels == px else {
-            throw AnalysisError.input("the clustering's scratch arrays disagree (smoothed and change cover other pixels); re-run with --restart")
-        }
+        var steady = Set<Int>(minimumCapacity: change.pixels.count)
+        for (p, g) in zip(change.pixels, change.x) where g <= below { steady.insert(p) }
         var rows: [Double] = [], pixels: [Int] = []
-        for (i, g) in change.x.enumerated() where g <= below { rows += x[(i * d)..<((i + 1) * d)]; pixels.append(px[i]) }
+        for (i, p) in px.enumerated() where steady.contains(p) { rows += x[(i * d)..<((i + 1) * d)]; pixels.append(p) }
         return (rows, pixels)
     }
 

@@ -15,7 +15,7 @@ struct Demo: AsyncParsableCommand {
         validating on slice 2; 3. predict slices 3–4 densely; 4. evaluate them against the phantom's areas; 5. clean
         the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. areas without labels: GMM
         clusters (diagonal covariances) of the first three PCs of the whole slices averaged over each pixel's
-        neighbourhood, scored against the areas (ARI, V-measure); 8. layers without labels: GMM clusters of cortex on the
+        neighbourhood and fitted away from the areas' boundaries, scored against the areas (ARI, V-measure); 8. layers without labels: GMM clusters of cortex on the
         NMF embedding averaged far along the layers and little across them (its leading principal components), scored against the
         layers and matched across the two slices by their per-layer distributions; 9. the factors that predict each layer
         (select-factors); 10. the report: every map as images, the evaluation, curves and analysis in one HTML page. Every output stays in --out; the commands it runs are
@@ -26,7 +26,7 @@ struct Demo: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Training epochs.") var epochs = 12
     @Option(parsing: .unconditional, help: "Training patches per class.") var perClass = 500
     @Option(parsing: .unconditional, help: "Adam learning rate (3e-4: converges in minutes; the paper, and train's default, use 1e-4 over 100 epochs).") var lr: Float = 3e-4
-    @Option(help: "Learning rate over the epochs: constant or cosine (see train --lr-schedule).") var lrSchedule = "constant"
+    @Option(help: "Learning rate over the epochs: cosine (the demo's default: annealed towards 0, ~2% of --lr in the last of 12 epochs) or constant (the paper's; see train --lr-schedule).") var lrSchedule = "cosine"
     @Option(help: "On-the-fly augmentation of the training patches: none, standard or a list (see train --augment).") var augment = "none"
     @Flag(help: "Class-balanced minibatches (see train --balance).") var balance = false
     @Option(parsing: .unconditional, help: "Output stride of the prediction (1, 2, 4, 8 or 16; 1 = every pixel).") var stride = 2
@@ -59,12 +59,19 @@ struct Demo: AsyncParsableCommand {
         t.epochs = epochs; t.perClass = perClass; t.valPerClass = 200; t.lr = lr; t.threads = threads; t.seed = seed
         t.lrSchedule = try FlagCheck.training(epochs: epochs, perClass: perClass, lr: lr, lrSchedule: lrSchedule)
         t.augment = try Augmentation.parse(augment); t.balance = balance
-        let recipe = (t.lrSchedule == .constant ? "" : " --lr-schedule \(lrSchedule)") + (t.augment.isIdentity ? "" : " --augment \(augment)")
+        let recipe = " --lr-schedule \(lrSchedule)" + (t.augment.isIdentity ? "" : " --augment \(augment)")
             + (balance ? " --balance" : "") + (seed == 1 ? "" : " --seed \(seed)")
         step("2. train on slices 0–1 (\(perClass) patches per class), validate on slice 2, \(epochs) epochs",
              "brainmap train --volume \(t.volume) --annotations \(t.annotations) --train-slices 0:2 --val-slices 2 --out \(model) --epochs \(epochs) --per-class \(perClass) --val-per-class 200 --lr \(lr)\(recipe)")
         let display = TrainDisplay(quiet: false)
-        let trained = try await TrainJob(options: t, context: SourceOptions()).run { display.update($0) }
+        let trained: TrainSummary
+        do { trained = try await TrainJob(options: t, context: SourceOptions()).run { display.update($0) } }
+        catch PipelineError.mismatch(_, let diffs) {
+            // A demo directory from another recipe (e.g. before the demo's default became cosine): train has --restart,
+            // the demo does not, so say what to do here.
+            display.clear()
+            throw ValidationError("\(out) holds a model trained with other settings (\(diffs.joined(separator: "; "))): remove \(model)* or give another --out")
+        }
         display.clear()
         say(String(format: "   best epoch %d, validation accuracy %.4f, %.1f patches/s", trained.bestEpoch, trained.bestValAccuracy, trained.patchesPerSecond))
 
@@ -102,17 +109,19 @@ struct Demo: AsyncParsableCommand {
 
         var ca = ClusterOptions(run: run)
         ca.name = "clusters_areas"; ca.on = "pca"; ca.components = [0, 1, 2]; ca.k = 6; ca.smooth = Self.areaSmoothing; ca.covariance = .diag
+        ca.fitSteady = Self.areaFitSteady
         ca.rois = group + "/areas"; ca.slices = [3, 4]
-        step("7. areas without labels: cluster the whole slices on their first three PCs (GMM, 6 components, diagonal covariances, latents averaged over σ \(Int(ca.smooth)) px)",
-             "brainmap cluster \(run) --name clusters_areas --on pca --components 1:3 --k 6 --covariance diag --smooth \(Int(ca.smooth)) --rois \(group)/areas --slices 3:5")
+        step("7. areas without labels: cluster the whole slices on their first three PCs (GMM, 6 components, diagonal covariances, latents averaged over σ \(Int(ca.smooth)) px, fitted on the \(Int(Self.areaFitSteady * 100))% of pixels where that average changes least)",
+             "brainmap cluster \(run) --name clusters_areas --on pca --components 1:3 --k 6 --covariance diag --smooth \(Int(ca.smooth)) --fit-steady \(Self.areaFitSteady) --rois \(group)/areas --slices 3:5")
         let ar = try await ClusterJob(options: ca).run()
         say(String(format: "   %d pixels; against the areas: ARI %.3f, V-measure %.3f (the paper, one real slice: ARI 0.703)", ar.rows, ar.ari ?? 0, ar.vMeasure?.v ?? 0))
 
         var co = ClusterOptions(run: run)
         co.k = 4; co.mask = .within(classID: 1, erode: 64); co.rois = group + "/layers"; co.match = (3, 4); co.slices = [3, 4]
         co.smooth = Self.layerSmoothing.along; co.smoothAcross = Self.layerSmoothing.across; co.principal = Self.layerPrincipal
-        step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px along the layers and \(Int(Self.layerSmoothing.across)) px across, on its \(Self.layerPrincipal) leading principal components (GMM, 4 components); match slice 3's clusters to slice 4's by layer",
-             "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --smooth-across \(Int(Self.layerSmoothing.across)) --principal \(Self.layerPrincipal) --rois \(group)/layers --match 3,4 --slices 3:5")
+        co.fitSteady = Self.layerFitSteady
+        step("8. layers without labels: cluster cortex (eroded 64 px) on the NMF embedding averaged over σ \(Int(co.smooth)) px along the layers and \(Int(Self.layerSmoothing.across)) px across, on its \(Self.layerPrincipal) leading principal components (GMM, 4 components, fitted on the \(Int(Self.layerFitSteady * 100))% of pixels where the average changes least); match slice 3's clusters to slice 4's by layer",
+             "brainmap cluster \(run) --k 4 --within CTX --erode 64 --smooth \(Int(co.smooth)) --smooth-across \(Int(Self.layerSmoothing.across)) --principal \(Self.layerPrincipal) --fit-steady \(Self.layerFitSteady) --rois \(group)/layers --match 3,4 --slices 3:5")
         // A weak model (e.g. --epochs 1) may predict too little cortex to cluster: say so and go on to the report.
         do {
             let cl = try await ClusterJob(options: co).run()
@@ -169,6 +178,12 @@ struct Demo: AsyncParsableCommand {
     /// seed found the layers on both demo runs measured (README "Discovery"). 3 PCs lost layer contrast, 5–6 were
     /// fragile again.
     static let layerPrincipal = 4
+    /// Both mixtures are fitted on the pixels where the averaged input changes least (`--fit-steady`), then every
+    /// pixel is assigned: the average blurs each boundary into a rim of in-between values, and EM fitted on all pixels
+    /// spent a component on the rims (areas: CTX and ZI merged into one cluster; layers: a cluster astride two
+    /// layers). Measured in README "Discovery" (tools/bench/discovery_seeds.sh): areas 70%, layers 50%.
+    static let areaFitSteady = 0.7
+    static let layerFitSteady = 0.5
 
     /// Evaluates slices 3–4 of a run array, prints the table and writes RUN/evaluation-ARRAY.json.
     private func evaluate(run: String, array: String, annotations: String) async throws -> Evaluation {

@@ -371,8 +371,12 @@ final class RowReservoirTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(Double(values.filter { $0 <= t }.count), q * Double(values.count))
         }
         var z = ChangeHistogram()
-        z.add([0, 0, .nan, 1e30])
-        XCTAssertEqual(z.total, 3)
-        XCTAssertEqual(z.counts.first, 2); XCTAssertEqual(z.counts.last, 1)
+        z.add([0, 0, .nan, 1e30, .infinity])
+        XCTAssertEqual(z.total, 4)
+        XCTAssertEqual(z.counts.first, 2); XCTAssertEqual(z.counts.last, 2)
+        // 7% of 100 distinct values is 7 of them, though 0.07 × 100 is 7.000000000000001 in floating point.
+        var hundred = ChangeHistogram()
+        hundred.add((1...100).map { pow(10, Double($0) / 10 + 0.0025) })   // each in the middle of its 1/200-decade bin
+        XCTAssertEqual(hundred.quantile(0.07), pow(10, 0.705), accuracy: 1e-9, "the 7th value's bin edge, not the 8th's (10^0.805)")
     }
 }

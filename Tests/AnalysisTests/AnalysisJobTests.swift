@@ -347,7 +347,11 @@ final class AnalysisJobTests: XCTestCase {
         o.fitSteady = 0.6
         let steady = try await ClusterJob(options: o).run()
         XCTAssertEqual(steady.rows, whole.rows, "every pixel is assigned")
-        XCTAssertTrue(steady.notes.contains { $0.contains("fitted on the 60% of the \(whole.rows) pixels") }, "\(steady.notes)")
+        XCTAssertEqual(whole.fittedRows, whole.rows)
+        // The fit saw the steadiest 60% (the threshold is a bin's upper edge: a little more, never less).
+        XCTAssertGreaterThanOrEqual(Double(steady.fittedRows), 0.6 * Double(whole.rows))
+        XCTAssertLessThanOrEqual(Double(steady.fittedRows), 0.63 * Double(whole.rows))
+        XCTAssertTrue(steady.notes.contains { $0.contains("fitted on \(steady.fittedRows) of the \(whole.rows) pixels") }, "\(steady.notes)")
         XCTAssertNotEqual(steady.logLikelihood.last, whole.logLikelihood.last)
         let (mr, passes) = try await Self.mapReduce { shard, pass, restart in
             var m = o
@@ -356,12 +360,15 @@ final class AnalysisJobTests: XCTestCase {
         }
         XCTAssertEqual(passes, mr.iterations + 3)
         XCTAssertEqual(mr.notes.filter { $0.hasPrefix("fitted on") }, steady.notes.filter { $0.hasPrefix("fitted on") }, "the same threshold")
+        XCTAssertEqual(mr.fittedRows, steady.fittedRows)
         XCTAssertEqual(mr.logLikelihood.last!, steady.logLikelihood.last!, accuracy: 0.02 * abs(steady.logLikelihood.last!))
         var bad = o
         bad.smooth = 0
         do { _ = try await ClusterJob(options: bad).run(); XCTFail("--fit-steady without --smooth") } catch { XCTAssertTrue("\(error)".contains("--fit-steady 0.6 needs --smooth"), "\(error)") }
         bad = o; bad.fitSteady = 1
         do { _ = try await ClusterJob(options: bad).run(); XCTFail("--fit-steady 1") } catch { XCTAssertTrue("\(error)".contains("above 0 and below 1"), "\(error)") }
+        bad = o; bad.name = "clusters_few"; bad.fitSteady = 1e-9   // fewer steady pixels than --k
+        do { _ = try await ClusterJob(options: bad).run(); XCTFail("--fit-steady 1e-9") } catch { XCTAssertTrue("\(error)".contains("raise --fit-steady"), "\(error)") }
     }
 
     /// Map tasks and reduces that do not fit the step's generation are refused before anything changes; a reduce run
