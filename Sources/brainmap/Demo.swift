@@ -16,7 +16,7 @@ struct Demo: AsyncParsableCommand {
         the area maps up (Algorithm 1) and evaluate again; 6. PCA and NMF of the latents; 7. areas without labels: GMM
         clusters (diagonal covariances) of the first three PCs of the whole slices averaged over each pixel's
         neighbourhood and fitted away from the areas' boundaries, scored against the areas (ARI, V-measure); 8. layers without labels: GMM clusters of cortex on the
-        NMF embedding averaged far along the layers and little across them (its leading principal components), scored against the
+        NMF embedding averaged far along the layers and little across them (its leading principal components), fitted away from the layers' boundaries, scored against the
         layers and matched across the two slices by their per-layer distributions; 9. the factors that predict each layer
         (select-factors); 10. the report: every map as images, the evaluation, curves and analysis in one HTML page. Every output stays in --out; the commands it runs are
         printed, so each step can be re-run by hand.
