@@ -291,7 +291,7 @@ public final class ClusterJob: @unchecked Sendable {
                     var (x, px) = try await run.rows(smoothed, b, mask: m)
                     if fitting, let limit = steadyBelow, !px.isEmpty {
                         guard let change else { preconditionFailure("--fit-steady's threshold without its change array") }
-                        (x, px) = try await Self.steadyRows(x, px, run.rows(change, b, mask: m), below: limit, d: inputDims)
+                        (x, px) = Self.steadyRows(x, px, try await run.rows(change, b, mask: m), below: limit, d: inputDims)
                     }
                     if !px.isEmpty { try await body(b, x, px) }
                 } else {
@@ -660,7 +660,7 @@ public final class ClusterJob: @unchecked Sendable {
 
     /// The rows (and their pixels) whose change is at most `below`. A pixel without a change (NaN: a channel without
     /// support where the first had it) is not steady — the histogram did not count it either.
-    static func steadyRows(_ x: [Double], _ px: [Int], _ change: (x: [Double], pixels: [Int]), below: Double, d: Int) throws -> ([Double], [Int]) {
+    static func steadyRows(_ x: [Double], _ px: [Int], _ change: (x: [Double], pixels: [Int]), below: Double, d: Int) -> ([Double], [Int]) {
         var steady = Set<Int>(minimumCapacity: change.pixels.count)
         for (p, g) in zip(change.pixels, change.x) where g <= below { steady.insert(p) }
         var rows: [Double] = [], pixels: [Int] = []
